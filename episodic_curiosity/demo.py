@@ -1,0 +1,149 @@
+r"""The `make demo` job: a short VizDoom rollout rendered to images.
+
+Until the launcher lands (it turns this into the PPO+EC smoke run), the demo shows the first
+real environment working: a random walk (forward until a wall, then a random turn) in a
+MyWayHome variant, written to `<output_dir>/`:
+
+  * `<scenario>_frames.png`: a contact sheet of evenly spaced first-person frames;
+  * `<scenario>_rollout.gif`: the whole rollout, if `imageio` is installed (extra `video`);
+  * `<scenario>_trajectory.csv`: step, action, reward, x, y, angle per step.
+
+    python -m episodic_curiosity.demo --output_dir demo_output --scenario vizdoom_sparse
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+
+from absl import app
+from absl import flags
+from absl import logging
+import cv2
+import numpy as np
+
+from episodic_curiosity import environments
+
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "demo_output", "Where the images are written.")
+_SCENARIO = flags.DEFINE_string("scenario", "vizdoom_sparse", "Registered scenario name.")
+_NUM_STEPS = flags.DEFINE_integer("num_steps", 200, "Agent steps to roll out.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the env and of the random policy.")
+
+
+class WallAvoidingWalk:
+    """A random explorer: walks forward, and after bumping into a wall turns a random amount.
+
+    Uses only `info['position']` (a bump = a forward step that moved less than `min_move`).
+    """
+
+    def __init__(self, rng: np.random.Generator, min_move: float = 1.0, max_turn_steps: int = 12):
+        self._rng = rng
+        self._min_move = min_move
+        self._max_turn_steps = max_turn_steps
+        self._pending_turns: list[int] = []
+        self._last_action = 0
+        self._last_position = None
+
+    def act(self, position: np.ndarray) -> int:
+        """Returns the next action (0 no-op, 1 forward, 2 left, 3 right) given the position."""
+        position = np.asarray(position, np.float64)
+        bumped = (self._last_action == 1 and self._last_position is not None
+                  and np.linalg.norm(position[:2] - self._last_position[:2]) < self._min_move)
+        if bumped or (not self._pending_turns and self._rng.random() < 0.03):
+            turn = int(self._rng.choice([2, 3]))
+            self._pending_turns = [turn] * int(self._rng.integers(3, self._max_turn_steps + 1))
+        action = self._pending_turns.pop() if self._pending_turns else 1
+        self._last_action, self._last_position = action, position
+        return action
+
+
+def contact_sheet(frames: list[np.ndarray], columns: int = 4, rows: int = 3) -> np.ndarray:
+    """Tiles up to `columns * rows` evenly spaced frames into one RGB image."""
+    if not frames:
+        raise ValueError("no frames to tile")
+    count = min(len(frames), columns * rows)
+    picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
+    height, width, _ = frames[0].shape
+    sheet = np.zeros((rows * height, columns * width, 3), np.uint8)
+    for slot, index in enumerate(picks):
+        row, column = divmod(slot, columns)
+        sheet[row * height:(row + 1) * height, column * width:(column + 1) * width] = frames[index]
+    return sheet
+
+
+def _write_atomically(path: str, write_fn) -> None:
+    directory = os.path.dirname(path) or "."
+    suffix = os.path.splitext(path)[1]
+    fd, tmp_path = tempfile.mkstemp(dir=directory, suffix=suffix)
+    os.close(fd)
+    try:
+        write_fn(tmp_path)
+        os.chmod(tmp_path, 0o644)
+        os.replace(tmp_path, path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+
+
+def run_demo(output_dir: str, scenario: str = "vizdoom_sparse", num_steps: int = 200,
+             seed: int = 0) -> dict[str, str]:
+    """Rolls out a random walk in `scenario` and writes the images; returns their paths."""
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    env = environments.make_env(scenario, seed=seed)
+    try:
+        observation, info = env.reset()
+        frames = [observation]
+        rows = []
+        walker = WallAvoidingWalk(np.random.default_rng(seed))
+        for step in range(num_steps):
+            action = walker.act(info["position"])
+            observation, reward, terminated, truncated, info = env.step(action)
+            frames.append(observation)
+            x, y, _ = info["position"]
+            rows.append((step, action, reward, x, y, info.get("angle", 0.0)))
+            if terminated or truncated:
+                break
+    finally:
+        env.close()
+
+    os.makedirs(output_dir, exist_ok=True)
+    outputs = {}
+    sheet_path = os.path.join(output_dir, f"{scenario}_frames.png")
+    sheet_bgr = cv2.cvtColor(contact_sheet(frames), cv2.COLOR_RGB2BGR)
+    _write_atomically(sheet_path, lambda p: cv2.imwrite(p, sheet_bgr))
+    outputs["frames_png"] = sheet_path
+
+    csv_path = os.path.join(output_dir, f"{scenario}_trajectory.csv")
+
+    def write_csv(path):
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["step", "action", "reward", "x", "y", "angle"])
+            writer.writerows(rows)
+
+    _write_atomically(csv_path, write_csv)
+    outputs["trajectory_csv"] = csv_path
+
+    try:
+        import imageio.v2 as imageio  # pylint: disable=g-import-not-at-top
+    except ImportError:
+        logging.warning("imageio is not installed (pip install 'episodic-curiosity[video]'): "
+                        "skipping the GIF.")
+    else:
+        gif_path = os.path.join(output_dir, f"{scenario}_rollout.gif")
+        _write_atomically(gif_path, lambda p: imageio.mimsave(p, frames, duration=1 / 15, loop=0))
+        outputs["rollout_gif"] = gif_path
+    return outputs
+
+
+def main(argv):
+    del argv
+    outputs = run_demo(_OUTPUT_DIR.value, _SCENARIO.value, _NUM_STEPS.value, _SEED.value)
+    for kind, path in outputs.items():
+        print(f"{kind}: {os.path.abspath(path)}")
+
+
+if __name__ == "__main__":
+    app.run(main)

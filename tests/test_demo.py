@@ -1,0 +1,88 @@
+"""`make demo`'s job and the environment benchmark, run as a user would (subprocesses)."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from episodic_curiosity import demo
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_contact_sheet_tiles_evenly_spaced_frames():
+    frames = [np.full((2, 3, 3), i, np.uint8) for i in range(10)]
+    sheet = demo.contact_sheet(frames, columns=2, rows=2)
+    assert sheet.shape == (4, 6, 3)
+    assert [sheet[0, 0, 0], sheet[0, 3, 0], sheet[2, 0, 0], sheet[2, 3, 0]] == [0, 3, 6, 9]
+    with pytest.raises(ValueError):
+        demo.contact_sheet([])
+
+
+def test_run_demo_on_fake_env_writes_outputs(tmp_path):
+    outputs = demo.run_demo(str(tmp_path / "out"), scenario="fake", num_steps=8, seed=0)
+    image = cv2.imread(outputs["frames_png"])
+    assert image is not None and image.shape == (3 * 120, 4 * 160, 3)
+    with open(outputs["trajectory_csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8 and set(rows[0]) == {"step", "action", "reward", "x", "y", "angle"}
+
+
+def test_run_demo_rejects_bad_steps(tmp_path):
+    with pytest.raises(ValueError, match="num_steps"):
+        demo.run_demo(str(tmp_path), scenario="fake", num_steps=0)
+
+
+@pytest.mark.vizdoom
+def test_demo_entry_point_on_vizdoom(tmp_path):
+    pytest.importorskip("vizdoom")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    output_dir = cwd / "demo_output"
+    result = subprocess.run(
+        [sys.executable, "-m", "episodic_curiosity.demo", f"--output_dir={output_dir}",
+         "--num_steps=30"],
+        cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "frames_png:" in result.stdout
+    sheet = cv2.imread(str(output_dir / "vizdoom_sparse_frames.png"))
+    assert sheet.shape == (360, 640, 3) and sheet.std() > 0
+    with open(output_dir / "vizdoom_sparse_trajectory.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 30
+    assert float(rows[0]["x"]) >= 239.0  # starts in the far-west room of the sparse variant
+    assert sorted(os.listdir(cwd)) == ["demo_output"]  # no engine files in the cwd
+
+
+@pytest.mark.vizdoom
+def test_env_throughput_benchmark_prints_json(tmp_path):
+    pytest.importorskip("vizdoom")
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "benchmarks", "env_throughput.py"),
+         "--steps_per_env=20", "--warmup_steps=2", "--num_envs=2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [(r["setting"], r["num_envs"], r["agent_steps"]) for r in lines] == [
+        ("single", 1, 20), ("vector_async", 2, 40)]
+    assert all(r["agent_steps_per_s"] > 0 for r in lines)
+
+
+def test_wall_avoiding_walk_turns_after_a_bump():
+    walker = demo.WallAvoidingWalk(np.random.default_rng(0))
+    position = np.zeros(3)
+    while walker.act(position) != 1:  # finish any initial random turn
+        pass
+    moved = position + [5.0, 0.0, 0.0]
+    assert walker.act(moved) in (1, 2, 3)
+    while walker.act(moved) != 1:
+        pass
+    turn = walker.act(moved)  # forward did not move: a bump
+    assert turn in (2, 3)
+    following = [walker.act(moved) for _ in range(2)]
+    assert following == [turn, turn]  # keeps turning the same way (at least 3 steps in all)

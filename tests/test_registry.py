@@ -1,0 +1,72 @@
+"""Scenario registry: names, errors for unknown/unavailable scenarios and missing packages."""
+
+import sys
+
+import pytest
+
+from episodic_curiosity import environments
+from episodic_curiosity.environments import fake
+
+DMLAB_SCENARIOS = ["noreward", "norewardnofire", "sparse", "verysparse", "sparseplusdoors",
+                   "dense1", "dense2"]
+
+
+def test_registered_names():
+    names = environments.scenario_names()
+    for name in ["vizdoom_dense", "vizdoom_sparse", "vizdoom_verysparse", "ant_no_reward",
+                 "fake", *DMLAB_SCENARIOS]:
+        assert name in names
+    available = environments.scenario_names(available_only=True)
+    assert "vizdoom_sparse" in available and "fake" in available
+    assert "sparse" not in available and "ant_no_reward" not in available
+
+
+def test_unknown_scenario_lists_valid_names():
+    with pytest.raises(environments.UnknownScenarioError) as error:
+        environments.make_env("vizdoom_sparce")
+    message = str(error.value)
+    assert "'vizdoom_sparce'" in message
+    for name in ["vizdoom_dense", "vizdoom_sparse", "vizdoom_verysparse", "noreward"]:
+        assert name in message
+
+
+def test_unknown_scenario_in_vector_env():
+    with pytest.raises(environments.UnknownScenarioError):
+        environments.make_vector_env("nope", 2, asynchronous=False)
+
+
+@pytest.mark.parametrize("name", DMLAB_SCENARIOS + ["ant_no_reward"])
+def test_not_yet_available_scenarios_say_so(name):
+    with pytest.raises(environments.ScenarioNotAvailableError, match="not available yet"):
+        environments.make_env(name)
+
+
+def test_missing_vizdoom_gives_install_command(monkeypatch):
+    # A None entry in sys.modules makes `import vizdoom` raise ImportError.
+    monkeypatch.setitem(sys.modules, "vizdoom", None)
+    with pytest.raises(environments.MissingDependencyError) as error:
+        environments.make_env("vizdoom_sparse")
+    message = str(error.value)
+    assert "vizdoom" in message
+    assert "pip install 'episodic-curiosity[vizdoom]'" in message
+
+
+def test_missing_vizdoom_fails_in_parent_before_starting_workers(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vizdoom", None)
+    with pytest.raises(environments.MissingDependencyError):
+        environments.make_vector_env("vizdoom_sparse", 2, asynchronous=True)
+
+
+def test_make_env_applies_defaults_and_overrides():
+    env = environments.make_env("fake", seed=1, episode_length=3)
+    assert isinstance(env, fake.FakeNavigationEnv)
+    assert env.episode_length == 3
+    assert env.grid_size == environments.get_scenario("fake").env_kwargs["grid_size"]
+
+
+def test_vizdoom_spec_defaults():
+    spec = environments.get_scenario("vizdoom_verysparse")
+    assert spec.family == "vizdoom"
+    assert spec.env_kwargs["variant"] == "verysparse"
+    assert spec.action_names == ("noop", "forward", "turn_left", "turn_right")
+    assert spec.max_episode_steps == 525
