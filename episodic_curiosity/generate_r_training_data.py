@@ -1,0 +1,527 @@
+r"""Offline R-network training data: random-policy episodes -> TFRecord pairs (EC_FACTS.md 3).
+
+Each of `num_tasks` tasks builds one env of the scenario (env seed `mix_seed(base_seed + task,
+MIXER_SEEDS[split])`, so the R_TRAINING split uses the original's 123 + task), acts uniformly at
+random (`env.action_space.sample()`, seeded the same) and runs whole episodes until it has taken
+at least ceil(total_env_steps / num_tasks) steps. Pairs are sampled per episode with
+`r_training_data.sample_pairs` and written as the original's `tf.train.Example`s.
+
+Episode buffer (EC_FACTS.md 3.2): the frames returned by each `step()` of the episode except
+the step that ends it, never the `reset()` frame. The generator drives a plain Gymnasium env
+and calls `reset()` itself after each ending step; in terms of the project's SAME_STEP vector
+rule this is "drop the reset observation and drop `final_obs`". The frame is `info['frame']`
+when the env provides one (MuJoCo Ant), else the observation.
+
+Files, in `output_dir`:
+  * `r_training_data_<task>_<shard>.tfrecords`: written as `tmp_r_training_data_...` and
+    renamed when closed; a new shard starts, between episodes only, once the open one holds
+    >= `num_examples_per_shard` examples.
+  * `r_training_data_<task>.done.json`: the task's completion marker (its shards, example and
+    step counts), written atomically after all its shards are renamed.
+  * `generation_config.json`: the settings; a rerun with different settings is refused.
+
+Restartable (unlike the original, which deleted its output directory): a rerun skips the tasks
+whose marker is valid and redoes the others, first removing their temp files and partial
+shards. Finished output is never deleted. Tasks are deterministic, so a redone task writes
+the same records. Do not run two generators on one directory at the same time.
+
+    python -m episodic_curiosity.generate_r_training_data --output_dir=DIR \
+        --scenario=vizdoom_sparse --total_env_steps=2500000 --num_tasks=160 --num_workers=30
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import math
+import multiprocessing
+import os
+import re
+from typing import Any, Mapping, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import gin
+import numpy as np
+import tqdm
+
+from episodic_curiosity import environments
+from episodic_curiosity import r_training_data
+
+CONFIG_NAME = "generation_config.json"
+_SHARD_PATTERN = re.compile(r"^(tmp_)?r_training_data_(\d+)_(\d+)\.tfrecords$")
+_MARKER_PATTERN = re.compile(r"^(tmp_)?r_training_data_(\d+)\.done\.json$")
+_PAIR_RNG_STREAM = 1  # Pair sampling draws from its own stream of the task's seed.
+
+
+class TaskFailedError(RuntimeError):
+    """A generation task raised; finished tasks are kept, rerun to redo the rest."""
+
+
+class IncompatibleOutputError(ValueError):
+    """`output_dir` holds data written with other settings (or not by this generator)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSummary:
+    """What one finished task wrote (also the content of its completion marker).
+
+    Attributes:
+      task_id: int, the task index.
+      seed: int, base_seed + task_id (the `seed` feature).
+      env_seed: int, the seed given to the env and its action space.
+      env_steps: int, agent steps taken.
+      episodes: int, episodes run.
+      num_examples: int, records written.
+      files: list of str, shard file names (relative to the output directory).
+      file_sizes: list of int, their sizes in bytes.
+      skipped: bool, the task was already finished and not rerun.
+    """
+    task_id: int
+    seed: int
+    env_seed: int
+    env_steps: int
+    episodes: int
+    num_examples: int
+    files: list[str]
+    file_sizes: list[int]
+    skipped: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationSummary:
+    """Result of `generate_r_training_data`.
+
+    Attributes:
+      output_dir: str, where the files are.
+      files: list of str, all shard paths, sorted.
+      num_examples: int, records in all shards.
+      env_steps: int, agent steps of all tasks.
+      tasks: list of TaskSummary, by task id.
+    """
+    output_dir: str
+    files: list[str]
+    num_examples: int
+    env_steps: int
+    tasks: list[TaskSummary]
+
+
+@dataclasses.dataclass(frozen=True)
+class _TaskConfig:
+    """Everything a worker needs for one task (picklable)."""
+    task_id: int
+    output_dir: str
+    scenario: str
+    env_kwargs: dict
+    steps_per_task: int
+    num_tasks: int
+    mixer_seed: int
+    base_seed: int
+    num_examples_per_shard: int
+    max_action_distance: int
+    sampling_mode: str
+
+
+# --- Names and seeds ------------------------------------------------------------------------
+
+
+def mix_seed(seed: int, mixer_seed: int) -> int:
+    """The env seed of a task: its seed XOR the split's mixer seed (0 leaves it unchanged).
+
+    Plays the role of DeepMind Lab's `mixerSeed`, so that splits get disjoint episodes.
+    """
+    return int(seed) ^ int(mixer_seed)
+
+
+def shard_name(task_id: int, shard: int) -> str:
+    """File name of a finished shard (the original's naming)."""
+    return f"r_training_data_{task_id}_{shard}.tfrecords"
+
+
+def marker_name(task_id: int) -> str:
+    """File name of a task's completion marker."""
+    return f"r_training_data_{task_id}.done.json"
+
+
+def _write_json_atomically(path: str, content: Any) -> None:
+    """Writes JSON to `tmp_<name>` in the same folder, then renames it to `path`."""
+    tmp_path = os.path.join(os.path.dirname(path), "tmp_" + os.path.basename(path))
+    with open(tmp_path, "w") as f:
+        json.dump(content, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp_path, path)
+
+
+# --- One task -------------------------------------------------------------------------------
+
+
+def collect_episode(env) -> tuple[list[np.ndarray], list[dict], int]:
+    """Resets `env` and runs one episode with uniformly random actions.
+
+    Args:
+      env: gymnasium.Env, whose action space has been seeded.
+
+    Returns:
+      (frames, infos, steps): the episode buffer (the frame and info of every step except the
+      one that ends the episode; the reset frame excluded) and the number of steps taken
+      (including the ending one).
+    """
+    env.reset()
+    frames, infos, steps = [], [], 0
+    while True:
+        observation, _, terminated, truncated, info = env.step(env.action_space.sample())
+        steps += 1
+        if terminated or truncated:
+            return frames, infos, steps
+        frame = np.array(info["frame"] if "frame" in info else observation, copy=True)
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"frames must be uint8 (H, W, 3) images, got {frame.dtype} {frame.shape}")
+        frames.append(frame)
+        infos.append(info)
+
+
+def pair_sampling_seed(env_seed: int) -> np.random.SeedSequence:
+    """Seed of a task's pair-sampling generator (a stream of its own, derived from env_seed)."""
+    return np.random.SeedSequence([env_seed, _PAIR_RNG_STREAM])
+
+
+class _ShardWriter:
+    """Writes one task's records into shards: temp name while open, renamed when closed."""
+
+    def __init__(self, output_dir: str, task_id: int):
+        self._output_dir = output_dir
+        self._task_id = task_id
+        self._writer = None
+        self._tmp_path = ""
+        self.count = 0  # records in the open shard
+        self.closed: list[tuple[str, int]] = []  # (name, size) of renamed shards
+
+    def write(self, record: bytes) -> None:
+        if self._writer is None:
+            import tensorflow as tf  # pylint: disable=g-import-not-at-top
+            name = shard_name(self._task_id, len(self.closed))
+            self._tmp_path = os.path.join(self._output_dir, "tmp_" + name)
+            self._writer = tf.io.TFRecordWriter(self._tmp_path)
+            self.count = 0
+        self._writer.write(record)
+        self.count += 1
+
+    def close(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        name = shard_name(self._task_id, len(self.closed))
+        path = os.path.join(self._output_dir, name)
+        os.replace(self._tmp_path, path)
+        self.closed.append((name, os.path.getsize(path)))
+
+
+def _episode_records(frames, infos, pairs, metadata: r_training_data.PairMetadata):
+    """Serialized records of one episode's pairs (each frame PNG-encoded once)."""
+    start = infos[0].get("position") if infos else None
+    pngs: dict[int, bytes] = {}
+    frame_metadata: dict[int, r_training_data.FrameMetadata] = {}
+    for index in sorted({i for pair in pairs for i in pair[:2]}):
+        pngs[index] = r_training_data.encode_png(frames[index])
+        frame_metadata[index] = r_training_data.frame_metadata_from_info(infos[index], start)
+    for n, (first, second, label) in enumerate(pairs):
+        example = r_training_data.encode_pair_example(
+            pngs[first], pngs[second], label,
+            dataclasses.replace(metadata, example_index_in_episode=n,
+                                example_index=metadata.example_index + n),
+            frame_metadata[first], frame_metadata[second])
+        yield example.SerializeToString(deterministic=True)
+
+
+def _run_task(task: _TaskConfig) -> TaskSummary:
+    """Runs one task to completion and writes its completion marker."""
+    try:
+        return _run_task_unguarded(task)
+    except Exception as e:  # Re-raised with the task named; the pool may not keep the cause.
+        raise TaskFailedError(f"task {task.task_id} (scenario {task.scenario!r}) failed: "
+                              f"{type(e).__name__}: {e}") from e
+
+
+def _run_task_unguarded(task: _TaskConfig) -> TaskSummary:
+    """Episodes until the step budget is reached; shards, then the marker."""
+    seed = task.base_seed + task.task_id
+    env_seed = mix_seed(seed, task.mixer_seed)
+    env = environments.make_env(task.scenario, seed=env_seed, **task.env_kwargs)
+    env.action_space.seed(env_seed)
+    rng = np.random.default_rng(pair_sampling_seed(env_seed))
+    writer = _ShardWriter(task.output_dir, task.task_id)
+    steps = episodes = examples = 0
+    try:
+        while steps < task.steps_per_task:
+            frames, infos, episode_steps = collect_episode(env)
+            pairs = r_training_data.sample_pairs(len(frames), rng, task.max_action_distance,
+                                                 mode=task.sampling_mode)
+            metadata = r_training_data.PairMetadata(
+                seed=seed, mixer_seed=task.mixer_seed, fully_qualified_level=task.scenario,
+                episode=episodes, example_index=examples, env_steps_at_episode=steps,
+                global_env_steps_at_episode=steps * task.num_tasks,
+                max_action_distance=task.max_action_distance)
+            for record in _episode_records(frames, infos, pairs, metadata):
+                writer.write(record)
+            examples += len(pairs)
+            steps += episode_steps
+            episodes += 1
+            if writer.count >= task.num_examples_per_shard:
+                writer.close()
+        writer.close()
+    finally:
+        env.close()
+    summary = TaskSummary(task_id=task.task_id, seed=seed, env_seed=env_seed, env_steps=steps,
+                          episodes=episodes, num_examples=examples,
+                          files=[name for name, _ in writer.closed],
+                          file_sizes=[size for _, size in writer.closed])
+    _write_json_atomically(os.path.join(task.output_dir, marker_name(task.task_id)),
+                           dataclasses.asdict(summary))
+    return summary
+
+
+# --- Resuming -------------------------------------------------------------------------------
+
+
+def _normalized(value: Any) -> Any:
+    """`value` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=repr))
+
+
+def _check_config(output_dir: str, config: Mapping[str, Any]) -> None:
+    """Writes the settings, or checks them against those of an earlier run in `output_dir`."""
+    path = os.path.join(output_dir, CONFIG_NAME)
+    if os.path.exists(path):
+        with open(path) as f:
+            previous = json.load(f)
+        differences = [f"{key}: {previous.get(key)!r} before, {value!r} now"
+                       for key, value in _normalized(config).items() if previous.get(key) != value]
+        if differences:
+            raise IncompatibleOutputError(
+                f"{output_dir!r} holds data generated with other settings ({'; '.join(differences)}); "
+                "use another output_dir or the same settings")
+        return
+    strays = [n for n in os.listdir(output_dir) if _SHARD_PATTERN.match(n) or _MARKER_PATTERN.match(n)]
+    if strays:
+        raise IncompatibleOutputError(
+            f"{output_dir!r} holds R-network data files ({strays[0]!r}, ...) but no {CONFIG_NAME}; "
+            "they were not written by this generator, so nothing there is touched: use an empty "
+            "output_dir")
+    _write_json_atomically(path, _normalized(config))
+
+
+def _finished_task(output_dir: str, task_id: int) -> TaskSummary | None:
+    """The task's summary if its marker is valid (all its shards present, same sizes)."""
+    path = os.path.join(output_dir, marker_name(task_id))
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            summary = TaskSummary(**{**json.load(f), "skipped": True})
+    except (ValueError, TypeError) as e:
+        logging.warning("Ignoring unreadable completion marker %s (%s); task %d is redone.", path, e, task_id)
+        return None
+    for name, size in zip(summary.files, summary.file_sizes):
+        shard = os.path.join(output_dir, name)
+        if not os.path.exists(shard) or os.path.getsize(shard) != size:
+            logging.warning("Shard %s of finished task %d is missing or changed; the task is redone.",
+                            shard, task_id)
+            return None
+    return summary
+
+
+def _clean_unfinished(output_dir: str, unfinished: set[int]) -> None:
+    """Removes the markers, temp files and partial shards of tasks that will be redone.
+
+    Args:
+      output_dir: str, the output folder.
+      unfinished: set of int, ids of the tasks to redo.
+    """
+    for name in os.listdir(output_dir):
+        shard = _SHARD_PATTERN.match(name)
+        marker = _MARKER_PATTERN.match(name)
+        task_id = int(shard.group(2)) if shard else int(marker.group(2)) if marker else None
+        if task_id in unfinished:
+            logging.info("Removing %s of unfinished task %d.", name, task_id)
+            os.remove(os.path.join(output_dir, name))
+
+
+# --- Running all tasks ----------------------------------------------------------------------
+
+
+def _run_tasks(tasks: Sequence[_TaskConfig], num_workers: int, progress: tqdm.tqdm) -> list[TaskSummary]:
+    """Runs `tasks` in this process (1 worker) or in a forkserver process pool."""
+    results = []
+    if num_workers == 1 or len(tasks) <= 1:
+        for task in tasks:
+            results.append(_run_task(task))
+            progress.update(1)
+        return results
+    context = multiprocessing.get_context("forkserver")
+    with concurrent.futures.ProcessPoolExecutor(min(num_workers, len(tasks)), mp_context=context) as pool:
+        futures = [pool.submit(_run_task, task) for task in tasks]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                results.append(future.result())
+                progress.update(1)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return results
+
+
+def _validate_arguments(total_env_steps, num_tasks, num_workers, split, num_examples_per_shard,
+                        max_action_distance, sampling_mode) -> None:
+    """Raises one ValueError listing every bad argument."""
+    problems = []
+    if total_env_steps < 1:
+        problems.append(f"total_env_steps must be >= 1, got {total_env_steps}")
+    if num_tasks < 1:
+        problems.append(f"num_tasks must be >= 1, got {num_tasks}")
+    if num_workers < 1:
+        problems.append(f"num_workers must be >= 1, got {num_workers}")
+    if split not in r_training_data.MIXER_SEEDS:
+        problems.append(f"unknown split {split!r}; valid: {', '.join(r_training_data.MIXER_SEEDS)}")
+    if num_examples_per_shard < 1:
+        problems.append(f"num_examples_per_shard must be >= 1, got {num_examples_per_shard}")
+    if max_action_distance < 1:
+        problems.append(f"max_action_distance must be >= 1, got {max_action_distance}")
+    if sampling_mode not in r_training_data.SAMPLING_MODES:
+        problems.append(f"unknown sampling_mode {sampling_mode!r}; valid: "
+                        f"{', '.join(r_training_data.SAMPLING_MODES)}")
+    if problems:
+        raise ValueError("invalid generate_r_training_data arguments: " + "; ".join(problems))
+
+
+@gin.configurable(denylist=["output_dir"])
+def generate_r_training_data(output_dir: str,
+                             scenario: str,
+                             total_env_steps: int,
+                             num_tasks: int,
+                             num_workers: int,
+                             split: str = "R_TRAINING",
+                             num_examples_per_shard: int = 4000,
+                             max_action_distance: int = r_training_data.MAX_ACTION_DISTANCE,
+                             sampling_mode: str = r_training_data.V1_AFFECT_NUM_TRAINING_EXAMPLES,
+                             base_seed: int = environments.DEFAULT_BASE_SEED,
+                             env_kwargs: Mapping[str, Any] | None = None,
+                             show_progress: bool = True) -> GenerationSummary:
+    """Generates (or completes) a split of R-network training pairs in `output_dir`.
+
+    Args:
+      output_dir: str, output folder (created; an earlier run's finished tasks are kept).
+      scenario: str, registered scenario name.
+      total_env_steps: int, agent steps over all tasks (each takes >= ceil(total / num_tasks),
+        finishing its last episode).
+      num_tasks: int, independent tasks, task t seeded base_seed + t.
+      num_workers: int, parallel worker processes (1: run in this process).
+      split: str, a key of `MIXER_SEEDS` ('R_TRAINING', 'VALIDATION', ...).
+      num_examples_per_shard: int, a shard is closed after the episode that brings it to this.
+      max_action_distance: int, k: positives are 1..k steps apart.
+      sampling_mode: str, one of `r_training_data.SAMPLING_MODES`.
+      base_seed: int, seed of task 0.
+      env_kwargs: mapping or None, overrides of the scenario's constructor arguments.
+      show_progress: bool, show a progress bar over tasks.
+
+    Returns:
+      GenerationSummary of all tasks (finished earlier ones marked `skipped`).
+    """
+    _validate_arguments(total_env_steps, num_tasks, num_workers, split, num_examples_per_shard,
+                        max_action_distance, sampling_mode)
+    environments.get_scenario(scenario).constructor()  # Unknown/unavailable: fail before any work.
+    env_kwargs = dict(env_kwargs or {})
+    output_dir = os.path.abspath(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    mixer_seed = r_training_data.MIXER_SEEDS[split]
+    _check_config(output_dir, {
+        "scenario": scenario, "total_env_steps": total_env_steps, "num_tasks": num_tasks,
+        "split": split, "mixer_seed": mixer_seed, "num_examples_per_shard": num_examples_per_shard,
+        "max_action_distance": max_action_distance, "sampling_mode": sampling_mode,
+        "base_seed": base_seed, "env_kwargs": env_kwargs})
+
+    finished = {t: s for t in range(num_tasks) if (s := _finished_task(output_dir, t)) is not None}
+    pending = [t for t in range(num_tasks) if t not in finished]
+    _clean_unfinished(output_dir, set(pending))
+    if finished:
+        logging.info("%d of %d tasks already finished in %s; running the other %d.",
+                     len(finished), num_tasks, output_dir, len(pending))
+    steps_per_task = math.ceil(total_env_steps / num_tasks)
+    tasks = [_TaskConfig(task_id=t, output_dir=output_dir, scenario=scenario, env_kwargs=env_kwargs,
+                         steps_per_task=steps_per_task, num_tasks=num_tasks, mixer_seed=mixer_seed,
+                         base_seed=base_seed, num_examples_per_shard=num_examples_per_shard,
+                         max_action_distance=max_action_distance, sampling_mode=sampling_mode)
+             for t in pending]
+    with tqdm.tqdm(total=num_tasks, initial=len(finished), unit="task", desc=f"{split} pairs",
+                   disable=not show_progress) as progress:
+        for summary in _run_tasks(tasks, num_workers, progress):
+            finished[summary.task_id] = summary
+    summaries = [finished[t] for t in range(num_tasks)]
+    files = sorted(os.path.join(output_dir, name) for s in summaries for name in s.files)
+    return GenerationSummary(output_dir=output_dir, files=files,
+                             num_examples=sum(s.num_examples for s in summaries),
+                             env_steps=sum(s.env_steps for s in summaries), tasks=summaries)
+
+
+# --- Entry point ----------------------------------------------------------------------------
+
+# Flags are defined only when this module runs as a program (`_define_flags` below), so that
+# importing it next to another entry point (train_r, the launcher) cannot clash on flag names.
+_OPTIONAL_FLAGS = ("total_env_steps", "num_tasks", "num_workers", "split", "num_examples_per_shard",
+                   "max_action_distance", "sampling_mode", "base_seed")
+_REQUIRED = ("total_env_steps", "num_tasks", "num_workers")
+
+
+def _define_flags() -> None:
+    """Defines the command-line flags; unset optional ones fall back to gin, then defaults."""
+    flags.DEFINE_string("output_dir", None, "Folder for the TFRecord shards.")
+    flags.DEFINE_string("scenario", None, "Registered scenario name, e.g. vizdoom_sparse.")
+    flags.DEFINE_integer("total_env_steps", None, "Agent steps over all tasks (2,500,000).")
+    flags.DEFINE_integer("num_tasks", None, "Independent tasks, seeded base_seed + task (160).")
+    flags.DEFINE_integer("num_workers", None, "Parallel worker processes (30).")
+    flags.DEFINE_enum("split", None, list(r_training_data.MIXER_SEEDS), "Data split (mixer seed).")
+    flags.DEFINE_integer("num_examples_per_shard", None, "Examples per shard (4000).")
+    flags.DEFINE_integer("max_action_distance", None, "k: largest positive gap in steps (5).")
+    flags.DEFINE_enum("sampling_mode", None, list(r_training_data.SAMPLING_MODES), "Pair sampling mode.")
+    flags.DEFINE_integer("base_seed", None, "Seed of task 0 (123).")
+    flags.DEFINE_string("env_kwargs", None, "JSON object of scenario constructor overrides.")
+    flags.DEFINE_multi_string("gin_config", [], "Gin config files.")
+    flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'generate_r_training_data.num_tasks=4'.")
+
+
+def _gin_bound(parameter: str) -> bool:
+    """Whether gin binds `generate_r_training_data.<parameter>`."""
+    try:
+        gin.query_parameter(f"generate_r_training_data.{parameter}")
+    except ValueError:
+        return False
+    return True
+
+
+def main(argv):
+    del argv
+    flag_values = flags.FLAGS
+    if not flag_values.output_dir or not flag_values.scenario:
+        raise app.UsageError("--output_dir and --scenario are required")
+    gin.parse_config_files_and_bindings(flag_values.gin_config, flag_values.gin_bindings,
+                                        skip_unknown=False)
+    kwargs = {name: flag_values[name].value for name in _OPTIONAL_FLAGS
+              if flag_values[name].value is not None}
+    if flag_values.env_kwargs:
+        kwargs["env_kwargs"] = json.loads(flag_values.env_kwargs)
+    missing = [f"--{name}" for name in _REQUIRED if name not in kwargs and not _gin_bound(name)]
+    if missing:
+        raise app.UsageError(f"missing {', '.join(missing)} (as flags or gin bindings)")
+    logging.info("Gin config:\n%s", gin.config_str())
+    summary = generate_r_training_data(flag_values.output_dir, scenario=flag_values.scenario, **kwargs)
+    print(f"{summary.num_examples} examples from {summary.env_steps} env steps in "
+          f"{len(summary.files)} files under {summary.output_dir}")
+
+
+if __name__ == "__main__":
+    _define_flags()
+    app.run(main)

@@ -1,0 +1,205 @@
+r"""Offline R-network training (`train_r`): TFRecord pairs -> `r_network_weights.NNNNN.h5`.
+
+Schedule (EC_FACTS.md 2.6-2.8): Adam 1e-4, batch 64, an "epoch" is 100 batches followed by
+100 validation batches, at most 2000 epochs; `r_network_weights.NNNNN.h5` (+ `.summary.txt`)
+every 30 epochs, NNNNN the 1-based epoch. Written to `--workdir`:
+
+  * `loss.csv`, `acc.csv`, `val_loss.csv`, `val_acc.csv`: `step,<metric>,timestamp_s`, step =
+    0-based epoch;
+  * `r_network_full.NNNNN.h5`: weights + optimizer state, after every epoch (the newest two
+    are kept). A rerun of the same command resumes from the newest one. (The original wrote
+    one every 123 epochs; one per epoch loses at most one epoch to a kill.)
+  * `tb/`: TensorBoard scalars; `train_r.gin` and `flags.txt`: the effective configuration.
+
+    python -m episodic_curiosity.train_r --input_dirs=DIR1,DIR2 --workdir=WORKDIR \
+        [--num_epochs=2000] [--gin_bindings='build_embedding_network.stage_filters=(8,8,8,8)']
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Mapping, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import gin
+import numpy as np
+import tensorflow as tf
+
+from episodic_curiosity import metrics_csv
+from episodic_curiosity import r_network
+from episodic_curiosity import r_network_training
+from episodic_curiosity import r_training_data
+
+_METRICS = ("loss", "acc", "val_loss", "val_acc")
+
+
+def find_tfrecords(input_dirs: Sequence[str]) -> list[str]:
+    """All finished `*.tfrecords` files under `input_dirs` (temp files excluded), sorted."""
+    files = []
+    for directory in input_dirs:
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"input directory {directory!r} does not exist")
+        files += [f for f in glob.glob(os.path.join(directory, "*.tfrecords"))
+                  if not os.path.basename(f).startswith("tmp")]
+    if not files:
+        raise FileNotFoundError(f"no .tfrecords files in {list(input_dirs)}")
+    return sorted(files)
+
+
+def _summary_text(epoch_metrics: Mapping[str, float], attributes: Mapping[str, object]) -> str:
+    lines = [f"{key}: {value}" for key, value in attributes.items()]
+    lines += [f"{name}: {epoch_metrics[name]}" for name in _METRICS]
+    return "\n".join(lines) + "\n"
+
+
+def _write_text_atomically(path: str, text: str) -> None:
+    tmp_path = path + ".tmp"
+    with open(tmp_path, "w") as f:
+        f.write(text)
+    os.replace(tmp_path, path)
+
+
+@gin.configurable(denylist=["input_dirs", "workdir"])
+def train_r(input_dirs: Sequence[str],
+            workdir: str,
+            image_shape: Sequence[int] = (120, 160, 3),
+            num_epochs: int = 2000,
+            batch_size: int = 64,
+            steps_per_epoch: int = 100,
+            validation_steps: int = 100,
+            percent_validation_files: int = 10,
+            checkpoint_every_epochs: int = 30,
+            keep_full_checkpoints: int = 2,
+            shuffle_buffer: int = 100_000,
+            max_input_env_steps: int = 2_500_000,
+            episode_length: str = "default",
+            learning_rate: float = 1e-4,
+            seed: int = 0,
+            attributes: Mapping[str, object] | None = None) -> dict:
+    """Trains an R-network on the pairs under `input_dirs`; resumes from `workdir` if possible.
+
+    Args:
+      input_dirs: list of str, folders of `*.tfrecords` (this project's or the original's).
+      workdir: str, output folder (created).
+      image_shape: (H, W, C), frame shape stored in the records.
+      num_epochs: int, total epochs (a resumed run counts the epochs already done).
+      batch_size: int, pairs per step.
+      steps_per_epoch: int, training batches per epoch.
+      validation_steps: int, validation batches after each epoch.
+      percent_validation_files: int, share of the sorted files held out for validation.
+      checkpoint_every_epochs: int, period of `r_network_weights.NNNNN.h5`.
+      keep_full_checkpoints: int, newest full checkpoints kept.
+      shuffle_buffer: int, examples in the shuffle buffer.
+      max_input_env_steps: int, drop pairs from episodes starting after this many env steps.
+      episode_length: str, keep pairs whose `episode_length` feature equals this.
+      learning_rate: float, Adam step size.
+      seed: int, seeds weight initialisation and shuffling.
+      attributes: mapping, scenario attributes written into each `.summary.txt`.
+
+    Returns:
+      dict with the last epoch's metrics, the number of epochs done and the newest weights path.
+    """
+    files = find_tfrecords(input_dirs)
+    train_files, validation_files = r_training_data.split_train_validation(files, percent_validation_files)
+    for path in files:
+        r_training_data.validate_tfrecord_file(path)
+    os.makedirs(workdir, exist_ok=True)
+    tf.keras.utils.set_random_seed(seed)
+    network = r_network.RNetwork(input_shape=image_shape)
+    trainer = r_network_training.PairTrainer(network, r_network_training.make_optimizer(learning_rate))
+
+    start_epoch, resumed_metrics = 0, None
+    newest = r_network_training.newest_full_checkpoint(workdir)
+    if newest:
+        start_epoch, saved = trainer.load_full_checkpoint(newest)
+        resumed_metrics = {name: float(saved[name]) for name in _METRICS if name in saved}
+        logging.info("Resuming from %s (epoch %d).", newest, start_epoch)
+        # If the kill came between the checkpoint and the CSV rows, add the missing rows.
+        for name in _METRICS:
+            path = os.path.join(workdir, f"{name}.csv")
+            last = metrics_csv.last_step(path)
+            if name in resumed_metrics and (last is None or last < start_epoch - 1):
+                metrics_csv.append_scalar(path, name, start_epoch - 1, resumed_metrics[name])
+
+    attributes = dict(attributes or {})
+    attributes.setdefault("episode_length", episode_length)
+    attributes.setdefault("max_input_env_steps", max_input_env_steps)
+    dataset_options = dict(batch_size=batch_size, image_shape=tuple(image_shape),
+                           shuffle_buffer=shuffle_buffer, repeat=True,
+                           max_input_env_steps=max_input_env_steps, episode_length=episode_length)
+    # A different shuffle seed per (re)start, so a resumed run does not replay the same batches.
+    train_batches = iter(r_training_data.make_pair_dataset(
+        train_files, seed=seed * 1_000_003 + start_epoch, **dataset_options))
+    validation_batches = iter(r_training_data.make_pair_dataset(
+        validation_files, seed=seed * 1_000_003 + start_epoch + 1, **dataset_options))
+    summary_writer = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
+
+    epoch_metrics = resumed_metrics or {}
+    newest_weights = None
+    for epoch in range(start_epoch, num_epochs):
+        train_metrics = trainer.train(train_batches, steps_per_epoch)
+        validation_metrics = trainer.evaluate(validation_batches, validation_steps)
+        epoch_metrics = {"loss": train_metrics.loss, "acc": train_metrics.accuracy,
+                         "val_loss": validation_metrics.loss, "val_acc": validation_metrics.accuracy}
+        done = epoch + 1
+        trainer.save_full_checkpoint(
+            os.path.join(workdir, r_network_training.full_checkpoint_name(done)), done, epoch_metrics)
+        _prune_full_checkpoints(workdir, keep_full_checkpoints)
+        if done % checkpoint_every_epochs == 0 or done == num_epochs:
+            newest_weights = os.path.join(workdir, r_network_training.weights_checkpoint_name(done))
+            network.save_weights(newest_weights)
+            _write_text_atomically(newest_weights[:-len(".h5")] + ".summary.txt",
+                                   _summary_text(epoch_metrics, attributes))
+        for name, value in epoch_metrics.items():
+            metrics_csv.append_scalar(os.path.join(workdir, f"{name}.csv"), name, epoch, value)
+        with summary_writer.as_default(step=epoch):
+            for name, value in epoch_metrics.items():
+                tf.summary.scalar(f"r_network/{name}", value)
+        logging.info("epoch %d/%d: %s", done, num_epochs,
+                     ", ".join(f"{k}={v:.4f}" for k, v in epoch_metrics.items()))
+    summary_writer.flush()
+    return {"epochs_done": max(start_epoch, num_epochs), "metrics": epoch_metrics,
+            "newest_weights": newest_weights}
+
+
+def _prune_full_checkpoints(workdir: str, keep: int) -> None:
+    names = sorted(n for n in os.listdir(workdir) if r_network_training.is_full_checkpoint_name(n))
+    for name in names[:-keep] if keep > 0 else []:
+        os.remove(os.path.join(workdir, name))
+
+
+def _define_flags() -> None:
+    """Defines the entry point's flags (only when run as a program, so that other entry points
+    can import this module next to their own flags of the same names)."""
+    flags.DEFINE_list("input_dirs", None, "Folders holding *.tfrecords pair files.")
+    flags.DEFINE_string("workdir", None, "Output folder for weights, CSVs and TensorBoard.")
+    flags.DEFINE_list("image_shape", ["120", "160", "3"], "H,W,C of the stored frames.")
+    flags.DEFINE_integer("num_epochs", 2000, "Total epochs of 100 batches.")
+    flags.DEFINE_integer("percent_validation_files", 10, "Share of sorted files used for validation.")
+    flags.DEFINE_multi_string("gin_config", [], "Gin config files.")
+    flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'train_r.batch_size=8'.")
+
+
+def main(argv):
+    del argv
+    config = flags.FLAGS
+    if not config.input_dirs or not config.workdir:
+        raise app.UsageError("--input_dirs and --workdir are required")
+    gin.parse_config_files_and_bindings(config.gin_config, config.gin_bindings, skip_unknown=False)
+    os.makedirs(config.workdir, exist_ok=True)
+    logging.info("Gin config:\n%s", gin.config_str())
+    _write_text_atomically(os.path.join(config.workdir, "flags.txt"), config.flags_into_string())
+    result = train_r(config.input_dirs, config.workdir,
+                     image_shape=tuple(int(d) for d in config.image_shape),
+                     num_epochs=config.num_epochs,
+                     percent_validation_files=config.percent_validation_files)
+    _write_text_atomically(os.path.join(config.workdir, "train_r.gin"), gin.operative_config_str())
+    print(f"epochs done: {result['epochs_done']}; newest weights: {result['newest_weights']}")
+
+
+if __name__ == "__main__":
+    _define_flags()
+    app.run(main)

@@ -1,0 +1,127 @@
+"""train_r: learns on a small generated set, writes the original's files, resumes after a kill."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from episodic_curiosity import metrics_csv
+from episodic_curiosity import r_network
+from episodic_curiosity import r_network_training
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHAPE = (24, 32, 3)
+TINY_BINDINGS = [
+    "build_embedding_network.stage_filters=(4, 8, 8, 8)",
+    "build_embedding_network.embedding_size=16",
+    "build_comparator_network.hidden_units=16",
+    "train_r.batch_size=16",
+    "train_r.steps_per_epoch=8",
+    "train_r.validation_steps=2",
+    "train_r.shuffle_buffer=500",
+    "train_r.checkpoint_every_epochs=3",
+    "train_r.learning_rate=1e-3",
+]
+
+
+@pytest.fixture(scope="module")
+def pair_data(tmp_path_factory):
+    from episodic_curiosity import generate_r_training_data  # pylint: disable=g-import-not-at-top
+    root = tmp_path_factory.mktemp("pairs")
+    for split in ("R_TRAINING", "VALIDATION"):
+        generate_r_training_data.generate_r_training_data(
+            str(root / split), scenario="fake", total_env_steps=1200, num_tasks=2, num_workers=1,
+            split=split, num_examples_per_shard=60,
+            env_kwargs={"episode_length": 100, "observation_shape": SHAPE, "grid_size": 10},
+            show_progress=False)
+    return [str(root / "R_TRAINING"), str(root / "VALIDATION")]
+
+
+def _command(input_dirs, workdir, num_epochs):
+    return [sys.executable, "-m", "episodic_curiosity.train_r", f"--input_dirs={','.join(input_dirs)}",
+            f"--workdir={workdir}", f"--num_epochs={num_epochs}", "--image_shape=24,32,3",
+            "--percent_validation_files=50"] + [f"--gin_bindings={b}" for b in TINY_BINDINGS]
+
+
+def _run(input_dirs, workdir, num_epochs):
+    result = subprocess.run(_command(input_dirs, workdir, num_epochs), capture_output=True,
+                            text=True, timeout=600, cwd=REPO_ROOT, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_train_r_learns_and_writes_the_original_files(pair_data, tmp_path):
+    workdir = tmp_path / "r_net"
+    _run(pair_data, workdir, num_epochs=6)
+    names = set(os.listdir(workdir))
+    assert {"loss.csv", "acc.csv", "val_loss.csv", "val_acc.csv", "flags.txt", "train_r.gin", "tb"} <= names
+    assert {"r_network_weights.00003.h5", "r_network_weights.00006.h5",
+            "r_network_weights.00003.summary.txt", "r_network_weights.00006.summary.txt"} <= names
+    assert sorted(n for n in names if n.startswith("r_network_full")) == [
+        "r_network_full.00005.h5", "r_network_full.00006.h5"]
+    assert not [n for n in names if n.endswith(".tmp")]
+    with open(workdir / "loss.csv") as f:
+        assert f.readline().strip() == "step,loss,timestamp_s"
+    losses = [v for _, v, _ in metrics_csv.read_scalars(str(workdir / "loss.csv"))]
+    assert [s for s, _, _ in metrics_csv.read_scalars(str(workdir / "val_acc.csv"))] == list(range(6))
+    assert np.mean(losses[-2:]) < losses[0]
+    summary = (workdir / "r_network_weights.00006.summary.txt").read_text()
+    for key in ("episode_length: default", "max_input_env_steps:", "loss:", "acc:", "val_loss:", "val_acc:"):
+        assert key in summary
+    # The weights file loads into an RNetwork of the same (tiny) configuration.
+    import gin  # pylint: disable=g-import-not-at-top
+    gin.clear_config()
+    gin.parse_config(TINY_BINDINGS[:3])
+    try:
+        network = r_network.RNetwork(input_shape=SHAPE, weights_path=str(workdir / "r_network_weights.00006.h5"))
+        assert network.embed(np.zeros((2, *SHAPE), np.uint8)).shape == (2, 16)
+    finally:
+        gin.clear_config()
+
+
+def test_train_r_resumes_after_being_killed(pair_data, tmp_path):
+    workdir = tmp_path / "r_net"
+    process = subprocess.Popen(_command(pair_data, workdir, num_epochs=40), cwd=REPO_ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while not (workdir / "r_network_full.00002.h5").exists():
+            assert process.poll() is None, "train_r ended before it could be killed"
+            assert time.time() < deadline, "no checkpoint within 300 s"
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    before = metrics_csv.read_scalars(str(workdir / "loss.csv"))
+    killed_at = max(int(n.split(".")[1]) for n in os.listdir(workdir) if n.startswith("r_network_full"))
+    assert 2 <= killed_at < 40
+    _run(pair_data, workdir, num_epochs=killed_at + 2)
+    after = metrics_csv.read_scalars(str(workdir / "loss.csv"))
+    assert [s for s, _, _ in after] == list(range(killed_at + 2))  # no gap, no repeat
+    assert after[:len(before)] == before[:len(after)]  # earlier rows untouched
+    assert f"r_network_full.{killed_at + 2:05d}.h5" in os.listdir(workdir)
+
+
+def test_corrupt_full_checkpoint_is_reported_and_kept(pair_data, tmp_path):
+    workdir = tmp_path / "r_net"
+    workdir.mkdir()
+    corrupt = workdir / r_network_training.full_checkpoint_name(3)
+    corrupt.write_bytes(b"garbage")
+    result = subprocess.run(_command(pair_data, workdir, num_epochs=4), capture_output=True,
+                            text=True, timeout=300, cwd=REPO_ROOT, check=False)
+    assert result.returncode != 0
+    assert "r_network_full.00003.h5" in result.stderr and "CheckpointError" in result.stderr
+    assert corrupt.read_bytes() == b"garbage"
+    assert not (workdir / "loss.csv").exists()
+
+
+def test_missing_inputs_are_reported(tmp_path):
+    from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train_r.find_tfrecords([str(tmp_path / "nope")])
+    with pytest.raises(FileNotFoundError, match="no .tfrecords"):
+        train_r.find_tfrecords([str(tmp_path)])
