@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 
 from absl import app
 from absl import flags
@@ -23,6 +22,7 @@ from absl import logging
 import cv2
 import numpy as np
 
+from episodic_curiosity import atomic_files
 from episodic_curiosity import environments
 
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "demo_output", "Where the images are written.")
@@ -72,20 +72,6 @@ def contact_sheet(frames: list[np.ndarray], columns: int = 4, rows: int = 3) -> 
     return sheet
 
 
-def _write_atomically(path: str, write_fn) -> None:
-    directory = os.path.dirname(path) or "."
-    suffix = os.path.splitext(path)[1]
-    fd, tmp_path = tempfile.mkstemp(dir=directory, suffix=suffix)
-    os.close(fd)
-    try:
-        write_fn(tmp_path)
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-
-
 def run_demo(output_dir: str, scenario: str = "vizdoom_sparse", num_steps: int = 200,
              seed: int = 0) -> dict[str, str]:
     """Rolls out a random walk in `scenario` and writes the images; returns their paths."""
@@ -112,18 +98,18 @@ def run_demo(output_dir: str, scenario: str = "vizdoom_sparse", num_steps: int =
     outputs = {}
     sheet_path = os.path.join(output_dir, f"{scenario}_frames.png")
     sheet_bgr = cv2.cvtColor(contact_sheet(frames), cv2.COLOR_RGB2BGR)
-    _write_atomically(sheet_path, lambda p: cv2.imwrite(p, sheet_bgr))
+    with atomic_files.atomic_path(sheet_path) as tmp_path:
+        if not cv2.imwrite(tmp_path, sheet_bgr):
+            raise OSError(f"could not write {sheet_path}")
     outputs["frames_png"] = sheet_path
 
     csv_path = os.path.join(output_dir, f"{scenario}_trajectory.csv")
 
-    def write_csv(path):
-        with open(path, "w", newline="") as f:
+    with atomic_files.atomic_path(csv_path) as tmp_path:
+        with open(tmp_path, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["step", "action", "reward", "x", "y", "angle"])
             writer.writerows(rows)
-
-    _write_atomically(csv_path, write_csv)
     outputs["trajectory_csv"] = csv_path
 
     try:
@@ -133,7 +119,8 @@ def run_demo(output_dir: str, scenario: str = "vizdoom_sparse", num_steps: int =
                         "skipping the GIF.")
     else:
         gif_path = os.path.join(output_dir, f"{scenario}_rollout.gif")
-        _write_atomically(gif_path, lambda p: imageio.mimsave(p, frames, duration=1 / 15, loop=0))
+        with atomic_files.atomic_path(gif_path) as tmp_path:
+            imageio.mimsave(tmp_path, frames, duration=1 / 15, loop=0)
         outputs["rollout_gif"] = gif_path
     return outputs
 

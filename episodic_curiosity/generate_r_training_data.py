@@ -47,6 +47,7 @@ import gin
 import numpy as np
 import tqdm
 
+from episodic_curiosity import atomic_files
 from episodic_curiosity import environments
 from episodic_curiosity import r_training_data
 
@@ -143,16 +144,6 @@ def shard_name(task_id: int, shard: int) -> str:
 def marker_name(task_id: int) -> str:
     """File name of a task's completion marker."""
     return f"r_training_data_{task_id}.done.json"
-
-
-def _write_json_atomically(path: str, content: Any) -> None:
-    """Writes JSON to `tmp_<name>` in the same folder, then renames it to `path`."""
-    tmp_path = os.path.join(os.path.dirname(path), "tmp_" + os.path.basename(path))
-    with open(tmp_path, "w") as f:
-        json.dump(content, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp_path, path)
 
 
 # --- One task -------------------------------------------------------------------------------
@@ -279,7 +270,7 @@ def _run_task_unguarded(task: _TaskConfig) -> TaskSummary:
                           episodes=episodes, num_examples=examples,
                           files=[name for name, _ in writer.closed],
                           file_sizes=[size for _, size in writer.closed])
-    _write_json_atomically(os.path.join(task.output_dir, marker_name(task.task_id)),
+    atomic_files.write_json(os.path.join(task.output_dir, marker_name(task.task_id)),
                            dataclasses.asdict(summary))
     return summary
 
@@ -311,7 +302,7 @@ def _check_config(output_dir: str, config: Mapping[str, Any]) -> None:
             f"{output_dir!r} holds R-network data files ({strays[0]!r}, ...) but no {CONFIG_NAME}; "
             "they were not written by this generator, so nothing there is touched: use an empty "
             "output_dir")
-    _write_json_atomically(path, _normalized(config))
+    atomic_files.write_json(path, _normalized(config))
 
 
 def _finished_task(output_dir: str, task_id: int) -> TaskSummary | None:

@@ -20,8 +20,6 @@ checkpoints move freely between the two implementations.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from typing import Sequence
 
 import gin
@@ -29,6 +27,8 @@ import h5py
 import keras
 import numpy as np
 import tensorflow as tf
+
+from episodic_curiosity import atomic_files
 
 EMBEDDING_SIZE = 512
 DEFAULT_INPUT_SHAPE = (120, 160, 3)
@@ -312,11 +312,7 @@ class RNetwork:
 
     def save_weights(self, path: str) -> None:
         """Writes the weights in the original's `.h5` layout, atomically (temp file + rename)."""
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp_path = tempfile.mkstemp(dir=directory, suffix=".h5.tmp")
-        os.close(fd)
-        try:
+        with atomic_files.atomic_path(path) as tmp_path:
             with h5py.File(tmp_path, "w") as handle:
                 handle.attrs["backend"] = "tensorflow"
                 handle.attrs["keras_version"] = keras.__version__
@@ -329,8 +325,3 @@ class RNetwork:
                     group.attrs["weight_names"] = np.array([n.encode() for n in names])
                     for name, variable in zip(names, variables):
                         group.create_dataset(name, data=np.asarray(variable.numpy()))
-            os.chmod(tmp_path, 0o644)
-            os.replace(tmp_path, path)
-        finally:
-            if os.path.exists(tmp_path):
-                os.remove(tmp_path)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tempfile
 
 import gin
 import h5py
@@ -24,11 +23,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from episodic_curiosity import atomic_files
 from episodic_curiosity import r_network
-from episodic_curiosity.r_training_data import CorruptDataError  # noqa: F401  (re-export)
-from episodic_curiosity.r_training_data import make_pair_dataset  # noqa: F401
-from episodic_curiosity.r_training_data import sample_pairs  # noqa: F401
-from episodic_curiosity.r_training_data import split_train_validation  # noqa: F401
+from episodic_curiosity.r_training_data import CorruptDataError
+from episodic_curiosity.r_training_data import make_pair_dataset
+from episodic_curiosity.r_training_data import sample_pairs
+from episodic_curiosity.r_training_data import split_train_validation
+
+__all__ = [  # the data side is re-exported: one import for trainers
+    "CorruptDataError", "Metrics", "PairTrainer", "full_checkpoint_name", "is_full_checkpoint_name",
+    "make_optimizer", "make_pair_dataset", "newest_full_checkpoint", "sample_pairs",
+    "split_train_validation", "weights_checkpoint_name",
+]
 
 _FULL_CHECKPOINT_PATTERN = re.compile(r"^r_network_full\.(\d{5})\.h5$")
 
@@ -118,10 +124,7 @@ class PairTrainer:
 
     def save_full_checkpoint(self, path: str, epoch: int, attributes: dict | None = None) -> None:
         """Writes weights (original layout) + optimizer variables + `epoch`, atomically."""
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp_path = tempfile.mkstemp(dir=directory, suffix=".h5.tmp")
-        os.close(fd)
-        try:
+        with atomic_files.atomic_path(path) as tmp_path:
             self.network.save_weights(tmp_path)
             with h5py.File(tmp_path, "a") as handle:
                 handle.attrs["epoch"] = int(epoch)
@@ -130,10 +133,6 @@ class PairTrainer:
                 group = handle.create_group("optimizer")
                 for index, variable in enumerate(self.optimizer.variables):
                     group.create_dataset(str(index), data=np.asarray(variable.numpy()))
-            os.replace(tmp_path, path)
-        finally:
-            if os.path.exists(tmp_path):
-                os.remove(tmp_path)
 
     def load_full_checkpoint(self, path: str) -> tuple[int, dict]:
         """Restores a full checkpoint; returns (epoch, attributes)."""

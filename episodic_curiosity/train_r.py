@@ -25,9 +25,9 @@ from absl import app
 from absl import flags
 from absl import logging
 import gin
-import numpy as np
 import tensorflow as tf
 
+from episodic_curiosity import atomic_files
 from episodic_curiosity import metrics_csv
 from episodic_curiosity import r_network
 from episodic_curiosity import r_network_training
@@ -53,13 +53,6 @@ def _summary_text(epoch_metrics: Mapping[str, float], attributes: Mapping[str, o
     lines = [f"{key}: {value}" for key, value in attributes.items()]
     lines += [f"{name}: {epoch_metrics[name]}" for name in _METRICS]
     return "\n".join(lines) + "\n"
-
-
-def _write_text_atomically(path: str, text: str) -> None:
-    tmp_path = path + ".tmp"
-    with open(tmp_path, "w") as f:
-        f.write(text)
-    os.replace(tmp_path, path)
 
 
 @gin.configurable(denylist=["input_dirs", "workdir"])
@@ -151,7 +144,7 @@ def train_r(input_dirs: Sequence[str],
         if done % checkpoint_every_epochs == 0 or done == num_epochs:
             newest_weights = os.path.join(workdir, r_network_training.weights_checkpoint_name(done))
             network.save_weights(newest_weights)
-            _write_text_atomically(newest_weights[:-len(".h5")] + ".summary.txt",
+            atomic_files.write_text(newest_weights[:-len(".h5")] + ".summary.txt",
                                    _summary_text(epoch_metrics, attributes))
         for name, value in epoch_metrics.items():
             metrics_csv.append_scalar(os.path.join(workdir, f"{name}.csv"), name, epoch, value)
@@ -191,12 +184,12 @@ def main(argv):
     gin.parse_config_files_and_bindings(config.gin_config, config.gin_bindings, skip_unknown=False)
     os.makedirs(config.workdir, exist_ok=True)
     logging.info("Gin config:\n%s", gin.config_str())
-    _write_text_atomically(os.path.join(config.workdir, "flags.txt"), config.flags_into_string())
+    atomic_files.write_text(os.path.join(config.workdir, "flags.txt"), config.flags_into_string())
     result = train_r(config.input_dirs, config.workdir,
                      image_shape=tuple(int(d) for d in config.image_shape),
                      num_epochs=config.num_epochs,
                      percent_validation_files=config.percent_validation_files)
-    _write_text_atomically(os.path.join(config.workdir, "train_r.gin"), gin.operative_config_str())
+    atomic_files.write_text(os.path.join(config.workdir, "train_r.gin"), gin.operative_config_str())
     print(f"epochs done: {result['epochs_done']}; newest weights: {result['newest_weights']}")
 
 

@@ -1,7 +1,6 @@
 """R-network: architecture, parity with the original's .h5 and reference outputs, checkpoints."""
 
 import os
-import shutil
 
 import gin
 import numpy as np

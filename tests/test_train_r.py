@@ -125,3 +125,24 @@ def test_missing_inputs_are_reported(tmp_path):
         train_r.find_tfrecords([str(tmp_path / "nope")])
     with pytest.raises(FileNotFoundError, match="no .tfrecords"):
         train_r.find_tfrecords([str(tmp_path)])
+
+
+ORIGINAL_DATA = os.path.join(REPO_ROOT, "..", "shared", "fixtures", "original_r_training_data")
+
+
+@pytest.mark.skipif(not os.path.isdir(ORIGINAL_DATA), reason="../shared fixtures absent")
+def test_train_r_reads_the_originals_tfrecords(tmp_path):
+    import gin  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+    gin.clear_config()
+    gin.parse_config(TINY_BINDINGS[:3])
+    try:
+        result = train_r.train_r([ORIGINAL_DATA], str(tmp_path / "r_net"), num_epochs=1, batch_size=4,
+                                 steps_per_epoch=2, validation_steps=1, percent_validation_files=34,
+                                 shuffle_buffer=50, checkpoint_every_epochs=1)
+    finally:
+        gin.clear_config()
+    assert result["epochs_done"] == 1
+    assert os.path.basename(result["newest_weights"]) == "r_network_weights.00001.h5"
+    assert set(result["metrics"]) == {"loss", "acc", "val_loss", "val_acc"}
+    assert np.isfinite(list(result["metrics"].values())).all()

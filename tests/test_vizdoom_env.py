@@ -175,3 +175,38 @@ def test_vectorized_sparse_envs(tmp_path):
         assert infos["position"][0, 0] > infos["position"][1, 0]  # env 0 moved, env 1 turned
     finally:
         vec.close()
+
+
+def test_engine_does_not_outlive_a_killed_controller(tmp_path):
+    """A SIGKILLed process (e.g. a killed training run) must not leave its engine running."""
+    import signal  # pylint: disable=g-import-not-at-top
+    import subprocess  # pylint: disable=g-import-not-at-top
+    import sys  # pylint: disable=g-import-not-at-top
+    import time  # pylint: disable=g-import-not-at-top
+    code = ("import time\n"
+            "from episodic_curiosity import environments\n"
+            "env = environments.make_env('vizdoom_sparse', seed=0)\n"
+            "env.reset()\n"
+            "print(env._reaper is not None, vizdoom_pid(), flush=True)\n"
+            "time.sleep(120)\n")
+    prelude = ("import os\n"
+               "from episodic_curiosity.environments import vizdoom as v\n"
+               "def vizdoom_pid():\n"
+               "    return v._find_engine_pid('vizdoom_')\n")
+    process = subprocess.Popen([sys.executable, "-c", prelude + code], stdout=subprocess.PIPE, text=True)
+    try:
+        has_reaper, engine_pid = process.stdout.readline().split()
+        assert has_reaper == "True" and engine_pid != "None"
+        engine_pid = int(engine_pid)
+        os.kill(engine_pid, 0)  # running
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(engine_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"VizDoom engine {engine_pid} still running after its controller was killed")

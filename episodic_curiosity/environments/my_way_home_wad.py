@@ -27,6 +27,8 @@ import os
 import struct
 import tempfile
 
+from episodic_curiosity import atomic_files
+
 STOCK_WAD_MD5 = "f19ca5aec994a879f1d5d68a24c4387b"
 _BEHAVIOR = b"BEHAVIOR"
 
@@ -163,10 +165,6 @@ def wad_for_variant(variant: str, scenarios_path: str) -> str:
     tag = hashlib.md5(patched).hexdigest()[:12]
     path = os.path.join(cache_dir(), f"my_way_home_{variant}_{tag}.wad")
     if not os.path.exists(path):
-        # Written under a unique temporary name, then renamed: concurrent workers never read a
-        # half-written file.
-        fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".wad.tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(patched)
-        os.replace(tmp_path, path)
+        # Concurrent workers never read a half-written file.
+        atomic_files.write_bytes(path, patched)
     return path

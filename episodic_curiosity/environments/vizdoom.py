@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import subprocess
 import tempfile
 from typing import Any
 
@@ -50,6 +52,43 @@ def import_vizdoom():
     except ImportError as e:
         raise errors.MissingDependencyError("vizdoom", "vizdoom", "VizDoom") from e
     return vizdoom
+
+
+def _find_engine_pid(marker: str) -> int | None:
+    """PID of this process's child whose command line contains `marker` (Linux /proc), if any."""
+    parent = str(os.getpid())
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                parent_pid = f.read().rsplit(b")", 1)[1].split()[1].decode()
+            if parent_pid != parent:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    return int(entry)
+        except (OSError, IndexError):
+            continue
+    return None
+
+
+def _start_engine_reaper(engine_pid: int) -> subprocess.Popen | None:
+    """Kills the engine once this process is gone, even after a SIGKILL.
+
+    The VizDoom engine is a separate process that keeps running when its controller dies
+    without calling `close()` (e.g. a killed training run), so a tiny shell loop watches both.
+    """
+    script = ("while kill -0 $0 2>/dev/null && kill -0 $1 2>/dev/null; do sleep 1; done; "
+              "kill -9 $1 2>/dev/null")
+    try:
+        return subprocess.Popen(["sh", "-c", script, str(os.getpid()), str(engine_pid)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError:
+        return None
 
 
 @contextlib.contextmanager
@@ -136,6 +175,8 @@ class MyWayHomeEnv(gym.Env):
         with _working_directory(self._engine_dir):
             game.init()
         self._game = game
+        engine_pid = _find_engine_pid(self._engine_dir)
+        self._reaper = _start_engine_reaper(engine_pid) if engine_pid else None
         self._last_frame = np.zeros(OBSERVATION_SHAPE, np.uint8)
         self._last_variables = np.zeros(4, np.float64)
         self._success = False
@@ -180,9 +221,13 @@ class MyWayHomeEnv(gym.Env):
         if game is not None:
             game.close()
             self._game = None
+        reaper = getattr(self, "_reaper", None)
+        if reaper is not None:
+            reaper.kill()  # the engine is closed: the watcher is no longer needed
+            reaper.wait()
+            self._reaper = None
         engine_dir = getattr(self, "_engine_dir", None)
         if engine_dir and os.path.isdir(engine_dir):
-            import shutil  # pylint: disable=g-import-not-at-top
             shutil.rmtree(engine_dir, ignore_errors=True)
 
     # Helpers -----------------------------------------------------------------------------------

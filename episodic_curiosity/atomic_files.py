@@ -1,0 +1,49 @@
+"""Writing files so that a reader (or a rerun after a kill) never sees half of one.
+
+Every output a rerun may find goes through here: the content is written under a temporary
+name (`tmp_*`) in the destination folder and renamed over the destination only once complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str, mode: int = 0o644) -> Iterator[str]:
+    """Yields a temporary path next to `path`; renames it to `path` if the block succeeds.
+
+    The temporary file keeps `path`'s extension (some writers pick the format from it). If the
+    block raises, the temporary file is removed and `path` is left as it was.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix="tmp_", suffix=os.path.splitext(path)[1])
+    os.close(fd)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, mode)
+        os.replace(tmp_path, path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    with atomic_path(path) as tmp_path:
+        with open(tmp_path, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_text(path: str, text: str) -> None:
+    write_bytes(path, text.encode())
+
+
+def write_json(path: str, content: Any) -> None:
+    write_text(path, json.dumps(content, indent=1, sort_keys=True))
