@@ -155,3 +155,17 @@ def test_bfloat16_inference_stays_close_to_float32():
     assert 0 < relative < 2e-2  # measured ~3.5e-3 on AVX512-BF16 CPUs
     with pytest.raises(ValueError, match="inference_dtype"):
         r_network.RNetwork(inference_dtype="float16")
+
+
+@needs_fixture
+def test_factored_comparison_matches_the_comparator():
+    reference = np.load(REFERENCE)
+    network = r_network.RNetwork(weights_path=WEIGHTS)
+    rng = np.random.default_rng(0)
+    for embeddings in (reference["embeddings_small"], rng.normal(size=(8, 512)).astype(np.float32)):
+        a, b = embeddings, embeddings[::-1].copy()
+        expected = network.similarity(a, b)
+        got = network.similarity_from_keys(network.query_keys(a), network.memory_keys(b))
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+        expected_logits = network.similarity_logits(a, b)
+        assert np.ptp(expected) > 0 or np.ptp(expected_logits) > 0

@@ -1,0 +1,256 @@
+"""The curiosity vector-env wrapper: turns "similarity to episodic memory" into a reward.
+
+Per vector step, in the original's order (EC_FACTS.md 5.2):
+
+  1. step the envs; observers (e.g. the online R-net trainer) get the untouched data;
+  2. count the step;
+  3. bonus, by `exploration_reward`:
+     * `episodic_curiosity`: embed the curiosity input (`info['frame']` if the envs provide
+       it, else the observation) of all envs in one call, compare with all memory entries in
+       one comparator call, aggregate; bonus = beta - aggregate with beta = 0.5 +
+       `bonus_reward_additive_term`, and 0 on an episode's last step; then update memories:
+       an env whose episode ended is emptied and gets the current embedding, any other env
+       adds it iff aggregate < `similarity_threshold`;
+     * `oracle`: the grid oracle's reward of the step's position, then the oracles of ended
+       episodes are cleared;
+     * `none`: 0;
+  4. reward = `scale_task_reward` * r_env + alpha * bonus, alpha = `scale_surrogate_reward`,
+     forced to 0 while fewer than `exploration_reward_min_step` vector steps were taken;
+  5. images are resized to `target_image_shape` (84x84x3) with area interpolation for the
+     policy; `info['task_reward']` and `info['curiosity_bonus']` carry the parts.
+
+Auto-reset (see `environments/vector.py`): SAME_STEP. On an ending step env i's observation is
+the next episode's first one, so that is what the emptied memory starts with, exactly as in
+the original (whose vector envs also reset within the ending step). Position-based oracles use
+the ended episode's last info (`info['final_info']`), which is what the original's done-step
+info held.
+
+Each wrapper owns its memories and oracles; `reset()` empties them (the original shared the
+memory objects between the training and evaluation wrappers, so every evaluation wiped the
+training memories).
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Protocol, Sequence
+
+from absl import logging
+import cv2
+import gin
+import gymnasium as gym
+import numpy as np
+
+from episodic_curiosity import episodic_memory
+from episodic_curiosity import oracle
+
+EXPLORATION_REWARDS = ("episodic_curiosity", "oracle", "none")
+_LOG_EVERY_STEPS = 1000
+
+
+class ReachabilityNetwork(Protocol):
+    """What the wrapper needs of an R-network (`r_network.RNetwork` provides it)."""
+
+    input_shape: tuple[int, ...]
+
+    def embed(self, frames: np.ndarray) -> np.ndarray: ...
+
+    def similarity(self, embeddings_a: np.ndarray, embeddings_b: np.ndarray) -> np.ndarray: ...
+
+
+def resize_frames(frames: np.ndarray, target_shape: Sequence[int]) -> np.ndarray:
+    """Resizes uint8 frames [N, H, W, C] to [N, h, w, c] with area interpolation.
+
+    c = 1 converts RGB to grey first, as the original did for 1-channel targets. (OpenCV's
+    area resize takes at most 4 channels, so frames are resized one by one: ~0.1 ms each.)
+    """
+    frames = np.asarray(frames)
+    height, width, target_channels = target_shape
+    channels = frames.shape[-1]
+    if target_channels not in (channels, 1):
+        raise ValueError(f"cannot resize {channels}-channel frames to {target_channels} channels")
+    out = np.empty((len(frames), height, width, target_channels), np.uint8)
+    for i, frame in enumerate(frames):
+        if target_channels == 1 and channels == 3:
+            frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        out[i] = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA).reshape(height, width, -1)
+    return out
+
+
+def _with_info(infos: dict, key: str, values: np.ndarray) -> None:
+    infos[key] = values
+    infos[f"_{key}"] = np.ones(len(values), bool)
+
+
+@gin.configurable(denylist=["env", "r_network"])
+class CuriosityEnvWrapper(gym.vector.VectorWrapper):
+    """Adds the episodic-curiosity (or oracle) bonus to a vector env's reward."""
+
+    def __init__(self,
+                 env: gym.vector.VectorEnv,
+                 r_network: ReachabilityNetwork | None = None,
+                 exploration_reward: str = "episodic_curiosity",
+                 scale_task_reward: float = 1.0,
+                 scale_surrogate_reward: float = 0.0,
+                 exploration_reward_min_step: int = 0,
+                 bonus_reward_additive_term: float = 0.0,
+                 similarity_threshold: float = 0.5,
+                 target_image_shape: Sequence[int] | None = (84, 84, 3),
+                 memory_seed: int = 0):
+        """Args:
+          env: the vector env (SAME_STEP auto-reset).
+          r_network: the R-network (needed for `episodic_curiosity`).
+          exploration_reward: str, 'episodic_curiosity', 'oracle' or 'none'.
+          scale_task_reward: float, s_task, factor of the env reward.
+          scale_surrogate_reward: float, alpha, factor of the bonus.
+          exploration_reward_min_step: int, vector steps before the bonus counts.
+          bonus_reward_additive_term: float, beta = 0.5 + this.
+          similarity_threshold: float, tau: add to memory iff aggregate < tau.
+          target_image_shape: (h, w, c) of the policy's image input, or None to keep frames.
+          memory_seed: int, seeds `random` memory replacement.
+        """
+        super().__init__(env)
+        if exploration_reward not in EXPLORATION_REWARDS:
+            raise ValueError(f"unknown exploration_reward {exploration_reward!r}; "
+                             f"valid: {', '.join(EXPLORATION_REWARDS)}")
+        if exploration_reward == "episodic_curiosity" and r_network is None:
+            raise ValueError("exploration_reward='episodic_curiosity' needs an r_network")
+        self.exploration_reward = exploration_reward
+        self.r_network = r_network
+        self.scale_task_reward = scale_task_reward
+        self.scale_surrogate_reward = scale_surrogate_reward
+        self.exploration_reward_min_step = exploration_reward_min_step
+        self.bonus_offset = 0.5 + bonus_reward_additive_term
+        self.similarity_threshold = similarity_threshold
+        self.step_count = 0
+        self._observers = []
+        single_space = env.single_observation_space
+        self._resize_to = None
+        if target_image_shape is not None and len(single_space.shape) >= 3:
+            self._resize_to = tuple(int(d) for d in target_image_shape)
+            self.single_observation_space = gym.spaces.Box(0, 255, self._resize_to, np.uint8)
+            self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
+        self.memory = None
+        # R-networks with comparator keys (r_network.RNetwork) are compared through them.
+        self._use_keys = all(hasattr(r_network, name) for name in
+                             ("query_keys", "memory_keys", "similarity_from_keys"))
+        if exploration_reward == "episodic_curiosity":
+            probe = r_network.embed(np.zeros((1, *r_network.input_shape), np.uint8))
+            key_size = r_network.memory_keys(probe).shape[1] if self._use_keys else None
+            self.memory = episodic_memory.EpisodicMemory(self.num_envs, embedding_size=probe.shape[1],
+                                                         seed=memory_seed, key_size=key_size)
+        self.oracle = oracle.GridOracle(self.num_envs) if exploration_reward == "oracle" else None
+        self._episode_task_reward = np.zeros(self.num_envs)
+        self._episode_bonus = np.zeros(self.num_envs)
+        self.task_reward_history = collections.deque(maxlen=100)
+        self.bonus_history = collections.deque(maxlen=100)
+
+    def add_observer(self, observer) -> None:
+        """`observer.on_new_observation(observations=, rewards=, dones=, infos=)` is called
+        with the untouched vector-env data after every step."""
+        self._observers.append(observer)
+
+    def reset(self, *, seed=None, options=None):
+        observations, infos = self.env.reset(seed=seed, options=options)
+        if self.memory is not None:
+            self.memory.reset()
+        if self.oracle is not None:
+            self.oracle.reset()
+        self._episode_task_reward[:] = 0
+        self._episode_bonus[:] = 0
+        return self._policy_observation(observations), infos
+
+    def step(self, actions):
+        observations, rewards, terminated, truncated, infos = self.env.step(actions)
+        dones = np.logical_or(terminated, truncated)
+        for observer in self._observers:
+            observer.on_new_observation(observations=observations, rewards=rewards, dones=dones, infos=infos)
+        self.step_count += 1
+        if self.exploration_reward == "episodic_curiosity":
+            bonus = self._curiosity_bonus(observations, infos, dones)
+        elif self.exploration_reward == "oracle":
+            bonus = self._oracle_bonus(infos, dones)
+        else:
+            bonus = np.zeros(self.num_envs)
+        alpha = 0.0 if self.step_count < self.exploration_reward_min_step else self.scale_surrogate_reward
+        rewards = np.asarray(rewards, np.float64)
+        combined = self.scale_task_reward * rewards + alpha * bonus
+        infos = dict(infos)
+        _with_info(infos, "task_reward", rewards)
+        _with_info(infos, "curiosity_bonus", bonus)
+        self._track_episodes(rewards, bonus, dones)
+        return self._policy_observation(observations), combined, terminated, truncated, infos
+
+    # Bonus computations ------------------------------------------------------------------------
+
+    def _curiosity_input(self, observations, infos) -> np.ndarray:
+        frames = infos["frame"] if "frame" in infos else observations
+        frames = np.asarray(frames)
+        expected = tuple(self.r_network.input_shape)
+        if frames.ndim != 4 or frames.shape[1:] != expected:
+            source = "info['frame']" if "frame" in infos else "observations"
+            raise ValueError(f"curiosity input ({source}) has shape {list(frames.shape)}; the "
+                             f"R-network expects [{self.num_envs}, {', '.join(map(str, expected))}]")
+        return frames
+
+    def _curiosity_bonus(self, observations, infos, dones) -> np.ndarray:
+        network = self.r_network
+        embeddings = network.embed(self._curiosity_input(observations, infos))
+        if self._use_keys:
+            aggregates = self.memory.aggregate_similarity(network.query_keys(embeddings),
+                                                          network.similarity_from_keys)
+        else:
+            aggregates = self.memory.aggregate_similarity(embeddings, network.similarity)
+        bonus = np.where(dones, 0.0, self.bonus_offset - aggregates)
+        self.memory.reset(dones)
+        self.memory.add(embeddings, dones | (aggregates < self.similarity_threshold),
+                        infos=self._per_env_infos(infos) if self.memory.infos is not None else None,
+                        keys=network.memory_keys(embeddings) if self._use_keys else None)
+        return bonus
+
+    def _oracle_bonus(self, infos, dones) -> np.ndarray:
+        if "position" not in infos:
+            raise KeyError("exploration_reward='oracle' needs info['position'] from the envs")
+        positions = np.array(infos["position"], np.float64)
+        final_info = infos.get("final_info")
+        if dones.any() and final_info is not None and "position" in final_info:
+            # The ended episode's last position, as the original's done-step info had it.
+            positions[dones] = np.asarray(final_info["position"])[dones]
+        bonus = self.oracle.update(positions)
+        self.oracle.reset(dones)
+        return bonus
+
+    def _per_env_infos(self, infos) -> list[dict]:
+        return [{k: v[i] for k, v in infos.items() if not k.startswith("_") and k != "final_info"
+                 and isinstance(v, np.ndarray) and len(v) == self.num_envs} for i in range(self.num_envs)]
+
+    # Bookkeeping -------------------------------------------------------------------------------
+
+    def _policy_observation(self, observations):
+        if self._resize_to is None:
+            return observations
+        return resize_frames(observations, self._resize_to)
+
+    def _track_episodes(self, rewards, bonus, dones) -> None:
+        self._episode_task_reward += rewards
+        self._episode_bonus += bonus
+        for env in np.flatnonzero(dones):
+            self.task_reward_history.append(self._episode_task_reward[env])
+            self.bonus_history.append(self._episode_bonus[env])
+        self._episode_task_reward[dones] = 0
+        self._episode_bonus[dones] = 0
+        if self.step_count % _LOG_EVERY_STEPS == 0 and self.task_reward_history:
+            logging.info("step %d: episode task reward %.3f, episode bonus %.3f (means of the last "
+                         "%d episodes), alpha %g", self.step_count, np.mean(self.task_reward_history),
+                         np.mean(self.bonus_history), len(self.task_reward_history),
+                         self.scale_surrogate_reward)
+
+    def statistics(self) -> dict[str, Any]:
+        """Moving averages over the last 100 finished episodes, and memory fill levels."""
+        stats = {"step_count": self.step_count}
+        if self.task_reward_history:
+            stats["episode_task_reward"] = float(np.mean(self.task_reward_history))
+            stats["episode_bonus"] = float(np.mean(self.bonus_history))
+        if self.memory is not None:
+            stats["memory_size_mean"] = float(self.memory.sizes.mean())
+        return stats

@@ -1,0 +1,246 @@
+"""The curiosity vector-env wrapper: every rule of the original's step, on the fake env."""
+
+import cv2
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from episodic_curiosity import curiosity_env_wrapper
+from episodic_curiosity import environments
+
+
+class LinearRNetwork:
+    """A stand-in R-network: a fixed random projection and a Gaussian similarity."""
+
+    def __init__(self, input_shape=(120, 160, 3), size=8, seed=0):
+        self.input_shape = tuple(input_shape)
+        sub = np.zeros(input_shape)[::20, ::20].size
+        self._projection = np.random.default_rng(seed).normal(size=(sub, size)) / np.sqrt(sub)
+        self.embedded = []
+
+    def embed(self, frames):
+        frames = np.asarray(frames, np.float64)
+        self.embedded.append(frames.copy())
+        return (frames[:, ::20, ::20].reshape(len(frames), -1) / 255.0) @ self._projection
+
+    def similarity(self, a, b):
+        return np.exp(-np.sum((np.asarray(a) - np.asarray(b)) ** 2, axis=1))
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def on_new_observation(self, *, observations, rewards, dones, infos):
+        self.calls.append((observations.copy(), rewards.copy(), dones.copy(), infos))
+
+
+def _wrapped(num_envs=2, episode_length=50, r_network=None, env_kwargs=None, **kwargs):
+    vec = environments.make_vector_env(
+        "fake", num_envs, asynchronous=False,
+        env_kwargs={"episode_length": episode_length, **(env_kwargs or {})})
+    network = r_network or LinearRNetwork()
+    return curiosity_env_wrapper.CuriosityEnvWrapper(vec, network, **kwargs), network
+
+
+def test_first_step_sees_empty_memory_and_repeats_are_not_novel():
+    env, network = _wrapped(env_kwargs={"fixed_start": (3, 3)})
+    observations, _ = env.reset()
+    assert observations.shape == (2, 84, 84, 3) and observations.dtype == np.uint8
+    assert env.memory.sizes.tolist() == [0, 0]  # the reset observation is not added
+    _, _, _, _, infos = env.step(np.array([0, 0]))
+    np.testing.assert_allclose(infos["curiosity_bonus"], [0.5, 0.5])  # beta - 0
+    assert env.memory.sizes.tolist() == [1, 1]
+    _, _, _, _, infos = env.step(np.array([0, 0]))  # same frame again: similarity 1
+    np.testing.assert_allclose(infos["curiosity_bonus"], [-0.5, -0.5])
+    assert env.memory.sizes.tolist() == [1, 1]  # aggregate 1 >= tau: not added
+    _, _, _, _, infos = env.step(np.array([2, 0]))  # env 0 turns: a new view
+    assert infos["curiosity_bonus"][0] > 0 and env.memory.sizes.tolist() == [2, 1]
+
+
+def test_episode_end_bonus_zero_and_memory_restarts_with_next_episodes_first_frame():
+    env, network = _wrapped(num_envs=1, episode_length=3)
+    recorder = Recorder()
+    env.add_observer(recorder)
+    env.reset()
+    for _ in range(2):
+        env.step(np.array([1]))
+    assert env.memory.sizes[0] >= 1
+    _, _, terminated, truncated, infos = env.step(np.array([2]))
+    assert truncated[0] and not terminated[0]
+    assert infos["curiosity_bonus"][0] == 0.0
+    assert env.memory.sizes[0] == 1
+    raw_observation = recorder.calls[-1][0]  # untouched: the next episode's first frame
+    assert raw_observation.shape == (1, 120, 160, 3)
+    np.testing.assert_allclose(env.memory.embeddings[0, 0], network.embed(raw_observation)[0], rtol=1e-5)
+    assert not np.allclose(env.memory.embeddings[0, 0], network.embed(infos["final_obs"][0][None])[0])
+
+
+def test_reward_combines_task_and_bonus_after_min_step():
+    env, _ = _wrapped(num_envs=1, env_kwargs={"grid_size": 2, "goal": (1, 1)},
+                      scale_task_reward=2.0, scale_surrogate_reward=0.1, exploration_reward_min_step=3)
+    env.reset(seed=5)
+    rewards, task, bonus = [], [], []
+    for step in range(40):
+        _, reward, _, _, infos = env.step(np.array([step % 4]))
+        rewards.append(reward[0])
+        task.append(infos["task_reward"][0])
+        bonus.append(infos["curiosity_bonus"][0])
+    rewards, task, bonus = map(np.array, (rewards, task, bonus))
+    np.testing.assert_allclose(rewards[:2], 2.0 * task[:2])  # steps 1 and 2: alpha forced to 0
+    np.testing.assert_allclose(rewards[2:], 2.0 * task[2:] + 0.1 * bonus[2:])
+    assert task.max() == 1.0  # the goal was reached at least once
+
+
+def test_policy_observation_is_area_resized_raw_frame():
+    env, _ = _wrapped(num_envs=2)
+    recorder = Recorder()
+    env.add_observer(recorder)
+    env.reset()
+    observations, *_ = env.step(np.array([1, 2]))
+    raw = recorder.calls[-1][0]
+    for i in range(2):
+        expected = cv2.resize(raw[i], (84, 84), interpolation=cv2.INTER_AREA)
+        np.testing.assert_array_equal(observations[i], expected)
+    assert env.single_observation_space.shape == (84, 84, 3)
+    assert env.observation_space.shape == (2, 84, 84, 3)
+
+
+def test_resize_frames_grey_target():
+    frames = np.random.default_rng(0).integers(0, 256, size=(3, 12, 16, 3), dtype=np.uint8)
+    grey = curiosity_env_wrapper.resize_frames(frames, (6, 8, 1))
+    assert grey.shape == (3, 6, 8, 1)
+    expected = cv2.resize(cv2.cvtColor(frames[1], cv2.COLOR_RGB2GRAY), (8, 6), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(grey[1, :, :, 0], expected)
+
+
+class FrameInInfo(gym.Wrapper):
+    """Puts a frame of its own (an inverted observation) into info['frame'], as the Ant does."""
+
+    def __init__(self, env, shape=None):
+        super().__init__(env)
+        self._shape = shape
+
+    def _frame(self, observation):
+        frame = 255 - observation
+        return frame if self._shape is None else np.zeros(self._shape, np.uint8)
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        return observation, {**info, "frame": self._frame(observation)}
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        return observation, reward, terminated, truncated, {**info, "frame": self._frame(observation)}
+
+
+def _frame_env(shape=None):
+    base = lambda: FrameInInfo(environments.make_env("fake", seed=123), shape)
+    return gym.vector.SyncVectorEnv([base], autoreset_mode=environments.AUTORESET_MODE)
+
+
+def test_info_frame_is_the_curiosity_input_when_present():
+    network = LinearRNetwork()
+    env = curiosity_env_wrapper.CuriosityEnvWrapper(_frame_env(), network)
+    recorder = Recorder()
+    env.add_observer(recorder)
+    env.reset()
+    env.step(np.array([1]))
+    raw = recorder.calls[-1][0]
+    np.testing.assert_array_equal(network.embedded[-1], 255.0 - raw)
+
+
+def test_wrong_shapes_give_clear_errors():
+    env = curiosity_env_wrapper.CuriosityEnvWrapper(_frame_env(shape=(10, 10, 3)), LinearRNetwork())
+    env.reset()
+    with pytest.raises(ValueError, match=r"info\['frame'\]\) has shape \[1, 10, 10, 3\]"):
+        env.step(np.array([0]))
+    env, _ = _wrapped(env_kwargs={"observation_shape": (24, 32, 3)})
+    env.reset()
+    with pytest.raises(ValueError, match=r"observations\) has shape \[2, 24, 32, 3\].*120, 160, 3"):
+        env.step(np.array([0, 0]))
+
+
+def test_oracle_mode_rewards_new_cells_and_uses_the_ended_episodes_last_position():
+    vec = environments.make_vector_env("fake", 1, asynchronous=False,
+                                       env_kwargs={"episode_length": 4, "fixed_start": (0, 0), "grid_size": 8})
+    env = curiosity_env_wrapper.CuriosityEnvWrapper(vec, exploration_reward="oracle", scale_surrogate_reward=1.0,
+                                                    scale_task_reward=0.0)
+    env.oracle.reward_grid_size = 1.0  # one oracle cell per fake-env cell
+    _, infos = env.reset()
+    bonuses, positions = [], []
+    for action in [1, 1, 0, 1, 0]:
+        _, reward, terminated, truncated, infos = env.step(np.array([action]))
+        bonuses.append(reward[0])
+        done = terminated[0] or truncated[0]
+        positions.append(infos["final_info"]["position"][0] if done else infos["position"][0])
+    # Steps 1-4 form one episode (the 4th ends it and is scored at the ended episode's last
+    # position, from final_info); step 5 starts a fresh episode: its position is new again.
+    assert bonuses[2] == 0.0  # the noop stays in a visited cell
+    assert bonuses[:4] == [1.0 if p not in map(tuple, positions[:i]) else 0.0
+                           for i, p in enumerate(map(tuple, positions[:4]))]
+    assert bonuses[4] == 1.0 and env.oracle.num_visited()[0] == 1
+
+
+def test_none_mode_and_configuration_errors():
+    vec = environments.make_vector_env("fake", 2, asynchronous=False)
+    env = curiosity_env_wrapper.CuriosityEnvWrapper(vec, exploration_reward="none")
+    env.reset()
+    _, reward, _, _, infos = env.step(np.array([1, 1]))
+    assert infos["curiosity_bonus"].tolist() == [0.0, 0.0]
+    np.testing.assert_array_equal(reward, infos["task_reward"])
+    with pytest.raises(ValueError, match="unknown exploration_reward"):
+        curiosity_env_wrapper.CuriosityEnvWrapper(vec, exploration_reward="icm")
+    with pytest.raises(ValueError, match="needs an r_network"):
+        curiosity_env_wrapper.CuriosityEnvWrapper(vec)
+
+
+def test_evaluation_wrappers_own_their_memories():
+    network = LinearRNetwork()
+    train, _ = _wrapped(r_network=network)
+    evaluation, _ = _wrapped(r_network=network)
+    train.reset()
+    for _ in range(5):
+        train.step(np.array([1, 2]))
+    sizes = train.memory.sizes.copy()
+    assert sizes.min() >= 1
+    evaluation.reset()
+    evaluation.step(np.array([0, 0]))
+    np.testing.assert_array_equal(train.memory.sizes, sizes)  # evaluation never touches them
+
+
+def test_observers_get_untouched_data():
+    env, _ = _wrapped(num_envs=2)
+    recorder = Recorder()
+    env.add_observer(recorder)
+    env.reset()
+    env.step(np.array([1, 1]))
+    observations, rewards, dones, infos = recorder.calls[0]
+    assert observations.shape == (2, 120, 160, 3)
+    assert "curiosity_bonus" not in infos and dones.dtype == bool
+
+
+def test_keyed_comparison_gives_the_same_bonuses_as_the_comparator():
+    import gin  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import r_network  # pylint: disable=g-import-not-at-top
+    gin.clear_config()
+    gin.parse_config(["build_embedding_network.stage_filters=(4, 8, 8, 8)",
+                      "build_embedding_network.embedding_size=16",
+                      "build_comparator_network.hidden_units=16"])
+    try:
+        network = r_network.RNetwork(input_shape=(120, 160, 3))
+    finally:
+        gin.clear_config()
+    bonuses = []
+    for use_keys in (True, False):
+        env, _ = _wrapped(num_envs=3, episode_length=7, r_network=network)
+        assert env._use_keys
+        env._use_keys = use_keys
+        if not use_keys:
+            env.memory.keys = None
+        env.reset()
+        rng = np.random.default_rng(0)
+        run = [env.step(rng.integers(0, 4, size=3))[4]["curiosity_bonus"] for _ in range(20)]
+        bonuses.append(np.array(run))
+    assert np.ptp(bonuses[1]) > 0.01  # a non-trivial bonus stream
+    np.testing.assert_allclose(bonuses[0], bonuses[1], atol=1e-5)
