@@ -1,0 +1,77 @@
+r"""Evaluates a policy checkpoint: mean return and success rate over N episodes.
+
+Builds `num_env` envs of the scenario with the seeds of `--split` ('train', 'valid' or
+'test'), runs the stochastic policy until `--num_episodes` episodes (rounded up to whole
+rounds of one episode per env) have finished, prints the result and writes it as JSON to
+`--output` (default: `eval_<split>.json` beside the checkpoint). For VizDoom the success rate
+is the fraction of episodes that reached the vest.
+
+    python -m episodic_curiosity.eval_policy --checkpoint=RUN/checkpoints/policy.00100.h5 \
+        --env_name=vizdoom_sparse --split=test --num_episodes=24
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Sequence
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from episodic_curiosity import atomic_files
+from episodic_curiosity import train_policy
+
+
+def eval_policy(checkpoint: str, scenario: str, split: str = "test", num_episodes: int = 12,
+                num_env: int = 12, asynchronous: bool = True, env_kwargs: dict | None = None,
+                output: str | None = None) -> dict:
+    """Evaluates `checkpoint` on `scenario`; returns (and writes) the summary dict."""
+    if split not in ("train", "valid", "test"):
+        raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
+    if num_episodes < 1:
+        raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
+    num_env = min(num_env, num_episodes)
+    env = train_policy.make_policy_envs(scenario, num_env, split, None, asynchronous=asynchronous,
+                                        env_kwargs=env_kwargs, training=False, exploration_reward="none")
+    try:
+        policy = train_policy.load_policy(checkpoint, env.single_observation_space, env.single_action_space)
+        returns, successes = [], []
+        for _ in range(math.ceil(num_episodes / num_env)):
+            result = train_policy.evaluate_episodes(env, policy)
+            returns += [result["mean_return"]] * num_env
+            successes += [result["success_rate"]] * num_env
+    finally:
+        env.close()
+    summary = {"checkpoint": os.path.abspath(checkpoint), "scenario": scenario, "split": split,
+               "episodes": len(returns), "mean_return": float(np.mean(returns)),
+               "success_rate": float(np.mean(successes))}
+    output = output or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), f"eval_{split}.json")
+    atomic_files.write_json(output, summary)
+    return summary
+
+
+def _define_flags() -> None:
+    flags.DEFINE_string("checkpoint", None, "Policy checkpoint written by train_policy.")
+    flags.DEFINE_string("env_name", "vizdoom_sparse", "Scenario name.")
+    flags.DEFINE_enum("split", "test", ["train", "valid", "test"], "Which seeds to evaluate on.")
+    flags.DEFINE_integer("num_episodes", 12, "Episodes to run.")
+    flags.DEFINE_integer("num_env", 12, "Parallel envs.")
+    flags.DEFINE_string("output", None, "JSON output path.")
+
+
+def main(argv: Sequence[str]) -> None:
+    del argv
+    config = flags.FLAGS
+    if not config.checkpoint:
+        raise app.UsageError("--checkpoint is required")
+    summary = eval_policy(config.checkpoint, config.env_name, config.split, config.num_episodes,
+                          config.num_env, output=config.output)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    _define_flags()
+    app.run(main)

@@ -1,0 +1,332 @@
+r"""Policy training: envs -> curiosity wrapper -> PPO (PPO2 semantics), with logs and resume.
+
+Writes into `--workdir` (the original's names and columns, EC_FACTS.md 7.4 and 10):
+
+  * `reward_train.csv`: every update, `step` = update x num_env x nsteps, value = mean raw task
+    return of the last <= 100 finished training episodes (nan before the first);
+  * `reward_valid.csv`, `reward_test.csv`: at the start of every `eval_every_rollouts`-th
+    rollout (step 0 included), the mean return of one episode in each of `num_env` evaluation
+    envs built with the validation / test seeds, stochastic policy, pure task reward;
+  * `progress.csv` + `log.txt`: PPO2's keys (approxkl, clipfrac, eplenmean, eprewmean,
+    explained_variance, fps, nupdates, policy_entropy, policy_loss, serial_timesteps,
+    time_elapsed, total_timesteps, value_loss, curiosity_loss);
+  * `checkpoints/policy.NNNNN.h5`: policy + optimizer + counters, every `save_interval` updates
+    and at the end (atomic; the newest two are kept); `train_policy.gin`, `flags.txt`, `tb/`.
+
+Rerunning the same command after a kill resumes from the newest checkpoint: envs restart
+with fresh episodes, counters, optimizer and policy continue, and no CSV row is written twice.
+
+    python -m episodic_curiosity.train_policy --workdir=/tmp/run --env_name=vizdoom_sparse \
+        --num_env=12 --num_timesteps=20000000 [--r_checkpoint=r_network_weights.00030.h5]
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import os
+import re
+import time
+from typing import Any, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import gin
+import numpy as np
+import tensorflow as tf
+import tqdm
+
+from episodic_curiosity import atomic_files
+from episodic_curiosity import checkpoint_io
+from episodic_curiosity import curiosity_env_wrapper
+from episodic_curiosity import environments
+from episodic_curiosity import metrics_csv
+from episodic_curiosity import ppo
+from episodic_curiosity import progress_log
+from episodic_curiosity import r_network
+from episodic_curiosity.r_training_data import MIXER_SEEDS
+
+_CHECKPOINT_PATTERN = re.compile(r"^policy\.(\d{5})\.h5$")
+
+
+def split_base_seed(split: str, base_seed: int = environments.DEFAULT_BASE_SEED) -> int:
+    """Base env seed of a split: training uses 123; validation/test mix in their seed."""
+    mixer = {"train": "R_TRAINING", "valid": "VALIDATION", "test": "TEST"}
+    if split not in mixer:
+        raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
+    return base_seed ^ MIXER_SEEDS[mixer[split]]
+
+
+def make_policy_envs(scenario: str, num_env: int, split: str, r_net, *, asynchronous: bool,
+                     env_kwargs: dict | None, training: bool, exploration_reward: str,
+                     scale_task_reward: float = 1.0,
+                     scale_surrogate_reward: float = 0.0) -> curiosity_env_wrapper.CuriosityEnvWrapper:
+    """The vector env of one split behind its own curiosity wrapper."""
+    vec = environments.make_vector_env(scenario, num_env, base_seed=split_base_seed(split),
+                                       asynchronous=asynchronous, env_kwargs=env_kwargs)
+    if training:  # settings come from gin (the method's configuration)
+        return curiosity_env_wrapper.CuriosityEnvWrapper(vec, r_net, exploration_reward=exploration_reward)
+    # Evaluation: the task reward alone unless configured otherwise, never the training bindings.
+    return curiosity_env_wrapper.CuriosityEnvWrapper(
+        vec, r_net, exploration_reward=exploration_reward, scale_task_reward=scale_task_reward,
+        scale_surrogate_reward=scale_surrogate_reward, exploration_reward_min_step=0,
+        bonus_reward_additive_term=0.0, similarity_threshold=0.5)
+
+
+def evaluate_episodes(env, policy: ppo.ActorCritic, seed: int | None = None) -> dict[str, float]:
+    """Runs every env of `env` until it has finished one episode (the original's evaluation).
+
+    Returns the mean episode return (of the wrapper's reward) and success rate.
+    """
+    observations, _ = env.reset(seed=seed)
+    num = env.num_envs
+    returns, finished, success = np.zeros(num), np.zeros(num, bool), np.zeros(num, bool)
+    while not finished.all():
+        actions, _, _ = policy.step(observations)
+        observations, rewards, terminated, truncated, infos = env.step(actions)
+        returns += np.where(finished, 0.0, rewards)
+        done = np.logical_and(np.logical_or(terminated, truncated), ~finished)
+        final_info = infos.get("final_info", {})
+        if done.any() and "success" in final_info:
+            success |= done & np.asarray(final_info["success"], bool)
+        finished |= done
+    return {"mean_return": float(returns.mean()), "success_rate": float(success.mean())}
+
+
+def newest_checkpoint(directory: str) -> str | None:
+    if not os.path.isdir(directory):
+        return None
+    found = sorted(n for n in os.listdir(directory) if _CHECKPOINT_PATTERN.match(n))
+    return os.path.join(directory, found[-1]) if found else None
+
+
+def _checkpoint_groups(policy, learner):
+    return {"policy": policy.trainable_variables, "optimizer": learner.optimizer.variables}
+
+
+def load_policy(path: str, observation_space, action_space) -> ppo.ActorCritic:
+    """Builds the policy a checkpoint was saved from and loads its weights."""
+    attributes = checkpoint_io.read_attributes(path)
+    policy = ppo.ActorCritic(attributes["policy_architecture"], observation_space, action_space)
+    checkpoint_io.load_variables(path, {"policy": policy.trainable_variables})
+    return policy
+
+
+def _mean_or_nan(values) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+@gin.configurable(denylist=["workdir", "scenario"])
+def train_policy(workdir: str,
+                 scenario: str,
+                 num_env: int = 12,
+                 num_timesteps: int = 20_000_000,
+                 timesteps_multiplier: float = 1.1,
+                 r_checkpoint: str | None = None,
+                 policy_architecture: str = "cnn",
+                 exploration_reward: str | None = None,
+                 eval_exploration_reward: str = "none",
+                 scale_task_reward_for_eval: float = 1.0,
+                 scale_surrogate_reward_for_eval: float = 0.0,
+                 eval_every_rollouts: int = 25,
+                 save_interval: int = 10,
+                 keep_checkpoints: int = 2,
+                 seed: int = 0,
+                 asynchronous: bool = True,
+                 env_kwargs: dict | None = None,
+                 show_progress: bool = True) -> dict[str, Any]:
+    """Trains a PPO policy on `scenario`; resumes from `workdir/checkpoints` if present.
+
+    Args:
+      workdir: str, output folder.
+      scenario: str, registered scenario name.
+      num_env: int, parallel training envs (also the number of evaluation envs).
+      num_timesteps: int, agent steps asked for; PPO runs whole batches of
+        int(timesteps_multiplier * num_timesteps) // (num_env * nsteps) updates, as the original.
+      timesteps_multiplier: float, the original's 1.1.
+      r_checkpoint: str or None, R-network weights (`.h5`, the original's or ours).
+      policy_architecture: str, 'cnn' (images) or 'mlp' (state vectors).
+      exploration_reward: str or None, the training wrapper's mode; None = 'episodic_curiosity'
+        with an R-network, else 'none'.
+      eval_exploration_reward: str, mode of the evaluation wrappers ('oracle' for the
+        no-reward scenarios, whose evaluation score is the oracle's).
+      scale_task_reward_for_eval: float, task-reward factor in evaluation.
+      scale_surrogate_reward_for_eval: float, bonus factor in evaluation.
+      eval_every_rollouts: int, evaluate at the start of every this-many-th rollout (0: never).
+      save_interval: int, updates between checkpoints.
+      keep_checkpoints: int, newest checkpoints kept.
+      seed: int, seeds the policy, the learner's shuffling and TF.
+      asynchronous: bool, subprocess vector envs (False: in-process, for tests).
+      env_kwargs: dict or None, scenario constructor overrides.
+      show_progress: bool, a tqdm progress bar.
+
+    Returns:
+      dict with 'updates', 'total_timesteps', 'last_reward_train' and 'checkpoint'.
+    """
+    config = ppo.PPOConfig()
+    config.validate()
+    os.makedirs(workdir, exist_ok=True)
+    checkpoint_dir = os.path.join(workdir, "checkpoints")
+    os.makedirs(checkpoint_dir, exist_ok=True)
+    tf.keras.utils.set_random_seed(seed)
+    r_net = r_network.RNetwork(weights_path=r_checkpoint) if r_checkpoint else None
+    if exploration_reward is None:
+        exploration_reward = "episodic_curiosity" if r_net is not None else "none"
+
+    make = lambda split, training, mode, **scales: make_policy_envs(
+        scenario, num_env, split, r_net, asynchronous=asynchronous, env_kwargs=env_kwargs,
+        training=training, exploration_reward=mode, **scales)
+    train_env = make("train", True, exploration_reward)
+    eval_envs = {}
+    if eval_every_rollouts > 0:
+        for split in ("valid", "test"):
+            eval_envs[split] = make(split, False, eval_exploration_reward,
+                                    scale_task_reward=scale_task_reward_for_eval,
+                                    scale_surrogate_reward=scale_surrogate_reward_for_eval)
+    try:
+        policy = ppo.ActorCritic(policy_architecture, train_env.single_observation_space,
+                                 train_env.single_action_space, seed=seed)
+        learner = ppo.PPOLearner(policy, config, seed=seed)
+        batch_size = num_env * config.nsteps
+        total_updates = ppo.num_updates(int(timesteps_multiplier * num_timesteps), num_env, config.nsteps)
+        if total_updates < 1:
+            raise ValueError(f"num_timesteps={num_timesteps} is less than one batch of "
+                             f"{batch_size} steps (num_env x nsteps)")
+
+        episode_returns = collections.deque(maxlen=100)
+        episode_lengths = collections.deque(maxlen=100)
+        start_update, elapsed_before = 0, 0.0
+        newest = newest_checkpoint(checkpoint_dir)
+        if newest:
+            attributes = checkpoint_io.read_attributes(newest)
+            if attributes.get("policy_architecture") != policy_architecture:
+                raise checkpoint_io.CheckpointError(
+                    f"checkpoint {newest!r} holds a {attributes.get('policy_architecture')!r} policy, "
+                    f"this run builds {policy_architecture!r}")
+            learner.optimizer.build(policy.trainable_variables)
+            attributes = checkpoint_io.load_variables(newest, _checkpoint_groups(policy, learner))
+            start_update = int(attributes["update"])
+            elapsed_before = float(attributes.get("time_elapsed", 0.0))
+            episode_returns.extend(attributes.get("episode_returns", []))
+            episode_lengths.extend(attributes.get("episode_lengths", []))
+            logging.info("Resuming from %s (update %d of %d).", newest, start_update, total_updates)
+
+        csv_paths = {name: os.path.join(workdir, f"reward_{name}.csv") for name in ("train", "valid", "test")}
+        logged_steps = {name: metrics_csv.last_step(path) for name, path in csv_paths.items()}
+        progress = progress_log.ProgressLog(workdir)
+        last_progress_update = progress.last_logged() or 0
+
+        def log_reward(name: str, step: int, value: float) -> None:
+            last = logged_steps[name]
+            if last is None or step > last:  # updates redone after a resume are not logged twice
+                metrics_csv.append_scalar(csv_paths[name], f"reward_{name}", step, value)
+                logged_steps[name] = step
+
+        summary_writer = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
+        runner = ppo.Runner(train_env, policy, config.nsteps, config.gamma, config.lam)
+        runner.reset(seed=None)
+        for split_env in eval_envs.values():
+            split_env.reset()
+        start_time = time.time()
+        bar = tqdm.tqdm(total=total_updates * batch_size, initial=start_update * batch_size, unit="step",
+                        disable=not show_progress, dynamic_ncols=True)
+        checkpoint = newest
+        stats = {}
+        for update in range(start_update + 1, total_updates + 1):
+            rollout_index = update - 1
+            if eval_envs and rollout_index % eval_every_rollouts == 0:
+                for split, split_env in eval_envs.items():
+                    result = evaluate_episodes(split_env, policy)
+                    log_reward(split, rollout_index * batch_size, result["mean_return"])
+                    with summary_writer.as_default(step=rollout_index * batch_size):
+                        tf.summary.scalar(f"eval/{split}_return", result["mean_return"])
+                        tf.summary.scalar(f"eval/{split}_success_rate", result["success_rate"])
+            update_start = time.time()
+            batch, rollout = runner.run()
+            episode_returns.extend(rollout["episode_returns"])
+            episode_lengths.extend(rollout["episode_lengths"])
+            frac = ppo.annealing_fraction(update, total_updates)
+            stats = learner.train(batch, frac)
+            step = update * batch_size
+            fps = int(batch_size / max(time.time() - update_start, 1e-9))
+            elapsed = elapsed_before + time.time() - start_time
+            reward_train = _mean_or_nan(episode_returns)
+            log_reward("train", step, reward_train)
+            record = {
+                "approxkl": stats["approxkl"], "clipfrac": stats["clipfrac"], "curiosity_loss": 0.0,
+                "eplenmean": _mean_or_nan(episode_lengths), "eprewmean": reward_train,
+                "explained_variance": ppo.explained_variance(batch["values"], batch["returns"]),
+                "fps": fps, "nupdates": update, "policy_entropy": stats["policy_entropy"],
+                "policy_loss": stats["policy_loss"], "serial_timesteps": update * config.nsteps,
+                "time_elapsed": elapsed, "total_timesteps": step, "value_loss": stats["value_loss"],
+            }
+            if update > last_progress_update:
+                logging.info("\n%s", progress.write(record))
+            with summary_writer.as_default(step=step):
+                tf.summary.scalar("charts/reward_train", 0.0 if math.isnan(reward_train) else reward_train)
+                tf.summary.scalar("time/fps", fps)
+                for key in ("policy_loss", "value_loss", "policy_entropy", "approxkl", "clipfrac",
+                            "learning_rate", "cliprange"):
+                    tf.summary.scalar(f"losses/{key}", stats[key])
+                for key, value in train_env.statistics().items():
+                    tf.summary.scalar(f"curiosity/{key}", value)
+            # After the logs: a kill between the two redoes this update and skips its rows.
+            if update % save_interval == 0 or update == total_updates or update == 1:
+                checkpoint = os.path.join(checkpoint_dir, f"policy.{update:05d}.h5")
+                checkpoint_io.save_variables(checkpoint, _checkpoint_groups(policy, learner), {
+                    "update": update, "policy_architecture": policy_architecture,
+                    "scenario": scenario, "time_elapsed": elapsed,
+                    "episode_returns": [float(r) for r in episode_returns],
+                    "episode_lengths": [int(l) for l in episode_lengths]})
+                for old in sorted(n for n in os.listdir(checkpoint_dir) if _CHECKPOINT_PATTERN.match(n))[:-keep_checkpoints]:
+                    os.remove(os.path.join(checkpoint_dir, old))
+            bar.update(batch_size)
+            bar.set_postfix(steps_per_s=fps, reward=f"{reward_train:.3f}")
+        bar.close()
+        summary_writer.flush()
+        return {"updates": total_updates, "total_timesteps": total_updates * batch_size,
+                "last_reward_train": _mean_or_nan(episode_returns), "checkpoint": checkpoint}
+    finally:
+        train_env.close()
+        for split_env in eval_envs.values():
+            split_env.close()
+
+
+def _define_flags() -> None:
+    """Flags of the entry point (defined only when run as a program)."""
+    flags.DEFINE_string("workdir", None, "Output folder.")
+    flags.DEFINE_string("env_name", "vizdoom_sparse", "Scenario name (see environments.scenario_names()).")
+    flags.DEFINE_integer("num_env", 12, "Parallel envs.")
+    flags.DEFINE_integer("num_timesteps", 20_000_000, "Agent steps (x1.1, rounded down to whole batches).")
+    flags.DEFINE_string("r_checkpoint", None, "R-network weights (.h5) for episodic curiosity.")
+    flags.DEFINE_enum("policy_architecture", "cnn", ["cnn", "mlp"], "Policy network.")
+    flags.DEFINE_multi_string("gin_config", [], "Gin config files.")
+    flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'PPOConfig.nsteps=16'.")
+    flags.DEFINE_bool("asynchronous", True, "Subprocess vector envs.")
+    flags.DEFINE_bool("show_progress", True, "Progress bar.")
+
+
+def main(argv: Sequence[str]) -> None:
+    del argv
+    config = flags.FLAGS
+    if not config.workdir:
+        raise app.UsageError("--workdir is required")
+    gin.parse_config_files_and_bindings(config.gin_config, config.gin_bindings, skip_unknown=False)
+    environments.get_scenario(config.env_name)  # unknown names fail before anything is written
+    os.makedirs(config.workdir, exist_ok=True)
+    atomic_files.write_text(os.path.join(config.workdir, "flags.txt"), config.flags_into_string())
+    logging.info("Gin config:\n%s", gin.config_str())
+    atomic_files.write_text(os.path.join(config.workdir, "train_policy.gin"), gin.config_str())
+    result = train_policy(config.workdir, config.env_name, num_env=config.num_env,
+                          num_timesteps=config.num_timesteps, r_checkpoint=config.r_checkpoint,
+                          policy_architecture=config.policy_architecture,
+                          asynchronous=config.asynchronous, show_progress=config.show_progress)
+    atomic_files.write_text(os.path.join(config.workdir, "train_policy.gin"), gin.operative_config_str())
+    print(f"updates: {result['updates']}; steps: {result['total_timesteps']}; "
+          f"reward_train: {result['last_reward_train']}; checkpoint: {result['checkpoint']}")
+
+
+if __name__ == "__main__":
+    _define_flags()
+    app.run(main)

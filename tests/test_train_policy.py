@@ -1,0 +1,151 @@
+"""train_policy: files and columns of the original, resume after a kill, eval_policy."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from episodic_curiosity import checkpoint_io
+from episodic_curiosity import metrics_csv
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ORIGINAL = os.path.join(REPO_ROOT, "..", "shared", "fixtures", "original_workdirs", "train_policy")
+TINY = ["PPOConfig.nsteps=8", "PPOConfig.nminibatches=2", "PPOConfig.noptepochs=1",
+        "train_policy.eval_every_rollouts=2", "train_policy.save_interval=1"]
+PROGRESS_KEYS = ["approxkl", "clipfrac", "curiosity_loss", "eplenmean", "eprewmean", "explained_variance",
+                 "fps", "nupdates", "policy_entropy", "policy_loss", "serial_timesteps", "time_elapsed",
+                 "total_timesteps", "value_loss"]
+
+
+def _command(workdir, num_timesteps, scenario="fake", extra=()):
+    return [sys.executable, "-m", "episodic_curiosity.train_policy", f"--workdir={workdir}",
+            f"--env_name={scenario}", "--num_env=2", f"--num_timesteps={num_timesteps}",
+            "--noasynchronous", "--noshow_progress"] + [f"--gin_bindings={b}" for b in [*TINY, *extra]]
+
+
+def _run(command):
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT, check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def _fake_env_binding(length=6):
+    return [f"train_policy.env_kwargs={{'episode_length': {length}}}"]
+
+
+def test_train_policy_writes_the_originals_files(tmp_path):
+    workdir = tmp_path / "run"
+    # 1.1 x 60 = 66 steps -> 66 // (2 x 8) = 4 updates of 16 steps.
+    _run(_command(workdir, 60, extra=_fake_env_binding()))
+    names = set(os.listdir(workdir))
+    assert {"reward_train.csv", "reward_valid.csv", "reward_test.csv", "progress.csv", "log.txt",
+            "flags.txt", "train_policy.gin", "checkpoints", "tb"} <= names
+    for name in ("train", "valid", "test"):
+        with open(workdir / f"reward_{name}.csv") as f:
+            assert f.readline().strip() == f"step,reward_{name},timestamp_s"
+    assert [s for s, _, _ in metrics_csv.read_scalars(str(workdir / "reward_train.csv"))] == [16, 32, 48, 64]
+    assert [s for s, _, _ in metrics_csv.read_scalars(str(workdir / "reward_valid.csv"))] == [0, 32]
+    assert [s for s, _, _ in metrics_csv.read_scalars(str(workdir / "reward_test.csv"))] == [0, 32]
+    with open(workdir / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == PROGRESS_KEYS
+    assert [int(r["nupdates"]) for r in rows] == [1, 2, 3, 4]
+    assert [int(r["total_timesteps"]) for r in rows] == [16, 32, 48, 64]
+    assert "| policy_entropy" in (workdir / "log.txt").read_text()
+    assert "workdir=" in (workdir / "flags.txt").read_text()
+    assert "PPOConfig.nsteps = 8" in (workdir / "train_policy.gin").read_text()
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["policy.00003.h5", "policy.00004.h5"]
+
+
+@pytest.mark.skipif(not os.path.isdir(ORIGINAL), reason="../shared fixtures absent")
+def test_columns_match_the_originals_workdir(tmp_path):
+    workdir = tmp_path / "run"
+    _run(_command(workdir, 30, extra=_fake_env_binding()))
+    for name in ("progress.csv", "reward_train.csv", "reward_valid.csv", "reward_test.csv"):
+        with open(os.path.join(ORIGINAL, name)) as f:
+            original_header = f.readline().strip()
+        with open(workdir / name) as f:
+            assert f.readline().strip() == original_header, name
+
+
+def test_resume_after_kill_continues_without_duplicate_rows(tmp_path):
+    workdir = tmp_path / "run"
+    command = _command(workdir, 2000, extra=_fake_env_binding())  # 2200 // 16 = 137 updates
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while not (workdir / "checkpoints" / "policy.00005.h5").exists():
+            assert process.poll() is None, "train_policy ended before it could be killed"
+            assert time.time() < deadline
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    killed_rows = metrics_csv.read_scalars(str(workdir / "reward_train.csv"))
+    assert len(killed_rows) < 137
+    _run(command)
+    steps = [s for s, _, _ in metrics_csv.read_scalars(str(workdir / "reward_train.csv"))]
+    assert steps == [16 * u for u in range(1, 138)]
+    with open(workdir / "progress.csv") as f:
+        assert [int(r["nupdates"]) for r in csv.DictReader(f)] == list(range(1, 138))
+    valid_steps = [s for s, _, _ in metrics_csv.read_scalars(str(workdir / "reward_valid.csv"))]
+    assert valid_steps == sorted(set(valid_steps)) and valid_steps[0] == 0
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    workdir = tmp_path / "run"
+    _run(_command(workdir, 30, extra=_fake_env_binding()))
+    result = subprocess.run(_command(workdir, 60, extra=_fake_env_binding()) + ["--policy_architecture=mlp"],
+                            capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, check=False)
+    assert result.returncode != 0
+    assert "CheckpointError" in result.stderr and "'cnn'" in result.stderr
+
+
+def test_mismatched_checkpoint_arrays_give_one_clear_error(tmp_path):
+    import gymnasium as gym  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import ppo  # pylint: disable=g-import-not-at-top
+    space = gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)
+    small = ppo.ActorCritic("cnn", space, gym.spaces.Discrete(3))
+    path = str(tmp_path / "policy.h5")
+    checkpoint_io.save_variables(path, {"policy": small.trainable_variables}, {"policy_architecture": "cnn"})
+    other = ppo.ActorCritic("cnn", space, gym.spaces.Discrete(4))
+    before = [v.numpy().copy() for v in other.trainable_variables]
+    with pytest.raises(checkpoint_io.CheckpointError, match="shape"):
+        checkpoint_io.load_variables(path, {"policy": other.trainable_variables})
+    for variable, value in zip(other.trainable_variables, before):
+        np.testing.assert_array_equal(variable.numpy(), value)
+    (tmp_path / "bad.h5").write_bytes(b"nope")
+    with pytest.raises(checkpoint_io.CheckpointError, match="bad.h5"):
+        checkpoint_io.load_variables(str(tmp_path / "bad.h5"), {"policy": other.trainable_variables})
+
+
+def test_eval_policy_reports_return_and_success(tmp_path):
+    from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
+    workdir = tmp_path / "run"
+    _run(_command(workdir, 30, extra=_fake_env_binding()))
+    checkpoint = str(workdir / "checkpoints" / sorted(os.listdir(workdir / "checkpoints"))[-1])
+    summary = eval_policy.eval_policy(checkpoint, "fake", split="test", num_episodes=4, num_env=2,
+                                      asynchronous=False, env_kwargs={"episode_length": 6, "grid_size": 2,
+                                                                      "goal": (1, 1)})
+    assert summary["episodes"] == 4 and 0.0 <= summary["success_rate"] <= 1.0
+    assert summary["mean_return"] == pytest.approx(summary["success_rate"])  # +1 only on success
+    with open(os.path.join(os.path.dirname(checkpoint), "eval_test.json")) as f:
+        assert json.load(f) == summary
+
+
+@pytest.mark.vizdoom
+def test_train_policy_on_vizdoom_few_updates(tmp_path):
+    pytest.importorskip("vizdoom")
+    workdir = tmp_path / "run"
+    _run(_command(workdir, 30, scenario="vizdoom_sparse",
+                  extra=["train_policy.eval_every_rollouts=0"]))
+    rows = metrics_csv.read_scalars(str(workdir / "reward_train.csv"))
+    assert [s for s, _, _ in rows] == [16, 32]
+    with open(workdir / "progress.csv") as f:
+        assert [int(r["nupdates"]) for r in csv.DictReader(f)] == [1, 2]
