@@ -1,14 +1,17 @@
-r"""The `make demo` job: a short VizDoom rollout rendered to images.
+r"""The `make demo` job: PPO+EC on VizDoom at smoke scale, end to end, in a few minutes.
 
-Until the launcher lands (it turns this into the PPO+EC smoke run), the demo shows the first
-real environment working: a random walk (forward until a wall, then a random turn) in a
-MyWayHome variant, written to `<output_dir>/`:
+`--mode=pipeline` (default) runs the launcher (`ppo_plus_ec`, `vizdoom_sparse`, `--scale=smoke`)
+into `<output_dir>/`: R-network training data for both splits, `train_r`, `train_policy` with
+the trained R-network, then an evaluation of the final policy on the test seeds and a PNG of the
+reward curves, and prints where every artifact is. Rerunning continues / skips finished stages.
+
+`--mode=rollout` only renders a random walk (forward until a wall, then a random turn):
 
   * `<scenario>_frames.png`: a contact sheet of evenly spaced first-person frames;
   * `<scenario>_rollout.gif`: the whole rollout, if `imageio` is installed (extra `video`);
   * `<scenario>_trajectory.csv`: step, action, reward, x, y, angle per step.
 
-    python -m episodic_curiosity.demo --output_dir demo_output --scenario vizdoom_sparse
+    python -m episodic_curiosity.demo --output_dir demo_output [--mode rollout]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", "demo_output", "Where the images
 _SCENARIO = flags.DEFINE_string("scenario", "vizdoom_sparse", "Registered scenario name.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 200, "Agent steps to roll out.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the env and of the random policy.")
+_MODE = flags.DEFINE_enum("mode", "pipeline", ["pipeline", "rollout"], "What the demo runs.")
 
 
 class WallAvoidingWalk:
@@ -125,9 +129,38 @@ def run_demo(output_dir: str, scenario: str = "vizdoom_sparse", num_steps: int =
     return outputs
 
 
+def run_pipeline_demo(output_dir: str, scenario: str = "vizdoom_sparse", gin_bindings=(),
+                      num_timesteps: int | None = None, num_env: int | None = None,
+                      eval_episodes: int = 8, asynchronous: bool = True) -> dict[str, str]:
+    """PPO+EC smoke run via the launcher, evaluation and reward plot; returns artifact paths."""
+    from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import launcher  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import plot_training  # pylint: disable=g-import-not-at-top
+    outputs = launcher.launch(output_dir, "ppo_plus_ec", scenario, scale="smoke", gin_bindings=gin_bindings,
+                              num_timesteps=num_timesteps, num_env=num_env, asynchronous=asynchronous)
+    artifacts = {"run_dir": outputs["run_dir"], "r_network": outputs["r_checkpoint"],
+                 "policy_checkpoint": outputs["policy_checkpoint"]}
+    for name in ("train", "valid", "test"):
+        artifacts[f"reward_{name}_csv"] = os.path.join(outputs["run_dir"], f"reward_{name}.csv")
+    evaluation = eval_policy.eval_policy(outputs["policy_checkpoint"], scenario, split="test",
+                                         num_episodes=eval_episodes, num_env=min(4, eval_episodes),
+                                         asynchronous=asynchronous,
+                                         output=os.path.join(outputs["run_dir"], "eval_test.json"))
+    artifacts["evaluation_json"] = os.path.join(outputs["run_dir"], "eval_test.json")
+    logging.info("Test evaluation: %s", evaluation)
+    artifacts["reward_curves_png"] = plot_training.plot_run(
+        outputs["run_dir"], os.path.join(output_dir, "reward_curves.png"),
+        title=f"PPO+EC on {scenario} (smoke scale)")
+    return artifacts
+
+
 def main(argv):
     del argv
-    outputs = run_demo(_OUTPUT_DIR.value, _SCENARIO.value, _NUM_STEPS.value, _SEED.value)
+    if _MODE.value == "pipeline":
+        outputs = run_pipeline_demo(_OUTPUT_DIR.value, _SCENARIO.value)
+        outputs.update(run_demo(_OUTPUT_DIR.value, _SCENARIO.value, _NUM_STEPS.value, _SEED.value))
+    else:
+        outputs = run_demo(_OUTPUT_DIR.value, _SCENARIO.value, _NUM_STEPS.value, _SEED.value)
     for kind, path in outputs.items():
         print(f"{kind}: {os.path.abspath(path)}")
 

@@ -46,7 +46,7 @@ def test_demo_entry_point_on_vizdoom(tmp_path):
     output_dir = cwd / "demo_output"
     result = subprocess.run(
         [sys.executable, "-m", "episodic_curiosity.demo", f"--output_dir={output_dir}",
-         "--num_steps=30"],
+         "--num_steps=30", "--mode=rollout"],
         cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert "frames_png:" in result.stdout
@@ -86,3 +86,30 @@ def test_wall_avoiding_walk_turns_after_a_bump():
     assert turn in (2, 3)
     following = [walker.act(moved) for _ in range(2)]
     assert following == [turn, turn]  # keeps turning the same way (at least 3 steps in all)
+
+
+TINY_PIPELINE = [
+    "PPOConfig.nsteps = 8", "PPOConfig.nminibatches = 2", "PPOConfig.noptepochs = 1",
+    "train_r.num_epochs = 2", "train_r.steps_per_epoch = 3", "train_r.validation_steps = 1",
+    "train_r.batch_size = 8", "train_r.checkpoint_every_epochs = 1",
+    "build_embedding_network.stage_filters = (4, 8, 8, 8)",
+    "build_embedding_network.embedding_size = 16", "build_comparator_network.hidden_units = 16"]
+
+
+@pytest.mark.vizdoom
+def test_pipeline_demo_on_vizdoom_in_tiny_sizes(tmp_path):
+    pytest.importorskip("vizdoom")
+    pytest.importorskip("matplotlib")
+    import gin  # pylint: disable=g-import-not-at-top
+    try:
+        artifacts = demo.run_pipeline_demo(str(tmp_path / "demo_output"), gin_bindings=TINY_PIPELINE,
+                                           num_timesteps=40, num_env=2, eval_episodes=2, asynchronous=False)
+    finally:
+        gin.clear_config()
+    for key in ("r_network", "policy_checkpoint", "reward_train_csv", "evaluation_json", "reward_curves_png"):
+        assert os.path.exists(artifacts[key]), key
+    image = cv2.imread(artifacts["reward_curves_png"])
+    assert image is not None and image.shape[0] > 100
+    with open(artifacts["evaluation_json"]) as f:
+        evaluation = json.load(f)
+    assert evaluation["episodes"] == 2 and 0.0 <= evaluation["success_rate"] <= 1.0

@@ -1,0 +1,157 @@
+"""Chains the pipeline of one method x scenario run (used by `scripts/launcher_script.py`).
+
+Layout (the original's): `<workdir>/<method>/<scenario>/run_number_<n>/` holding
+`r_training_data/{R_TRAINING,VALIDATION}/`, `r_networks/` and the policy files.
+
+Stages of `ppo_plus_ec` without pre-trained R-networks: training-data generation for both
+splits -> `train_r` -> `train_policy` with the newest R-network. Every stage is restartable and
+skips what is complete, so rerunning a finished or interrupted launch continues and never
+redoes work. Configuration: `configs/method_<method>.gin` + `configs/scenario_<family>.gin`
+(+ `configs/scale_smoke.gin`), then the caller's bindings; the effective config is logged and
+saved as `launcher.gin` in the run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+from typing import Sequence
+
+from absl import logging
+import gin
+
+from episodic_curiosity import atomic_files
+from episodic_curiosity import environments
+from episodic_curiosity import generate_r_training_data
+from episodic_curiosity import r_network_training
+from episodic_curiosity import train_policy
+from episodic_curiosity import train_r
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+METHODS = ("ppo", "ppo_plus_ec", "ppo_plus_grid_oracle")
+NOT_YET_METHODS = {"ppo_plus_eco": "online R-network training (ECO) is not implemented yet (issue #6)",
+                   "ppo_plus_icm": "ICM is not implemented yet (issue #11)"}
+SCALES = ("paper", "smoke")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleSettings:
+    """Sizes that differ between the paper and a laptop smoke run (gin holds the rest)."""
+
+    num_timesteps: int
+    num_env: int
+    data_env_steps: int  # per split
+    data_tasks: int
+    data_workers: int
+
+
+SCALE_SETTINGS = {
+    "paper": ScaleSettings(num_timesteps=20_000_000, num_env=12, data_env_steps=2_500_000,
+                           data_tasks=160, data_workers=os.cpu_count() or 1),
+    "smoke": ScaleSettings(num_timesteps=12_000, num_env=4, data_env_steps=4_000, data_tasks=2,
+                           data_workers=2),
+}
+
+
+def run_directory(workdir: str, method: str, scenario: str, run_number: int) -> str:
+    return os.path.join(workdir, method, scenario, f"run_number_{run_number}")
+
+
+def config_files(method: str, scenario: str, scale: str) -> list[str]:
+    """The gin files composing a run's configuration, most general first."""
+    check_choice(method, scenario, scale)
+    family = environments.get_scenario(scenario).family
+    files = [os.path.join(CONFIG_DIR, f"method_{method}.gin")]
+    family_file = os.path.join(CONFIG_DIR, f"scenario_{family}.gin")
+    if os.path.exists(family_file):
+        files.append(family_file)
+    if scale == "smoke":
+        files.append(os.path.join(CONFIG_DIR, "scale_smoke.gin"))
+    return files
+
+
+def check_choice(method: str, scenario: str, scale: str) -> None:
+    """One clear error for an unknown or unavailable method, scenario or scale."""
+    if method in NOT_YET_METHODS:
+        raise NotImplementedError(f"method {method!r}: {NOT_YET_METHODS[method]}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
+    spec = environments.get_scenario(scenario)  # raises UnknownScenarioError
+    spec.constructor()  # raises ScenarioNotAvailableError / MissingDependencyError
+
+
+def newest_r_network(path: str) -> str:
+    """`path` itself if it is a file, else the greatest `r_network_weights.*.h5` under it."""
+    if os.path.isfile(path):
+        return path
+    found = sorted(glob.glob(os.path.join(path, "**", "r_network_weights.*.h5"), recursive=True),
+                   key=os.path.basename)
+    if not found:
+        raise FileNotFoundError(f"no r_network_weights.*.h5 under {path!r}")
+    return found[-1]
+
+
+def launch(workdir: str, method: str, scenario: str, run_number: int = 1,
+           num_timesteps: int | None = None, num_env: int | None = None,
+           r_networks_path: str | None = None, scale: str = "paper",
+           gin_bindings: Sequence[str] = (), asynchronous: bool = True,
+           show_progress: bool = True) -> dict:
+    """Runs (or continues) every stage of one run; returns the paths of what it produced."""
+    check_choice(method, scenario, scale)
+    settings = SCALE_SETTINGS[scale]
+    num_timesteps = settings.num_timesteps if num_timesteps is None else num_timesteps
+    num_env = settings.num_env if num_env is None else num_env
+    run_dir = run_directory(workdir, method, scenario, run_number)
+    os.makedirs(run_dir, exist_ok=True)
+    gin.clear_config()
+    gin.parse_config_files_and_bindings(config_files(method, scenario, scale), list(gin_bindings),
+                                        skip_unknown=False)
+    logging.info("Effective gin config of %s:\n%s", run_dir, gin.config_str())
+    atomic_files.write_text(os.path.join(run_dir, "launcher.gin"), gin.config_str())
+    outputs = {"run_dir": run_dir}
+
+    r_checkpoint = None
+    if method == "ppo_plus_ec":
+        if r_networks_path:
+            r_checkpoint = newest_r_network(r_networks_path)
+        else:
+            r_checkpoint = _train_r_network(run_dir, scenario, settings, show_progress)
+        outputs["r_checkpoint"] = r_checkpoint
+    result = train_policy.train_policy(run_dir, scenario, num_env=num_env, num_timesteps=num_timesteps,
+                                       r_checkpoint=r_checkpoint, asynchronous=asynchronous,
+                                       show_progress=show_progress)
+    outputs.update(policy_checkpoint=result["checkpoint"], reward_train=result["last_reward_train"],
+                   reward_csvs=[os.path.join(run_dir, f"reward_{s}.csv") for s in ("train", "valid", "test")])
+    atomic_files.write_text(os.path.join(run_dir, "launcher.operative.gin"), gin.operative_config_str())
+    return outputs
+
+
+def _train_r_network(run_dir: str, scenario: str, settings: ScaleSettings, show_progress: bool) -> str:
+    """Data generation for both splits, then `train_r`; each skips what is already done."""
+    data_dirs = []
+    for split in ("R_TRAINING", "VALIDATION"):
+        directory = os.path.join(run_dir, "r_training_data", split)
+        logging.info("Stage: R-network training data, split %s -> %s", split, directory)
+        generate_r_training_data.generate_r_training_data(
+            directory, scenario, total_env_steps=settings.data_env_steps, num_tasks=settings.data_tasks,
+            num_workers=settings.data_workers, split=split, show_progress=show_progress)
+        data_dirs.append(directory)
+    r_dir = os.path.join(run_dir, "r_networks")
+    logging.info("Stage: train_r -> %s", r_dir)
+    newest = r_network_training.newest_full_checkpoint(r_dir)
+    num_epochs = gin.query_parameter("train_r.num_epochs") if _bound("train_r.num_epochs") else 2000
+    done_epochs = int(os.path.basename(newest).split(".")[1]) if newest else 0
+    if done_epochs < num_epochs:
+        train_r.train_r(data_dirs, r_dir)
+    return newest_r_network(r_dir)
+
+
+def _bound(parameter: str) -> bool:
+    try:
+        gin.query_parameter(parameter)
+        return True
+    except ValueError:
+        return False

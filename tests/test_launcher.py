@@ -1,0 +1,101 @@
+"""Launcher: configs per method, errors, stage chaining and skipping (fake env, tiny sizes)."""
+
+import os
+import subprocess
+import sys
+
+import gin
+import pytest
+
+from episodic_curiosity import environments
+from episodic_curiosity import launcher
+from episodic_curiosity import metrics_csv
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["train_policy.env_kwargs = {'episode_length': 8}",
+        "generate_r_training_data.env_kwargs = {'episode_length': 60}",
+        "PPOConfig.nsteps = 8", "PPOConfig.nminibatches = 2", "PPOConfig.noptepochs = 1",
+        "train_r.num_epochs = 2", "train_r.steps_per_epoch = 3", "train_r.validation_steps = 1",
+        "train_r.batch_size = 8", "train_r.checkpoint_every_epochs = 1",
+        "build_embedding_network.stage_filters = (4, 8, 8, 8)",
+        "build_embedding_network.embedding_size = 16", "build_comparator_network.hidden_units = 16"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_gin():
+    gin.clear_config()
+    yield
+    gin.clear_config()
+
+
+@pytest.mark.parametrize("method", launcher.METHODS)
+def test_method_configs_parse_and_hold_the_originals_values(method):
+    gin.parse_config_files_and_bindings(launcher.config_files(method, "vizdoom_sparse", "paper"), [],
+                                        skip_unknown=False)
+    expected_alpha = {"ppo": None, "ppo_plus_ec": 0.03017241379310345,
+                      "ppo_plus_grid_oracle": 0.05246913580246913}[method]
+    if expected_alpha is not None:
+        assert gin.query_parameter("CuriosityEnvWrapper.scale_surrogate_reward") == expected_alpha
+    expected_entropy = {"ppo": 0.0010941138105771857, "ppo_plus_ec": 0.002053525026457146,
+                        "ppo_plus_grid_oracle": 0.0066116902624148155}[method]
+    assert gin.query_parameter("PPOConfig.ent_coef") == expected_entropy
+    assert gin.query_parameter("GridOracle.reward_grid_size") == 50.0
+
+
+def test_bad_choices_give_one_clear_error():
+    with pytest.raises(ValueError, match="unknown method 'ppo_plus_magic'"):
+        launcher.check_choice("ppo_plus_magic", "vizdoom_sparse", "paper")
+    with pytest.raises(NotImplementedError, match="ECO"):
+        launcher.check_choice("ppo_plus_eco", "vizdoom_sparse", "paper")
+    with pytest.raises(environments.UnknownScenarioError):
+        launcher.check_choice("ppo", "vizdoom_nope", "paper")
+    with pytest.raises(environments.ScenarioNotAvailableError):
+        launcher.check_choice("ppo", "sparse", "paper")
+    with pytest.raises(ValueError, match="unknown scale"):
+        launcher.check_choice("ppo", "fake", "huge")
+
+
+def test_newest_r_network_picks_the_greatest_name(tmp_path):
+    for name in ("r_network_weights.00030.h5", "r_network_weights.00120.h5", "r_network_weights.00060.h5"):
+        (tmp_path / "level").mkdir(exist_ok=True)
+        (tmp_path / "level" / name).write_bytes(b"")
+    assert launcher.newest_r_network(str(tmp_path)).endswith("r_network_weights.00120.h5")
+    with pytest.raises(FileNotFoundError):
+        launcher.newest_r_network(str(tmp_path / "level" / "none"))
+
+
+@pytest.mark.parametrize("method", ["ppo", "ppo_plus_grid_oracle"])
+def test_policy_only_methods_end_to_end_on_fake(method, tmp_path):
+    outputs = launcher.launch(str(tmp_path), method, "fake", num_timesteps=40, num_env=2, scale="smoke",
+                              gin_bindings=TINY, asynchronous=False, show_progress=False)
+    run_dir = tmp_path / method / "fake" / "run_number_1"
+    assert outputs["run_dir"] == str(run_dir)
+    assert len(metrics_csv.read_scalars(str(run_dir / "reward_train.csv"))) == 2  # 44 // 16
+    assert (run_dir / "launcher.gin").exists()
+
+
+def test_ppo_plus_ec_chains_stages_and_skips_them_on_rerun(tmp_path):
+    kwargs = dict(num_timesteps=40, num_env=2, scale="smoke", gin_bindings=TINY, asynchronous=False,
+                  show_progress=False)
+    outputs = launcher.launch(str(tmp_path), "ppo_plus_ec", "fake", **kwargs)
+    run_dir = tmp_path / "ppo_plus_ec" / "fake" / "run_number_1"
+    for split in ("R_TRAINING", "VALIDATION"):
+        assert any(n.endswith(".tfrecords") for n in os.listdir(run_dir / "r_training_data" / split))
+    assert os.path.basename(outputs["r_checkpoint"]) == "r_network_weights.00002.h5"
+    stamps = {p: os.path.getmtime(p) for p in
+              [outputs["r_checkpoint"], str(run_dir / "r_networks" / "loss.csv"), str(run_dir / "reward_train.csv")]}
+    rows = metrics_csv.read_scalars(str(run_dir / "reward_train.csv"))
+    again = launcher.launch(str(tmp_path), "ppo_plus_ec", "fake", **kwargs)
+    assert again["r_checkpoint"] == outputs["r_checkpoint"]
+    assert {p: os.path.getmtime(p) for p in stamps} == stamps  # nothing redone
+    assert metrics_csv.read_scalars(str(run_dir / "reward_train.csv")) == rows
+
+
+def test_launcher_script_runs_and_prints_outputs(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "scripts", "launcher_script.py"), f"--workdir={tmp_path}",
+         "--method=ppo", "--scenario=fake", "--scale=smoke", "--num_timesteps=40", "--num_env=2",
+         *[f"--gin_bindings={b}" for b in TINY[:5]]],
+        capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "run_dir:" in result.stdout and "policy_checkpoint:" in result.stdout
