@@ -96,7 +96,8 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
                  bonus_reward_additive_term: float = 0.0,
                  similarity_threshold: float = 0.5,
                  target_image_shape: Sequence[int] | None = (84, 84, 3),
-                 memory_seed: int = 0):
+                 memory_seed: int = 0,
+                 log_statistics: bool = True):
         """Args:
           env: the vector env (SAME_STEP auto-reset).
           r_network: the R-network (needed for `episodic_curiosity`).
@@ -108,6 +109,7 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
           similarity_threshold: float, tau: add to memory iff aggregate < tau.
           target_image_shape: (h, w, c) of the policy's image input, or None to keep frames.
           memory_seed: int, seeds `random` memory replacement.
+          log_statistics: bool, log episode reward/bonus averages every 1,000 vector steps.
         """
         super().__init__(env)
         if exploration_reward not in EXPLORATION_REWARDS:
@@ -123,6 +125,7 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         self.bonus_offset = 0.5 + bonus_reward_additive_term
         self.similarity_threshold = similarity_threshold
         self.step_count = 0
+        self.log_statistics = log_statistics
         self._observers = []
         single_space = env.single_observation_space
         self._resize_to = None
@@ -239,7 +242,7 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
             self.bonus_history.append(self._episode_bonus[env])
         self._episode_task_reward[dones] = 0
         self._episode_bonus[dones] = 0
-        if self.step_count % _LOG_EVERY_STEPS == 0 and self.task_reward_history:
+        if self.log_statistics and self.step_count % _LOG_EVERY_STEPS == 0 and self.task_reward_history:
             logging.info("step %d: episode task reward %.3f, episode bonus %.3f (means of the last "
                          "%d episodes), alpha %g", self.step_count, np.mean(self.task_reward_history),
                          np.mean(self.bonus_history), len(self.task_reward_history),

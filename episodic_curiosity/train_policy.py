@@ -71,7 +71,7 @@ def make_policy_envs(scenario: str, num_env: int, split: str, r_net, *, asynchro
     return curiosity_env_wrapper.CuriosityEnvWrapper(
         vec, r_net, exploration_reward=exploration_reward, scale_task_reward=scale_task_reward,
         scale_surrogate_reward=scale_surrogate_reward, exploration_reward_min_step=0,
-        bonus_reward_additive_term=0.0, similarity_threshold=0.5)
+        bonus_reward_additive_term=0.0, similarity_threshold=0.5, log_statistics=False)
 
 
 def evaluate_episodes(env, policy: ppo.ActorCritic, seed: int | None = None) -> dict[str, float]:
