@@ -153,6 +153,15 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         with the untouched vector-env data after every step."""
         self._observers.append(observer)
 
+    def refresh_memory_keys(self) -> None:
+        """Recomputes stored comparison keys after the R-network changed (ECO); the stored
+        embeddings stay as they are, as in the original."""
+        if self.memory is None or self.memory.keys is None:
+            return
+        envs, slots = np.nonzero(self.memory.valid_mask())
+        if envs.size:
+            self.memory.keys[envs, slots] = self.r_network.memory_keys(self.memory.embeddings[envs, slots])
+
     def reset(self, *, seed=None, options=None):
         observations, infos = self.env.reset(seed=seed, options=options)
         if self.memory is not None:

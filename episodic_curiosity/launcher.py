@@ -3,6 +3,9 @@
 Layout (the original's): `<workdir>/<method>/<scenario>/run_number_<n>/` holding
 `r_training_data/{R_TRAINING,VALIDATION}/`, `r_networks/` and the policy files.
 
+Configuration files: `method_<method>.gin`, `scenario_<family>.gin`, `scenario_<name>.gin`
+(when present, e.g. the no-reward DMLab scenarios) and `scale_smoke.gin` at smoke scale.
+
 Stages of `ppo_plus_ec` without pre-trained R-networks: training-data generation for both
 splits -> `train_r` -> `train_policy` with the newest R-network. Every stage is restartable and
 skips what is complete, so rerunning a finished or interrupted launch continues and never
@@ -29,9 +32,8 @@ from episodic_curiosity import train_policy
 from episodic_curiosity import train_r
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
-METHODS = ("ppo", "ppo_plus_ec", "ppo_plus_grid_oracle")
-NOT_YET_METHODS = {"ppo_plus_eco": "online R-network training (ECO) is not implemented yet (issue #6)",
-                   "ppo_plus_icm": "ICM is not implemented yet (issue #11)"}
+METHODS = ("ppo", "ppo_plus_ec", "ppo_plus_eco", "ppo_plus_grid_oracle")
+NOT_YET_METHODS = {"ppo_plus_icm": "ICM is not implemented yet (issue #11)"}
 SCALES = ("paper", "smoke")
 
 
@@ -63,9 +65,10 @@ def config_files(method: str, scenario: str, scale: str) -> list[str]:
     check_choice(method, scenario, scale)
     family = environments.get_scenario(scenario).family
     files = [os.path.join(CONFIG_DIR, f"method_{method}.gin")]
-    family_file = os.path.join(CONFIG_DIR, f"scenario_{family}.gin")
-    if os.path.exists(family_file):
-        files.append(family_file)
+    for name in (family, scenario):  # family first, then the scenario's own file, if any
+        path = os.path.join(CONFIG_DIR, f"scenario_{name}.gin")
+        if os.path.exists(path) and path not in files:
+            files.append(path)
     if scale == "smoke":
         files.append(os.path.join(CONFIG_DIR, "scale_smoke.gin"))
     return files

@@ -42,6 +42,7 @@ from episodic_curiosity import checkpoint_io
 from episodic_curiosity import curiosity_env_wrapper
 from episodic_curiosity import environments
 from episodic_curiosity import metrics_csv
+from episodic_curiosity import online_r_training as online_r_training_lib
 from episodic_curiosity import ppo
 from episodic_curiosity import progress_log
 from episodic_curiosity import r_network
@@ -101,8 +102,11 @@ def newest_checkpoint(directory: str) -> str | None:
     return os.path.join(directory, found[-1]) if found else None
 
 
-def _checkpoint_groups(policy, learner):
-    return {"policy": policy.trainable_variables, "optimizer": learner.optimizer.variables}
+def _checkpoint_groups(policy, learner, online_trainer=None):
+    groups = {"policy": policy.trainable_variables, "optimizer": learner.optimizer.variables}
+    if online_trainer is not None:
+        groups.update(online_trainer.variable_groups())
+    return groups
 
 
 def load_policy(path: str, observation_space, action_space) -> ppo.ActorCritic:
@@ -135,7 +139,8 @@ def train_policy(workdir: str,
                  seed: int = 0,
                  asynchronous: bool = True,
                  env_kwargs: dict | None = None,
-                 show_progress: bool = True) -> dict[str, Any]:
+                 show_progress: bool = True,
+                 online_r_training: bool = False) -> dict[str, Any]:
     """Trains a PPO policy on `scenario`; resumes from `workdir/checkpoints` if present.
 
     Args:
@@ -160,6 +165,9 @@ def train_policy(workdir: str,
       asynchronous: bool, subprocess vector envs (False: in-process, for tests).
       env_kwargs: dict or None, scenario constructor overrides.
       show_progress: bool, a tqdm progress bar.
+      online_r_training: bool, PPO+ECO: train the R-network online (`OnlineRNetworkTrainer`,
+        starting from `r_checkpoint` or a random init); its weights, optimizer and counters are
+        stored in the policy checkpoints and its frame history in `workdir/eco_history/`.
 
     Returns:
       dict with 'updates', 'total_timesteps', 'last_reward_train' and 'checkpoint'.
@@ -171,6 +179,8 @@ def train_policy(workdir: str,
     os.makedirs(checkpoint_dir, exist_ok=True)
     tf.keras.utils.set_random_seed(seed)
     r_net = r_network.RNetwork(weights_path=r_checkpoint) if r_checkpoint else None
+    if online_r_training and r_net is None:
+        r_net = r_network.RNetwork()  # random init, as the original's ECO
     if exploration_reward is None:
         exploration_reward = "episodic_curiosity" if r_net is not None else "none"
 
@@ -184,6 +194,15 @@ def train_policy(workdir: str,
             eval_envs[split] = make(split, False, eval_exploration_reward,
                                     scale_task_reward=scale_task_reward_for_eval,
                                     scale_surrogate_reward=scale_surrogate_reward_for_eval)
+    online_trainer = None
+    if online_r_training:
+        online_trainer = online_r_training_lib.OnlineRNetworkTrainer(
+            r_net, num_env, r_net.input_shape, os.path.join(workdir, "eco_history", "frames.u8"), seed=seed)
+        train_env.add_observer(online_trainer)
+        online_trainer.add_weights_listener(train_env.refresh_memory_keys)
+        # The original's online weight files: r_network_weights.00011.h5, .00021, ... (10 epochs).
+        online_trainer.add_weights_listener(lambda: r_net.save_weights(os.path.join(
+            workdir, f"r_network_weights.{online_trainer.trainings * online_trainer.num_epochs + 1:05d}.h5")))
     try:
         policy = ppo.ActorCritic(policy_architecture, train_env.single_observation_space,
                                  train_env.single_action_space, seed=seed)
@@ -205,7 +224,9 @@ def train_policy(workdir: str,
                     f"checkpoint {newest!r} holds a {attributes.get('policy_architecture')!r} policy, "
                     f"this run builds {policy_architecture!r}")
             learner.optimizer.build(policy.trainable_variables)
-            attributes = checkpoint_io.load_variables(newest, _checkpoint_groups(policy, learner))
+            attributes = checkpoint_io.load_variables(newest, _checkpoint_groups(policy, learner, online_trainer))
+            if online_trainer is not None:
+                online_trainer.restore_attributes(attributes)
             start_update = int(attributes["update"])
             elapsed_before = float(attributes.get("time_elapsed", 0.0))
             episode_returns.extend(attributes.get("episode_returns", []))
@@ -274,11 +295,12 @@ def train_policy(workdir: str,
             # After the logs: a kill between the two redoes this update and skips its rows.
             if update % save_interval == 0 or update == total_updates or update == 1:
                 checkpoint = os.path.join(checkpoint_dir, f"policy.{update:05d}.h5")
-                checkpoint_io.save_variables(checkpoint, _checkpoint_groups(policy, learner), {
+                checkpoint_io.save_variables(checkpoint, _checkpoint_groups(policy, learner, online_trainer), {
                     "update": update, "policy_architecture": policy_architecture,
                     "scenario": scenario, "time_elapsed": elapsed,
                     "episode_returns": [float(r) for r in episode_returns],
-                    "episode_lengths": [int(l) for l in episode_lengths]})
+                    "episode_lengths": [int(l) for l in episode_lengths],
+                    **(online_trainer.state_attributes() if online_trainer else {})})
                 for old in sorted(n for n in os.listdir(checkpoint_dir) if _CHECKPOINT_PATTERN.match(n))[:-keep_checkpoints]:
                     os.remove(os.path.join(checkpoint_dir, old))
             bar.update(batch_size)
@@ -291,6 +313,8 @@ def train_policy(workdir: str,
         train_env.close()
         for split_env in eval_envs.values():
             split_env.close()
+        if online_trainer is not None:
+            online_trainer.history.close()
 
 
 def _define_flags() -> None:

@@ -4,7 +4,7 @@ r"""Runs one method x scenario: R-net data -> train_r -> train_policy, continuin
         --scenario=vizdoom_sparse [--scale=smoke] [--run_number=1] [--r_networks_path=DIR_OR_H5] \
         [--gin_bindings='CuriosityEnvWrapper.scale_surrogate_reward=0.05']
 
-Methods: ppo, ppo_plus_ec, ppo_plus_grid_oracle (ppo_plus_eco and ppo_plus_icm: later issues).
+Methods: ppo, ppo_plus_ec, ppo_plus_eco, ppo_plus_grid_oracle (ppo_plus_icm: a later issue).
 Outputs go to <workdir>/<method>/<scenario>/run_number_<n>/. Rerunning the same command after an
 interruption continues from where it stopped; a finished run is not redone.
 """

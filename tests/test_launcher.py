@@ -32,11 +32,12 @@ def _clean_gin():
 def test_method_configs_parse_and_hold_the_originals_values(method):
     gin.parse_config_files_and_bindings(launcher.config_files(method, "vizdoom_sparse", "paper"), [],
                                         skip_unknown=False)
-    expected_alpha = {"ppo": None, "ppo_plus_ec": 0.03017241379310345,
+    expected_alpha = {"ppo": None, "ppo_plus_ec": 0.03017241379310345, "ppo_plus_eco": 0.03017241379310345,
                       "ppo_plus_grid_oracle": 0.05246913580246913}[method]
     if expected_alpha is not None:
         assert gin.query_parameter("CuriosityEnvWrapper.scale_surrogate_reward") == expected_alpha
     expected_entropy = {"ppo": 0.0010941138105771857, "ppo_plus_ec": 0.002053525026457146,
+                        "ppo_plus_eco": 0.002053525026457146,
                         "ppo_plus_grid_oracle": 0.0066116902624148155}[method]
     assert gin.query_parameter("PPOConfig.ent_coef") == expected_entropy
     assert gin.query_parameter("GridOracle.reward_grid_size") == 50.0
@@ -45,8 +46,8 @@ def test_method_configs_parse_and_hold_the_originals_values(method):
 def test_bad_choices_give_one_clear_error():
     with pytest.raises(ValueError, match="unknown method 'ppo_plus_magic'"):
         launcher.check_choice("ppo_plus_magic", "vizdoom_sparse", "paper")
-    with pytest.raises(NotImplementedError, match="ECO"):
-        launcher.check_choice("ppo_plus_eco", "vizdoom_sparse", "paper")
+    with pytest.raises(NotImplementedError, match="ICM"):
+        launcher.check_choice("ppo_plus_icm", "vizdoom_sparse", "paper")
     with pytest.raises(environments.UnknownScenarioError):
         launcher.check_choice("ppo", "vizdoom_nope", "paper")
     with pytest.raises(environments.ScenarioNotAvailableError):
@@ -64,7 +65,7 @@ def test_newest_r_network_picks_the_greatest_name(tmp_path):
         launcher.newest_r_network(str(tmp_path / "level" / "none"))
 
 
-@pytest.mark.parametrize("method", ["ppo", "ppo_plus_grid_oracle"])
+@pytest.mark.parametrize("method", ["ppo", "ppo_plus_grid_oracle", "ppo_plus_eco"])
 def test_policy_only_methods_end_to_end_on_fake(method, tmp_path):
     outputs = launcher.launch(str(tmp_path), method, "fake", num_timesteps=40, num_env=2, scale="smoke",
                               gin_bindings=TINY, asynchronous=False, show_progress=False)
@@ -99,3 +100,15 @@ def test_launcher_script_runs_and_prints_outputs(tmp_path):
         capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "run_dir:" in result.stdout and "policy_checkpoint:" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["noreward", "norewardnofire"])
+def test_noreward_scenario_configs_hold_the_originals_eval_settings(name):
+    files = [os.path.join(launcher.CONFIG_DIR, f) for f in
+             ("method_ppo_plus_ec.gin", "scenario_dmlab.gin", f"scenario_{name}.gin")]
+    gin.parse_config_files_and_bindings(files, [], skip_unknown=False)
+    assert gin.query_parameter("CuriosityEnvWrapper.scale_task_reward") == 0.0
+    assert gin.query_parameter("EpisodicMemory.replacement") == "fifo"
+    assert gin.query_parameter("train_policy.eval_exploration_reward") == "oracle"
+    assert gin.query_parameter("train_policy.scale_surrogate_reward_for_eval") == 1.0
+    assert gin.query_parameter("GridOracle.reward_grid_size") == 30.0

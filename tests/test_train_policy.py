@@ -149,3 +149,38 @@ def test_train_policy_on_vizdoom_few_updates(tmp_path):
     assert [s for s, _, _ in rows] == [16, 32]
     with open(workdir / "progress.csv") as f:
         assert [int(r["nupdates"]) for r in csv.DictReader(f)] == [1, 2]
+
+
+ECO_TINY = ["train_policy.online_r_training = True",
+            "train_policy.exploration_reward = 'episodic_curiosity'",
+            "OnlineRNetworkTrainer.observation_history_size = 40",
+            "OnlineRNetworkTrainer.training_interval = -1", "OnlineRNetworkTrainer.num_epochs = 1",
+            "CuriosityEnvWrapper.exploration_reward_min_step = 40",
+            "build_embedding_network.stage_filters = (4, 8, 8, 8)",
+            "build_embedding_network.embedding_size = 16", "build_comparator_network.hidden_units = 16"]
+
+
+def test_eco_resume_after_kill_restores_r_network_and_counters(tmp_path):
+    workdir = tmp_path / "run"
+    # 1.1 x 600 = 660 -> 41 updates of 2 x 8 steps = 328 vector steps: 8 trainings.
+    command = _command(workdir, 600, extra=[*_fake_env_binding(60), *ECO_TINY])
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while not (workdir / "checkpoints" / "policy.00010.h5").exists():
+            assert process.poll() is None, "train_policy ended before it could be killed"
+            assert time.time() < deadline
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    killed = checkpoint_io.read_attributes(str(sorted((workdir / "checkpoints").glob("policy.*.h5"))[-1]))
+    assert killed["eco_trainings"] >= 1 and killed["update"] < 41
+    _run(command)
+    final = checkpoint_io.read_attributes(str(workdir / "checkpoints" / "policy.00041.h5"))
+    # Counters continued from the checkpoint instead of restarting at 0.
+    assert final["eco_step_count"] == 41 * 8
+    assert final["eco_trainings"] == (41 * 8) // 40
+    assert (workdir / "r_network_weights.00002.h5").exists()  # round 1 of 1 epoch: the original's +1
+    assert [s for s, _, _ in metrics_csv.read_scalars(str(workdir / "reward_train.csv"))] == [
+        16 * u for u in range(1, 42)]
