@@ -86,6 +86,28 @@ def check_choice(method: str, scenario: str, scale: str) -> None:
     spec.constructor()  # raises ScenarioNotAvailableError / MissingDependencyError
 
 
+# The original's released R-networks, one folder per DMLab level (EC_FACTS.md 2.8).
+RELEASED_R_NETWORK_FOLDERS = {
+    "sparse": "explore_goal_locations_large", "verysparse": "explore_goal_locations_large",
+    "noreward": "explore_goal_locations_large", "norewardnofire": "explore_goal_locations_large",
+    "sparseplusdoors": "explore_obstructed_goals_large", "dense1": "rooms_keys_doors_puzzle",
+    "dense2": "rooms_collect_good_objects_train", "ant_no_reward": "mujoco_ant",
+}
+
+
+def r_network_for_scenario(path: str, scenario: str) -> str:
+    """The R-network to use for `scenario` from `--r_networks_path`.
+
+    A file is used as is. In a folder laid out like the original's release (one sub-folder per
+    level, e.g. `explore_goal_locations_large/r_network_weights.01860.h5`), the scenario's
+    level folder is searched; otherwise the whole folder.
+    """
+    level = RELEASED_R_NETWORK_FOLDERS.get(scenario)
+    if os.path.isdir(path) and level and os.path.isdir(os.path.join(path, level)):
+        return newest_r_network(os.path.join(path, level))
+    return newest_r_network(path)
+
+
 def newest_r_network(path: str) -> str:
     """`path` itself if it is a file, else the greatest `r_network_weights.*.h5` under it."""
     if os.path.isfile(path):
@@ -119,7 +141,7 @@ def launch(workdir: str, method: str, scenario: str, run_number: int = 1,
     r_checkpoint = None
     if method == "ppo_plus_ec":
         if r_networks_path:
-            r_checkpoint = newest_r_network(r_networks_path)
+            r_checkpoint = r_network_for_scenario(r_networks_path, scenario)
         else:
             r_checkpoint = _train_r_network(run_dir, scenario, settings, show_progress)
         outputs["r_checkpoint"] = r_checkpoint
@@ -148,7 +170,7 @@ def _train_r_network(run_dir: str, scenario: str, settings: ScaleSettings, show_
     num_epochs = gin.query_parameter("train_r.num_epochs") if _bound("train_r.num_epochs") else 2000
     done_epochs = int(os.path.basename(newest).split(".")[1]) if newest else 0
     if done_epochs < num_epochs:
-        train_r.train_r(data_dirs, r_dir)
+        train_r.train_r(data_dirs, r_dir, show_progress=show_progress)
     return newest_r_network(r_dir)
 
 

@@ -26,6 +26,7 @@ from absl import flags
 from absl import logging
 import gin
 import tensorflow as tf
+import tqdm
 
 from episodic_curiosity import atomic_files
 from episodic_curiosity import metrics_csv
@@ -71,7 +72,8 @@ def train_r(input_dirs: Sequence[str],
             episode_length: str = "default",
             learning_rate: float = 1e-4,
             seed: int = 0,
-            attributes: Mapping[str, object] | None = None) -> dict:
+            attributes: Mapping[str, object] | None = None,
+            show_progress: bool = True) -> dict:
     """Trains an R-network on the pairs under `input_dirs`; resumes from `workdir` if possible.
 
     Args:
@@ -91,6 +93,7 @@ def train_r(input_dirs: Sequence[str],
       learning_rate: float, Adam step size.
       seed: int, seeds weight initialisation and shuffling.
       attributes: mapping, scenario attributes written into each `.summary.txt`.
+      show_progress: bool, a tqdm progress bar over epochs.
 
     Returns:
       dict with the last epoch's metrics, the number of epochs done and the newest weights path.
@@ -132,6 +135,8 @@ def train_r(input_dirs: Sequence[str],
 
     epoch_metrics = resumed_metrics or {}
     newest_weights = None
+    bar = tqdm.tqdm(total=num_epochs, initial=min(start_epoch, num_epochs), unit="epoch",
+                    desc="train_r", disable=not show_progress, dynamic_ncols=True)
     for epoch in range(start_epoch, num_epochs):
         train_metrics = trainer.train(train_batches, steps_per_epoch)
         validation_metrics = trainer.evaluate(validation_batches, validation_steps)
@@ -153,6 +158,9 @@ def train_r(input_dirs: Sequence[str],
                 tf.summary.scalar(f"r_network/{name}", value)
         logging.info("epoch %d/%d: %s", done, num_epochs,
                      ", ".join(f"{k}={v:.4f}" for k, v in epoch_metrics.items()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{epoch_metrics['loss']:.3f}", val_acc=f"{epoch_metrics['val_acc']:.3f}")
+    bar.close()
     summary_writer.flush()
     return {"epochs_done": max(start_epoch, num_epochs), "metrics": epoch_metrics,
             "newest_weights": newest_weights}

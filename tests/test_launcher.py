@@ -112,3 +112,15 @@ def test_noreward_scenario_configs_hold_the_originals_eval_settings(name):
     assert gin.query_parameter("train_policy.eval_exploration_reward") == "oracle"
     assert gin.query_parameter("train_policy.scale_surrogate_reward_for_eval") == 1.0
     assert gin.query_parameter("GridOracle.reward_grid_size") == 30.0
+
+
+def test_released_r_networks_are_picked_per_level(tmp_path):
+    for level, name in (("explore_goal_locations_large", "r_network_weights.01860.h5"),
+                        ("rooms_keys_doors_puzzle", "r_network_weights.01350.h5"),
+                        ("rooms_collect_good_objects_train", "r_network_weights.02010.h5")):
+        (tmp_path / level).mkdir()
+        (tmp_path / level / name).write_bytes(b"")
+    assert launcher.r_network_for_scenario(str(tmp_path), "verysparse").endswith(
+        os.path.join("explore_goal_locations_large", "r_network_weights.01860.h5"))
+    assert launcher.r_network_for_scenario(str(tmp_path), "dense1").endswith("r_network_weights.01350.h5")
+    assert launcher.r_network_for_scenario(str(tmp_path), "vizdoom_sparse").endswith("r_network_weights.02010.h5")
