@@ -38,16 +38,14 @@ def eval_policy(checkpoint: str, scenario: str, split: str = "test", num_episode
                                         env_kwargs=env_kwargs, training=False, exploration_reward="none")
     try:
         policy = train_policy.load_policy(checkpoint, env.single_observation_space, env.single_action_space)
-        returns, successes = [], []
-        for _ in range(math.ceil(num_episodes / num_env)):
-            result = train_policy.evaluate_episodes(env, policy)
-            returns += [result["mean_return"]] * num_env
-            successes += [result["success_rate"]] * num_env
+        # Every round finishes one episode per env, so the mean of round means is the episode mean.
+        rounds = [train_policy.evaluate_episodes(env, policy) for _ in range(math.ceil(num_episodes / num_env))]
     finally:
         env.close()
     summary = {"checkpoint": os.path.abspath(checkpoint), "scenario": scenario, "split": split,
-               "episodes": len(returns), "mean_return": float(np.mean(returns)),
-               "success_rate": float(np.mean(successes))}
+               "episodes": len(rounds) * num_env,
+               "mean_return": float(np.mean([r["mean_return"] for r in rounds])),
+               "success_rate": float(np.mean([r["success_rate"] for r in rounds]))}
     output = output or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), f"eval_{split}.json")
     atomic_files.write_json(output, summary)
     return summary

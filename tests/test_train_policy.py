@@ -3,12 +3,11 @@
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
+import process_helpers
 import pytest
 
 from episodic_curiosity import checkpoint_io
@@ -77,16 +76,7 @@ def test_columns_match_the_originals_workdir(tmp_path):
 def test_resume_after_kill_continues_without_duplicate_rows(tmp_path):
     workdir = tmp_path / "run"
     command = _command(workdir, 2000, extra=_fake_env_binding())  # 2200 // 16 = 137 updates
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 300
-        while not (workdir / "checkpoints" / "policy.00005.h5").exists():
-            assert process.poll() is None, "train_policy ended before it could be killed"
-            assert time.time() < deadline
-            time.sleep(0.1)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    process_helpers.run_until_file_then_kill(command, workdir / "checkpoints" / "policy.00005.h5", REPO_ROOT)
     killed_rows = metrics_csv.read_scalars(str(workdir / "reward_train.csv"))
     assert len(killed_rows) < 137
     _run(command)
@@ -164,16 +154,7 @@ def test_eco_resume_after_kill_restores_r_network_and_counters(tmp_path):
     workdir = tmp_path / "run"
     # 1.1 x 600 = 660 -> 41 updates of 2 x 8 steps = 328 vector steps: 8 trainings.
     command = _command(workdir, 600, extra=[*_fake_env_binding(60), *ECO_TINY])
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 300
-        while not (workdir / "checkpoints" / "policy.00010.h5").exists():
-            assert process.poll() is None, "train_policy ended before it could be killed"
-            assert time.time() < deadline
-            time.sleep(0.1)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    process_helpers.run_until_file_then_kill(command, workdir / "checkpoints" / "policy.00010.h5", REPO_ROOT)
     killed = checkpoint_io.read_attributes(str(sorted((workdir / "checkpoints").glob("policy.*.h5"))[-1]))
     assert killed["eco_trainings"] >= 1 and killed["update"] < 41
     _run(command)

@@ -1,12 +1,11 @@
 """train_r: learns on a small generated set, writes the original's files, resumes after a kill."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
+import process_helpers
 import pytest
 
 from episodic_curiosity import metrics_csv
@@ -85,17 +84,8 @@ def test_train_r_learns_and_writes_the_original_files(pair_data, tmp_path):
 
 def test_train_r_resumes_after_being_killed(pair_data, tmp_path):
     workdir = tmp_path / "r_net"
-    process = subprocess.Popen(_command(pair_data, workdir, num_epochs=40), cwd=REPO_ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 300
-        while not (workdir / "r_network_full.00002.h5").exists():
-            assert process.poll() is None, "train_r ended before it could be killed"
-            assert time.time() < deadline, "no checkpoint within 300 s"
-            time.sleep(0.2)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    process_helpers.run_until_file_then_kill(_command(pair_data, workdir, num_epochs=40),
+                                             workdir / "r_network_full.00002.h5", REPO_ROOT)
     before = metrics_csv.read_scalars(str(workdir / "loss.csv"))
     killed_at = max(int(n.split(".")[1]) for n in os.listdir(workdir) if n.startswith("r_network_full"))
     assert 2 <= killed_at < 40
