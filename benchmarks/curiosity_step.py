@@ -56,6 +56,9 @@ class _Timed:
     def similarity_from_keys(self, query, keys):
         return self._timed("similarity", "similarity_from_keys", query, keys)
 
+    def memory_similarities(self, query, keys):
+        return self._timed("similarity", "memory_similarities", query, keys)
+
 
 def measure(inference_dtype: str, jit_compile: bool) -> dict:
     num_envs, capacity = _NUM_ENVS.value, _CAPACITY.value

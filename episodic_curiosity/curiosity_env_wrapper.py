@@ -97,7 +97,9 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
                  similarity_threshold: float = 0.5,
                  target_image_shape: Sequence[int] | None = (84, 84, 3),
                  memory_seed: int = 0,
-                 log_statistics: bool = True):
+                 log_statistics: bool = True,
+                 deferred_bonus: bool = False,
+                 embedding_batch_size: int = 128):
         """Args:
           env: the vector env (SAME_STEP auto-reset).
           r_network: the R-network (needed for `episodic_curiosity`).
@@ -110,6 +112,14 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
           target_image_shape: (h, w, c) of the policy's image input, or None to keep frames.
           memory_seed: int, seeds `random` memory replacement.
           log_statistics: bool, log episode reward/bonus averages every 1,000 vector steps.
+          deferred_bonus: bool, `episodic_curiosity` only: `step` returns the scaled task
+            reward and keeps the curiosity frames; `rollout_rewards` (called by the PPO
+            Runner at the end of a rollout, before GAE) embeds all of them in large batches
+            and then runs the memory comparisons and updates step by step, in the same order
+            as the per-step computation, so the rewards are the same (up to float rounding of
+            batch composition). Faster on CPUs (batch-128 convolutions run ~1.4x faster per
+            frame than batch-12 ones). Not for ECO, whose R-network changes during a rollout.
+          embedding_batch_size: int, frames per embedding call in `rollout_rewards`.
         """
         super().__init__(env)
         if exploration_reward not in EXPLORATION_REWARDS:
@@ -137,12 +147,16 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         # R-networks with comparator keys (r_network.RNetwork) are compared through them.
         self._use_keys = all(hasattr(r_network, name) for name in
                              ("query_keys", "memory_keys", "similarity_from_keys"))
+        self._dense_similarity_fn = getattr(r_network, "memory_similarities", None) if self._use_keys else None
         if exploration_reward == "episodic_curiosity":
             probe = r_network.embed(np.zeros((1, *r_network.input_shape), np.uint8))
             key_size = r_network.memory_keys(probe).shape[1] if self._use_keys else None
             self.memory = episodic_memory.EpisodicMemory(self.num_envs, embedding_size=probe.shape[1],
                                                          seed=memory_seed, key_size=key_size)
         self.oracle = oracle.GridOracle(self.num_envs) if exploration_reward == "oracle" else None
+        self.deferred_bonus = bool(deferred_bonus) and exploration_reward == "episodic_curiosity"
+        self.embedding_batch_size = int(embedding_batch_size)
+        self._pending = []  # deferred steps: (frames, dones, task rewards, alpha, memory infos)
         self._episode_task_reward = np.zeros(self.num_envs)
         self._episode_bonus = np.zeros(self.num_envs)
         self.task_reward_history = collections.deque(maxlen=100)
@@ -170,6 +184,7 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
             self.oracle.reset()
         self._episode_task_reward[:] = 0
         self._episode_bonus[:] = 0
+        self._pending = []
         return self._policy_observation(observations), infos
 
     def step(self, actions):
@@ -178,20 +193,68 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         for observer in self._observers:
             observer.on_new_observation(observations=observations, rewards=rewards, dones=dones, infos=infos)
         self.step_count += 1
+        alpha = 0.0 if self.step_count < self.exploration_reward_min_step else self.scale_surrogate_reward
+        rewards = np.asarray(rewards, np.float64)
+        infos = dict(infos)
+        _with_info(infos, "task_reward", rewards)
+        if self.deferred_bonus:
+            # The bonus is added by `rollout_rewards`; frames are copied (workers reuse buffers).
+            entry_infos = self._per_env_infos(infos) if self.memory.infos is not None else None
+            self._pending.append((np.array(self._curiosity_input(observations, infos)), dones,
+                                  rewards, alpha, entry_infos))
+            return (self._policy_observation(observations), self.scale_task_reward * rewards,
+                    terminated, truncated, infos)
         if self.exploration_reward == "episodic_curiosity":
             bonus = self._curiosity_bonus(observations, infos, dones)
         elif self.exploration_reward == "oracle":
             bonus = self._oracle_bonus(infos, dones)
         else:
             bonus = np.zeros(self.num_envs)
-        alpha = 0.0 if self.step_count < self.exploration_reward_min_step else self.scale_surrogate_reward
-        rewards = np.asarray(rewards, np.float64)
         combined = self.scale_task_reward * rewards + alpha * bonus
-        infos = dict(infos)
-        _with_info(infos, "task_reward", rewards)
         _with_info(infos, "curiosity_bonus", bonus)
         self._track_episodes(rewards, bonus, dones)
         return self._policy_observation(observations), combined, terminated, truncated, infos
+
+    def rollout_rewards(self, rewards: np.ndarray) -> np.ndarray:
+        """Adds the deferred bonus to the rewards `step` returned since the last call.
+
+        Args:
+          rewards: float [T, N], the rewards of the last T steps, in order (what `step`
+            returned: the scaled task reward).
+
+        Returns:
+          float [T, N], rewards + alpha x bonus (unchanged when the bonus is not deferred).
+        """
+        rewards = np.asarray(rewards)
+        if not self.deferred_bonus:
+            return rewards
+        if rewards.shape != (len(self._pending), self.num_envs):
+            raise ValueError(f"rollout_rewards got rewards of shape {list(rewards.shape)}, but "
+                             f"{len(self._pending)} steps of {self.num_envs} envs are pending")
+        if not self._pending:
+            return rewards
+        network = self.r_network
+        frames = np.concatenate([step[0] for step in self._pending])
+        embeddings = np.concatenate([network.embed(frames[i:i + self.embedding_batch_size])
+                                     for i in range(0, len(frames), self.embedding_batch_size)])
+        if self._use_keys:
+            queries, keys = network.query_keys(embeddings), network.memory_keys(embeddings)
+        out = np.array(rewards, np.float64)
+        for t, (_, dones, task_rewards, alpha, entry_infos) in enumerate(self._pending):
+            rows = slice(t * self.num_envs, (t + 1) * self.num_envs)
+            if self._use_keys:
+                aggregates = self.memory.aggregate_similarity(queries[rows], network.similarity_from_keys,
+                                                              self._dense_similarity_fn)
+            else:
+                aggregates = self.memory.aggregate_similarity(embeddings[rows], network.similarity)
+            bonus = np.where(dones, 0.0, self.bonus_offset - aggregates)
+            self.memory.reset(dones)
+            self.memory.add(embeddings[rows], dones | (aggregates < self.similarity_threshold),
+                            infos=entry_infos, keys=keys[rows] if self._use_keys else None)
+            out[t] += alpha * bonus
+            self._track_episodes(task_rewards, bonus, dones)
+        self._pending = []
+        return out.astype(rewards.dtype, copy=False)
 
     # Bonus computations ------------------------------------------------------------------------
 
@@ -210,7 +273,8 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         embeddings = network.embed(self._curiosity_input(observations, infos))
         if self._use_keys:
             aggregates = self.memory.aggregate_similarity(network.query_keys(embeddings),
-                                                          network.similarity_from_keys)
+                                                          network.similarity_from_keys,
+                                                          self._dense_similarity_fn)
         else:
             aggregates = self.memory.aggregate_similarity(embeddings, network.similarity)
         bonus = np.where(dones, 0.0, self.bonus_offset - aggregates)

@@ -124,7 +124,7 @@ def run_demo(output_dir: str, scenario: str = "vizdoom_sparse", num_steps: int =
     else:
         gif_path = os.path.join(output_dir, f"{scenario}_rollout.gif")
         with atomic_files.atomic_path(gif_path) as tmp_path:
-            imageio.mimsave(tmp_path, frames, duration=1 / 15, loop=0)
+            imageio.mimsave(tmp_path, frames, duration=1000 / 15, loop=0)  # ms per frame
         outputs["rollout_gif"] = gif_path
     return outputs
 

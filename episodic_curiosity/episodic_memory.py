@@ -160,23 +160,40 @@ class EpisodicMemory:
             for env, slot in zip(envs, slots):
                 self.infos[env][slot] = infos[env]
 
-    def similarities(self, current: np.ndarray, similarity_fn: SimilarityFn) -> np.ndarray:
+    def similarities(self, current: np.ndarray, similarity_fn: SimilarityFn,
+                     dense_similarity_fn=None) -> np.ndarray:
         """Similarity of `current[i]` to every entry of memory i, NaN for empty slots.
 
         All valid (env, entry) pairs go to `similarity_fn` in one call, the current embedding
         first and the memory entry second, as in the original. With keys, `current` holds the
         query keys and the stored keys stand for the entries.
 
+        Args:
+          current: float [N, E] (or [N, K] query keys).
+          similarity_fn: (current pairs [P, E], entries [P, E]) -> [P].
+          dense_similarity_fn: optional (current [N, E], entries [N, W, E]) -> [N, W]: used
+            when the memories are nearly equally full (valid slots are always the first
+            `size` ones), which skips gathering P copies of the inputs; W = the largest size.
+
         Returns:
           float [N, capacity].
         """
-        envs, slots = np.nonzero(self.valid_mask())
         result = np.full((self.num_envs, self.capacity), np.nan)
-        if envs.size:
-            stored = self.embeddings if self.keys is None else self.keys
-            result[envs, slots] = similarity_fn(np.asarray(current, np.float32)[envs], stored[envs, slots])
+        stored = self.embeddings if self.keys is None else self.keys
+        width = int(self.sizes.max(initial=0))
+        if width == 0:
+            return result
+        valid = self.valid_mask()
+        if dense_similarity_fn is not None and valid.sum() >= 0.75 * self.num_envs * width:
+            dense = np.asarray(dense_similarity_fn(np.asarray(current, np.float32), stored[:, :width]))
+            result[:, :width] = np.where(valid[:, :width], dense, np.nan)
+            return result
+        envs, slots = np.nonzero(valid)
+        result[envs, slots] = similarity_fn(np.asarray(current, np.float32)[envs], stored[envs, slots])
         return result
 
-    def aggregate_similarity(self, current: np.ndarray, similarity_fn: SimilarityFn) -> np.ndarray:
+    def aggregate_similarity(self, current: np.ndarray, similarity_fn: SimilarityFn,
+                             dense_similarity_fn=None) -> np.ndarray:
         """The configured aggregation of `similarities(current)`, [N]; 0.0 for empty memories."""
-        return aggregate(self.similarities(current, similarity_fn), self.sizes, self.similarity_aggregation)
+        return aggregate(self.similarities(current, similarity_fn, dense_similarity_fn), self.sizes,
+                         self.similarity_aggregation)

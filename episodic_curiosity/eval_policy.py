@@ -4,7 +4,10 @@ Builds `num_env` envs of the scenario with the seeds of `--split` ('train', 'val
 'test'), runs the stochastic policy until `--num_episodes` episodes (rounded up to whole
 rounds of one episode per env) have finished, prints the result and writes it as JSON to
 `--output` (default: `eval_<split>.json` beside the checkpoint). For VizDoom the success rate
-is the fraction of episodes that reached the vest.
+is the fraction of episodes that reached the vest. The two numbers also go to TensorBoard as
+`eval_policy/<split>_mean_return` and `eval_policy/<split>_success_rate` at step = the
+checkpoint's PPO update, in the run's `tb/` (the parent of `checkpoints/`; else `tb/` beside
+the checkpoint).
 
     python -m episodic_curiosity.eval_policy --checkpoint=RUN/checkpoints/policy.00100.h5 \
         --env_name=vizdoom_sparse --split=test --num_episodes=24
@@ -22,6 +25,7 @@ from absl import flags
 import numpy as np
 
 from episodic_curiosity import atomic_files
+from episodic_curiosity import checkpoint_io
 from episodic_curiosity import train_policy
 
 
@@ -48,7 +52,26 @@ def eval_policy(checkpoint: str, scenario: str, split: str = "test", num_episode
                "success_rate": float(np.mean([r["success_rate"] for r in rounds]))}
     output = output or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), f"eval_{split}.json")
     atomic_files.write_json(output, summary)
+    _write_tensorboard(checkpoint, summary)
     return summary
+
+
+def tensorboard_dir(checkpoint: str) -> str:
+    """`<run>/tb` for `<run>/checkpoints/policy.N.h5`, else `tb/` beside the checkpoint."""
+    folder = os.path.dirname(os.path.abspath(checkpoint))
+    if os.path.basename(folder) == "checkpoints":
+        folder = os.path.dirname(folder)
+    return os.path.join(folder, "tb")
+
+
+def _write_tensorboard(checkpoint: str, summary: dict) -> None:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    step = int(checkpoint_io.read_attributes(checkpoint).get("update", 0))
+    writer = tf.summary.create_file_writer(tensorboard_dir(checkpoint))
+    with writer.as_default(step=step):
+        for key in ("mean_return", "success_rate"):
+            tf.summary.scalar(f"eval_policy/{summary['split']}_{key}", summary[key])
+    writer.close()
 
 
 def _define_flags() -> None:

@@ -19,6 +19,7 @@ Files, in `output_dir`:
   * `r_training_data_<task>.done.json`: the task's completion marker (its shards, example and
     step counts), written atomically after all its shards are renamed.
   * `generation_config.json`: the settings; a rerun with different settings is refused.
+  * `tb/`: TensorBoard scalars (examples and env steps per task and in total, env steps/s).
 
 Restartable (unlike the original, which deleted its output directory): a rerun skips the tasks
 whose marker is valid and redoes the others, first removing their temp files and partial
@@ -38,6 +39,7 @@ import math
 import multiprocessing
 import os
 import re
+import time
 from typing import Any, Mapping, Sequence
 
 from absl import app
@@ -240,8 +242,14 @@ def _run_task(task: _TaskConfig) -> TaskSummary:
 def _run_task_unguarded(task: _TaskConfig) -> TaskSummary:
     """Episodes until the step budget is reached; shards, then the marker."""
     seed = task.base_seed + task.task_id
-    env_seed = mix_seed(seed, task.mixer_seed)
-    env = environments.make_env(task.scenario, seed=env_seed, **task.env_kwargs)
+    if environments.get_scenario(task.scenario).family == "dmlab":
+        # DeepMind Lab mixes the split in itself (`mixerSeed`), as the original: seed 123 + task.
+        env_seed = seed
+        env = environments.make_env(task.scenario, seed=env_seed,
+                                    **{"mixer_seed": task.mixer_seed, **task.env_kwargs})
+    else:
+        env_seed = mix_seed(seed, task.mixer_seed)
+        env = environments.make_env(task.scenario, seed=env_seed, **task.env_kwargs)
     env.action_space.seed(env_seed)
     rng = np.random.default_rng(pair_sampling_seed(env_seed))
     writer = _ShardWriter(task.output_dir, task.task_id)
@@ -447,15 +455,36 @@ def generate_r_training_data(output_dir: str,
                          base_seed=base_seed, num_examples_per_shard=num_examples_per_shard,
                          max_action_distance=max_action_distance, sampling_mode=sampling_mode)
              for t in pending]
+    start_time = time.time()
     with tqdm.tqdm(total=num_tasks, initial=len(finished), unit="task", desc=f"{split} pairs",
                    disable=not show_progress) as progress:
         for summary in _run_tasks(tasks, num_workers, progress):
             finished[summary.task_id] = summary
     summaries = [finished[t] for t in range(num_tasks)]
+    _write_tensorboard(os.path.join(output_dir, "tb"), summaries, time.time() - start_time)
     files = sorted(os.path.join(output_dir, name) for s in summaries for name in s.files)
     return GenerationSummary(output_dir=output_dir, files=files,
                              num_examples=sum(s.num_examples for s in summaries),
                              env_steps=sum(s.env_steps for s in summaries), tasks=summaries)
+
+
+def _write_tensorboard(tb_dir: str, summaries: Sequence[TaskSummary], seconds: float) -> None:
+    """TensorBoard scalars: per task (step = task id) its examples and env steps; for the whole
+    split (step = number of tasks) the totals and the env steps/s of the tasks run this time."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    ran = [s for s in summaries if not s.skipped]
+    writer = tf.summary.create_file_writer(tb_dir)
+    with writer.as_default():
+        for task in ran:
+            tf.summary.scalar("r_training_data/task_examples", task.num_examples, step=task.task_id)
+            tf.summary.scalar("r_training_data/task_env_steps", task.env_steps, step=task.task_id)
+        step = len(summaries)
+        tf.summary.scalar("r_training_data/examples", sum(s.num_examples for s in summaries), step=step)
+        tf.summary.scalar("r_training_data/env_steps", sum(s.env_steps for s in summaries), step=step)
+        if ran and seconds > 0:
+            tf.summary.scalar("r_training_data/env_steps_per_s", sum(s.env_steps for s in ran) / seconds,
+                              step=step)
+    writer.close()
 
 
 # --- Entry point ----------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Layout (the original's): `<workdir>/<method>/<scenario>/run_number_<n>/` holding
 `r_training_data/{R_TRAINING,VALIDATION}/`, `r_networks/` and the policy files.
 
 Configuration files: `method_<method>.gin`, `scenario_<family>.gin`, `scenario_<name>.gin`
-(when present, e.g. the no-reward DMLab scenarios) and `scale_smoke.gin` at smoke scale.
+(when present, e.g. the no-reward DMLab scenarios), `scenario_<name>_<method>.gin` (when
+present, e.g. the Ant's per-method rows) and `scale_smoke.gin` at smoke scale.
 
 Stages of `ppo_plus_ec` without pre-trained R-networks: training-data generation for both
 splits -> `train_r` -> `train_policy` with the newest R-network. Every stage is restartable and
@@ -32,8 +33,8 @@ from episodic_curiosity import train_policy
 from episodic_curiosity import train_r
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
-METHODS = ("ppo", "ppo_plus_ec", "ppo_plus_eco", "ppo_plus_grid_oracle")
-NOT_YET_METHODS = {"ppo_plus_icm": "ICM is not implemented yet (issue #11)"}
+METHODS = ("ppo", "ppo_plus_ec", "ppo_plus_eco", "ppo_plus_grid_oracle", "ppo_plus_icm")
+NOT_YET_METHODS: dict[str, str] = {}  # method -> why it cannot run yet
 SCALES = ("paper", "smoke")
 
 
@@ -65,7 +66,9 @@ def config_files(method: str, scenario: str, scale: str) -> list[str]:
     check_choice(method, scenario, scale)
     family = environments.get_scenario(scenario).family
     files = [os.path.join(CONFIG_DIR, f"method_{method}.gin")]
-    for name in (family, scenario):  # family first, then the scenario's own file, if any
+    # Family first, then the scenario's own file, then its method-specific one (e.g. the Ant's
+    # PPO and PPO+EC rows differ in learning rate and entropy), each if present.
+    for name in (family, scenario, f"{scenario}_{method}"):
         path = os.path.join(CONFIG_DIR, f"scenario_{name}.gin")
         if os.path.exists(path) and path not in files:
             files.append(path)
@@ -152,6 +155,22 @@ def launch(workdir: str, method: str, scenario: str, run_number: int = 1,
                    reward_csvs=[os.path.join(run_dir, f"reward_{s}.csv") for s in ("train", "valid", "test")])
     atomic_files.write_text(os.path.join(run_dir, "launcher.operative.gin"), gin.operative_config_str())
     return outputs
+
+
+def train_r_network_only(run_dir: str, scenario: str, scale: str = "paper", gin_bindings: Sequence[str] = (),
+                         show_progress: bool = True) -> str:
+    """Only the R-network stages of a `ppo_plus_ec` run of `scenario`, in `run_dir`.
+
+    Used by sweeps (`sweep.py`) to train one R-network shared by the scenarios of one level.
+    Restartable like `launch`; returns the newest `r_network_weights.*.h5`.
+    """
+    check_choice("ppo_plus_ec", scenario, scale)
+    os.makedirs(run_dir, exist_ok=True)
+    gin.clear_config()
+    gin.parse_config_files_and_bindings(config_files("ppo_plus_ec", scenario, scale), list(gin_bindings),
+                                        skip_unknown=False)
+    atomic_files.write_text(os.path.join(run_dir, "launcher.gin"), gin.config_str())
+    return _train_r_network(run_dir, scenario, SCALE_SETTINGS[scale], show_progress)
 
 
 def _train_r_network(run_dir: str, scenario: str, settings: ScaleSettings, show_progress: bool) -> str:

@@ -9,7 +9,8 @@ Writes into `--workdir` (the original's names and columns, EC_FACTS.md 7.4 and 1
     envs built with the validation / test seeds, stochastic policy, pure task reward;
   * `progress.csv` + `log.txt`: PPO2's keys (approxkl, clipfrac, eplenmean, eprewmean,
     explained_variance, fps, nupdates, policy_entropy, policy_loss, serial_timesteps,
-    time_elapsed, total_timesteps, value_loss, curiosity_loss);
+    time_elapsed, total_timesteps, value_loss, curiosity_loss), plus `icm_*` loss and bonus
+    columns for PPO+ICM (`intrinsic_model='icm'`);
   * `checkpoints/policy.NNNNN.h5`: policy + optimizer + counters, every `save_interval` updates
     and at the end (atomic; the newest two are kept); `train_policy.gin`, `flags.txt`, `tb/`.
 
@@ -41,11 +42,13 @@ from episodic_curiosity import atomic_files
 from episodic_curiosity import checkpoint_io
 from episodic_curiosity import curiosity_env_wrapper
 from episodic_curiosity import environments
+from episodic_curiosity import icm_env_wrapper
 from episodic_curiosity import metrics_csv
 from episodic_curiosity import online_r_training as online_r_training_lib
 from episodic_curiosity import ppo
 from episodic_curiosity import progress_log
 from episodic_curiosity import r_network
+from episodic_curiosity import runtime
 from episodic_curiosity.r_training_data import MIXER_SEEDS
 
 _CHECKPOINT_PATTERN = re.compile(r"^policy\.(\d{5})\.h5$")
@@ -62,12 +65,24 @@ def split_base_seed(split: str, base_seed: int = environments.DEFAULT_BASE_SEED)
 def make_policy_envs(scenario: str, num_env: int, split: str, r_net, *, asynchronous: bool,
                      env_kwargs: dict | None, training: bool, exploration_reward: str,
                      scale_task_reward: float = 1.0,
-                     scale_surrogate_reward: float = 0.0) -> curiosity_env_wrapper.CuriosityEnvWrapper:
-    """The vector env of one split behind its own curiosity wrapper."""
-    vec = environments.make_vector_env(scenario, num_env, base_seed=split_base_seed(split),
-                                       asynchronous=asynchronous, env_kwargs=env_kwargs)
+                     scale_surrogate_reward: float = 0.0,
+                     deferred_bonus: bool = False) -> curiosity_env_wrapper.CuriosityEnvWrapper:
+    """The vector env of one split behind its own curiosity wrapper.
+
+    DeepMind Lab envs keep the seeds 123 + i and get the split's `mixerSeed` (EC_FACTS 3.7:
+    POLICY_TRAINING / VALIDATION / TEST), as in the original; other simulators have no mixer,
+    so the split's mixer seed is XORed into the env seeds instead.
+    """
+    if environments.get_scenario(scenario).family == "dmlab":
+        mixer = {"train": "POLICY_TRAINING", "valid": "VALIDATION", "test": "TEST"}[split]
+        vec = environments.make_vector_env(scenario, num_env, asynchronous=asynchronous,
+                                           env_kwargs={"mixer_seed": mixer, **(env_kwargs or {})})
+    else:
+        vec = environments.make_vector_env(scenario, num_env, base_seed=split_base_seed(split),
+                                           asynchronous=asynchronous, env_kwargs=env_kwargs)
     if training:  # settings come from gin (the method's configuration)
-        return curiosity_env_wrapper.CuriosityEnvWrapper(vec, r_net, exploration_reward=exploration_reward)
+        return curiosity_env_wrapper.CuriosityEnvWrapper(vec, r_net, exploration_reward=exploration_reward,
+                                                         deferred_bonus=deferred_bonus)
     # Evaluation: the task reward alone unless configured otherwise, never the training bindings.
     return curiosity_env_wrapper.CuriosityEnvWrapper(
         vec, r_net, exploration_reward=exploration_reward, scale_task_reward=scale_task_reward,
@@ -102,10 +117,12 @@ def newest_checkpoint(directory: str) -> str | None:
     return os.path.join(directory, found[-1]) if found else None
 
 
-def _checkpoint_groups(policy, learner, online_trainer=None):
+def _checkpoint_groups(policy, learner, *side_models):
+    """Policy and optimizer variables, plus those of side models (ECO trainer, ICM) that are not None."""
     groups = {"policy": policy.trainable_variables, "optimizer": learner.optimizer.variables}
-    if online_trainer is not None:
-        groups.update(online_trainer.variable_groups())
+    for model in side_models:
+        if model is not None:
+            groups.update(model.variable_groups())
     return groups
 
 
@@ -140,7 +157,10 @@ def train_policy(workdir: str,
                  asynchronous: bool = True,
                  env_kwargs: dict | None = None,
                  show_progress: bool = True,
-                 online_r_training: bool = False) -> dict[str, Any]:
+                 online_r_training: bool = False,
+                 intrinsic_model: str = "none",
+                 r_network_inference_dtype: str = "auto",
+                 deferred_curiosity_bonus: bool = True) -> dict[str, Any]:
     """Trains a PPO policy on `scenario`; resumes from `workdir/checkpoints` if present.
 
     Args:
@@ -168,6 +188,16 @@ def train_policy(workdir: str,
       online_r_training: bool, PPO+ECO: train the R-network online (`OnlineRNetworkTrainer`,
         starting from `r_checkpoint` or a random init); its weights, optimizer and counters are
         stored in the policy checkpoints and its frame history in `workdir/eco_history/`.
+      intrinsic_model: str, 'none' or 'icm' (PPO+ICM: the training env is wrapped in an
+        `icm_env_wrapper.IcmEnvWrapper`, trained once per rollout and checkpointed with the
+        policy; needs exploration_reward 'none'; its losses are extra `progress.csv` columns
+        and `curiosity_loss` is the ICM's loss, as in PPO2).
+      r_network_inference_dtype: str, precision of the curiosity bonus's R-network inference:
+        'auto' (bf16 on GPUs and CPUs with native bf16, else fp32), 'float32', 'bfloat16'.
+        Weights and R-network training stay fp32.
+      deferred_curiosity_bonus: bool, compute the training env's episodic-curiosity bonus once
+        per rollout with batched embeddings (`CuriosityEnvWrapper.deferred_bonus`; same
+        rewards, faster); not used with `online_r_training`.
 
     Returns:
       dict with 'updates', 'total_timesteps', 'last_reward_train' and 'checkpoint'.
@@ -178,16 +208,27 @@ def train_policy(workdir: str,
     checkpoint_dir = os.path.join(workdir, "checkpoints")
     os.makedirs(checkpoint_dir, exist_ok=True)
     tf.keras.utils.set_random_seed(seed)
-    r_net = r_network.RNetwork(weights_path=r_checkpoint) if r_checkpoint else None
-    if online_r_training and r_net is None:
-        r_net = r_network.RNetwork()  # random init, as the original's ECO
+    r_net = (r_network.RNetwork(weights_path=r_checkpoint, inference_dtype=r_network_inference_dtype)
+             if r_checkpoint else None)
+    if online_r_training and r_net is None:  # random init, as the original's ECO
+        r_net = r_network.RNetwork(inference_dtype=r_network_inference_dtype)
     if exploration_reward is None:
         exploration_reward = "episodic_curiosity" if r_net is not None else "none"
+    if intrinsic_model not in ("none", "icm"):
+        raise ValueError(f"unknown intrinsic_model {intrinsic_model!r}; valid: none, icm")
+    if intrinsic_model == "icm" and (exploration_reward != "none" or online_r_training):
+        raise ValueError(f"intrinsic_model='icm' needs exploration_reward='none' and no online R-network "
+                         f"training, got exploration_reward={exploration_reward!r}, "
+                         f"online_r_training={online_r_training}")
 
     make = lambda split, training, mode, **scales: make_policy_envs(
         scenario, num_env, split, r_net, asynchronous=asynchronous, env_kwargs=env_kwargs,
         training=training, exploration_reward=mode, **scales)
-    train_env = make("train", True, exploration_reward)
+    train_env = make("train", True, exploration_reward,
+                     deferred_bonus=deferred_curiosity_bonus and not online_r_training)
+    icm_wrapper = None
+    if intrinsic_model == "icm":
+        train_env = icm_wrapper = icm_env_wrapper.IcmEnvWrapper(train_env, config.nsteps, seed=seed)
     eval_envs = {}
     if eval_every_rollouts > 0:
         for split in ("valid", "test"):
@@ -224,9 +265,11 @@ def train_policy(workdir: str,
                     f"checkpoint {newest!r} holds a {attributes.get('policy_architecture')!r} policy, "
                     f"this run builds {policy_architecture!r}")
             learner.optimizer.build(policy.trainable_variables)
-            attributes = checkpoint_io.load_variables(newest, _checkpoint_groups(policy, learner, online_trainer))
-            if online_trainer is not None:
-                online_trainer.restore_attributes(attributes)
+            attributes = checkpoint_io.load_variables(
+                newest, _checkpoint_groups(policy, learner, online_trainer, icm_wrapper))
+            for side_model in (online_trainer, icm_wrapper):
+                if side_model is not None:
+                    side_model.restore_attributes(attributes)
             start_update = int(attributes["update"])
             elapsed_before = float(attributes.get("time_elapsed", 0.0))
             episode_returns.extend(attributes.get("episode_returns", []))
@@ -282,6 +325,8 @@ def train_policy(workdir: str,
                 "policy_loss": stats["policy_loss"], "serial_timesteps": update * config.nsteps,
                 "time_elapsed": elapsed, "total_timesteps": step, "value_loss": stats["value_loss"],
             }
+            if icm_wrapper is not None:
+                record.update(icm_wrapper.progress_record(), curiosity_loss=icm_wrapper.last_losses["loss"])
             if update > last_progress_update:
                 logging.info("\n%s", progress.write(record))
             with summary_writer.as_default(step=step):
@@ -295,12 +340,14 @@ def train_policy(workdir: str,
             # After the logs: a kill between the two redoes this update and skips its rows.
             if update % save_interval == 0 or update == total_updates or update == 1:
                 checkpoint = os.path.join(checkpoint_dir, f"policy.{update:05d}.h5")
-                checkpoint_io.save_variables(checkpoint, _checkpoint_groups(policy, learner, online_trainer), {
+                groups = _checkpoint_groups(policy, learner, online_trainer, icm_wrapper)
+                checkpoint_io.save_variables(checkpoint, groups, {
                     "update": update, "policy_architecture": policy_architecture,
                     "scenario": scenario, "time_elapsed": elapsed,
                     "episode_returns": [float(r) for r in episode_returns],
                     "episode_lengths": [int(l) for l in episode_lengths],
-                    **(online_trainer.state_attributes() if online_trainer else {})})
+                    **(online_trainer.state_attributes() if online_trainer else {}),
+                    **(icm_wrapper.state_attributes() if icm_wrapper else {})})
                 for old in sorted(n for n in os.listdir(checkpoint_dir) if _CHECKPOINT_PATTERN.match(n))[:-keep_checkpoints]:
                     os.remove(os.path.join(checkpoint_dir, old))
             bar.update(batch_size)
@@ -329,6 +376,8 @@ def _define_flags() -> None:
     flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'PPOConfig.nsteps=16'.")
     flags.DEFINE_bool("asynchronous", True, "Subprocess vector envs.")
     flags.DEFINE_bool("show_progress", True, "Progress bar.")
+    flags.DEFINE_integer("intra_op_threads", 0, "TensorFlow threads per op (0: one per core).")
+    flags.DEFINE_integer("inter_op_threads", 0, "Concurrent TensorFlow ops (0: TensorFlow's default).")
 
 
 def main(argv: Sequence[str]) -> None:
@@ -336,6 +385,7 @@ def main(argv: Sequence[str]) -> None:
     config = flags.FLAGS
     if not config.workdir:
         raise app.UsageError("--workdir is required")
+    runtime.configure_threads(config.intra_op_threads, config.inter_op_threads)
     gin.parse_config_files_and_bindings(config.gin_config, config.gin_bindings, skip_unknown=False)
     environments.get_scenario(config.env_name)  # unknown names fail before anything is written
     os.makedirs(config.workdir, exist_ok=True)

@@ -244,3 +244,46 @@ def test_keyed_comparison_gives_the_same_bonuses_as_the_comparator():
         bonuses.append(np.array(run))
     assert np.ptp(bonuses[1]) > 0.01  # a non-trivial bonus stream
     np.testing.assert_allclose(bonuses[0], bonuses[1], atol=1e-5)
+
+
+def _run_rewards(env, actions):
+    env.reset()
+    steps = [env.step(a) for a in actions]
+    return np.array([s[1] for s in steps]), np.array([s[4]["task_reward"] for s in steps])
+
+
+def test_deferred_bonus_gives_the_per_step_rewards_once_the_rollout_ends():
+    actions = np.random.default_rng(1).integers(0, 4, size=(23, 3))
+    kwargs = dict(num_envs=3, episode_length=7, scale_surrogate_reward=0.5, scale_task_reward=2.0,
+                  exploration_reward_min_step=4, similarity_threshold=0.6)
+    per_step_env, _ = _wrapped(**kwargs)
+    expected, _ = _run_rewards(per_step_env, actions)
+    deferred_env, network = _wrapped(deferred_bonus=True, embedding_batch_size=5, **kwargs)
+    del network.embedded[:]  # the wrapper's construction probe
+    returned, task_rewards = _run_rewards(deferred_env, actions)
+    np.testing.assert_allclose(returned, 2.0 * task_rewards)  # until completed: the task part only
+    assert not network.embedded  # nothing embedded during the steps
+    completed = deferred_env.rollout_rewards(returned)
+    np.testing.assert_allclose(completed, expected, atol=1e-9)
+    assert np.ptp(expected) > 0.01
+    assert [len(batch) for batch in network.embedded] == [5] * 13 + [4]  # 69 frames in batches
+    np.testing.assert_array_equal(deferred_env.memory.sizes, per_step_env.memory.sizes)
+    np.testing.assert_allclose(deferred_env.memory.embeddings, per_step_env.memory.embeddings)
+    assert deferred_env.bonus_history and list(deferred_env.bonus_history) == pytest.approx(
+        list(per_step_env.bonus_history))
+    with pytest.raises(ValueError, match="0 steps of 3 envs are pending"):
+        deferred_env.rollout_rewards(np.zeros((2, 3)))
+
+
+def test_runner_completes_deferred_rewards_before_gae():
+    from episodic_curiosity import ppo  # pylint: disable=g-import-not-at-top
+    batches = []
+    for deferred in (False, True):
+        env, _ = _wrapped(num_envs=2, episode_length=6, scale_surrogate_reward=1.0, deferred_bonus=deferred)
+        policy = ppo.ActorCritic("cnn", env.single_observation_space, env.single_action_space, seed=3)
+        runner = ppo.Runner(env, policy, nsteps=9, gamma=0.99, lam=0.95)
+        runner.reset()
+        batches.append(runner.run()[0])
+    np.testing.assert_allclose(batches[1]["rewards"], batches[0]["rewards"], atol=1e-6)
+    np.testing.assert_allclose(batches[1]["returns"], batches[0]["returns"], atol=1e-5)
+    assert np.ptp(batches[0]["rewards"]) > 0.01

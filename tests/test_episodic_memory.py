@@ -121,3 +121,29 @@ def test_batched_memory_matches_per_env_reference(replacement, aggregation):
             size = len(reference.entries)
             assert batched.sizes[env] == size
             np.testing.assert_array_equal(batched.embeddings[env, :size], np.array(reference.entries))
+
+
+def test_dense_similarity_path_matches_the_pairwise_one():
+    rng = np.random.default_rng(4)
+    memory = episodic_memory.EpisodicMemory(3, embedding_size=4, capacity=5, seed=0)
+    for step in range(7):
+        memory.add(rng.normal(size=(3, 4)), np.array([True, step % 2 == 0, step < 3]))
+    assert memory.sizes.tolist() == [5, 4, 3]
+    current = rng.normal(size=(3, 4))
+    pairwise = lambda a, b: np.exp(-np.sum((a - b) ** 2, axis=1))
+    calls = []
+
+    def dense(query, entries):
+        calls.append(entries.shape)
+        return np.exp(-np.sum((query[:, None, :] - entries) ** 2, axis=2))
+
+    expected = memory.similarities(current, pairwise)
+    got = memory.similarities(current, pairwise, dense)  # 12 of 15 slots valid: dense
+    assert calls == [(3, 5, 4)]
+    np.testing.assert_allclose(got, expected)
+    assert np.isnan(got[2, 3:]).all() and not np.isnan(got[0]).any()
+    memory.reset(np.array([False, True, True]))
+    memory.add(rng.normal(size=(3, 4)), np.array([False, True, True]))
+    sparse = memory.similarities(current, pairwise, dense)  # 7 of 15 valid: pairwise
+    assert len(calls) == 1
+    np.testing.assert_allclose(sparse, memory.similarities(current, pairwise))

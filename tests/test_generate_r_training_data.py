@@ -189,8 +189,10 @@ def test_other_settings_or_foreign_files_are_refused(tmp_path):
 def test_unknown_scenario_and_bad_arguments_fail_before_any_work(tmp_path):
     with pytest.raises(environments.UnknownScenarioError, match="vizdoom_sparse"):
         _run(tmp_path / "x", scenario="no_such_scenario", num_workers=2)
-    with pytest.raises(environments.ScenarioNotAvailableError):
-        _run(tmp_path / "x", scenario="sparse")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "deepmind_lab", None)  # DeepMind Lab not installed
+        with pytest.raises(environments.MissingDependencyError, match="deepmind_lab"):
+            _run(tmp_path / "x", scenario="sparse")
     with pytest.raises(ValueError, match="num_tasks must be >= 1.*unknown split 'TRAIN'"):
         _run(tmp_path / "x", split="TRAIN", num_tasks=0)
     assert not (tmp_path / "x").exists()

@@ -33,12 +33,13 @@ def test_method_configs_parse_and_hold_the_originals_values(method):
     gin.parse_config_files_and_bindings(launcher.config_files(method, "vizdoom_sparse", "paper"), [],
                                         skip_unknown=False)
     expected_alpha = {"ppo": None, "ppo_plus_ec": 0.03017241379310345, "ppo_plus_eco": 0.03017241379310345,
-                      "ppo_plus_grid_oracle": 0.05246913580246913}[method]
+                      "ppo_plus_grid_oracle": 0.05246913580246913, "ppo_plus_icm": None}[method]
     if expected_alpha is not None:
         assert gin.query_parameter("CuriosityEnvWrapper.scale_surrogate_reward") == expected_alpha
     expected_entropy = {"ppo": 0.0010941138105771857, "ppo_plus_ec": 0.002053525026457146,
                         "ppo_plus_eco": 0.002053525026457146,
-                        "ppo_plus_grid_oracle": 0.0066116902624148155}[method]
+                        "ppo_plus_grid_oracle": 0.0066116902624148155,
+                        "ppo_plus_icm": 0.002053525026457146}[method]
     assert gin.query_parameter("PPOConfig.ent_coef") == expected_entropy
     assert gin.query_parameter("GridOracle.reward_grid_size") == 50.0
 
@@ -46,12 +47,12 @@ def test_method_configs_parse_and_hold_the_originals_values(method):
 def test_bad_choices_give_one_clear_error():
     with pytest.raises(ValueError, match="unknown method 'ppo_plus_magic'"):
         launcher.check_choice("ppo_plus_magic", "vizdoom_sparse", "paper")
-    with pytest.raises(NotImplementedError, match="ICM"):
-        launcher.check_choice("ppo_plus_icm", "vizdoom_sparse", "paper")
     with pytest.raises(environments.UnknownScenarioError):
         launcher.check_choice("ppo", "vizdoom_nope", "paper")
-    with pytest.raises(environments.ScenarioNotAvailableError):
-        launcher.check_choice("ppo", "sparse", "paper")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "deepmind_lab", None)  # DeepMind Lab not installed
+        with pytest.raises(environments.MissingDependencyError, match="deepmind_lab"):
+            launcher.check_choice("ppo", "sparse", "paper")
     with pytest.raises(ValueError, match="unknown scale"):
         launcher.check_choice("ppo", "fake", "huge")
 

@@ -169,3 +169,50 @@ def test_factored_comparison_matches_the_comparator():
         np.testing.assert_allclose(got, expected, atol=1e-5)
         expected_logits = network.similarity_logits(a, b)
         assert np.ptp(expected) > 0 or np.ptp(expected_logits) > 0
+
+
+@needs_fixture
+def test_bfloat16_comparison_stays_within_the_bonus_tolerance():
+    # The bonus is beta - (a percentile of similarities): its error is the similarity error.
+    # Embeddings of this spread give similarities across 0.05..0.6 with the fixture's comparator.
+    embeddings = np.random.default_rng(0).normal(size=(48, 512)).astype(np.float32) * 0.5
+    first, second = np.repeat(np.arange(48), 48), np.tile(np.arange(48), 48)
+    results = {}
+    for dtype in ("float32", "bfloat16"):
+        network = r_network.RNetwork(weights_path=WEIGHTS, inference_dtype=dtype)
+        results[dtype] = network.similarity_from_keys(network.query_keys(embeddings[first]),
+                                                      network.memory_keys(embeddings[second]))
+    assert np.ptp(results["float32"]) > 0.3
+    error = np.abs(results["bfloat16"] - results["float32"])
+    assert 0 < error.max() < 0.01, error.max()  # measured: max 3.0e-3, mean 6.7e-4
+    percentile_error = np.abs(np.percentile(results["bfloat16"].reshape(48, 48), 90, axis=1)
+                              - np.percentile(results["float32"].reshape(48, 48), 90, axis=1))
+    assert percentile_error.max() < 0.005  # the bonus's aggregate: measured 1.7e-3
+
+
+def test_auto_inference_dtype_follows_the_hardware(tmp_path, monkeypatch):
+    with_bf16, without = tmp_path / "with", tmp_path / "without"
+    with_bf16.write_text("processor : 0\nflags\t\t: fpu sse avx512f avx512_bf16 avx512_vnni\n")
+    without.write_text("processor : 0\nflags\t\t: fpu sse avx2\n")
+    assert r_network.cpu_has_fast_bfloat16(str(with_bf16))
+    assert not r_network.cpu_has_fast_bfloat16(str(without))
+    assert not r_network.cpu_has_fast_bfloat16(str(tmp_path / "missing"))
+    monkeypatch.setattr(r_network, "cpu_has_fast_bfloat16", lambda: False)
+    monkeypatch.setattr(r_network.tf.config, "list_physical_devices", lambda kind: [])
+    assert r_network.resolve_inference_dtype("auto") == "float32"
+    monkeypatch.setattr(r_network, "cpu_has_fast_bfloat16", lambda: True)
+    assert r_network.resolve_inference_dtype("auto") == "bfloat16"
+    assert r_network.resolve_inference_dtype("float32") == "float32"
+    with pytest.raises(ValueError, match="inference_dtype must be one of"):
+        r_network.resolve_inference_dtype("float16")
+
+
+def test_memory_similarities_equal_pairwise_key_comparisons(tiny_config):
+    network = r_network.RNetwork(input_shape=TINY_SHAPE)
+    rng = np.random.default_rng(2)
+    queries = network.query_keys(rng.normal(size=(3, 16)).astype(np.float32))
+    memory = network.memory_keys(rng.normal(size=(3 * 6, 16)).astype(np.float32)).reshape(3, 6, -1)
+    dense = network.memory_similarities(queries, memory)
+    assert dense.shape == (3, 6)
+    pairwise = network.similarity_from_keys(np.repeat(queries, 6, axis=0), memory.reshape(18, -1))
+    np.testing.assert_allclose(dense, pairwise.reshape(3, 6), atol=1e-6)

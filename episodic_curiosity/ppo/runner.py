@@ -106,6 +106,11 @@ class Runner:
             rewards[t] = step_rewards
             self.dones = np.logical_or(terminated, truncated)
             self._count_episodes(step_rewards, infos, finished_returns, finished_lengths)
+        # Vector wrappers that compute rewards per rollout (the curiosity wrapper's deferred
+        # bonus) complete them here, before GAE.
+        rollout_rewards = getattr(self.env, "rollout_rewards", None)
+        if rollout_rewards is not None:
+            rewards = np.asarray(rollout_rewards(rewards), np.float32)
         last_values = self.policy.value(self.observations)
         advantages, returns = compute_gae(rewards, values, dones, last_values, self.dones,
                                           self.gamma, self.lam)
