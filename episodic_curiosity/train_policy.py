@@ -151,6 +151,7 @@ def train_policy(workdir: str,
                  scale_task_reward_for_eval: float = 1.0,
                  scale_surrogate_reward_for_eval: float = 0.0,
                  eval_every_rollouts: int = 25,
+                 eval_splits: Sequence[str] = ("valid", "test"),
                  save_interval: int = 10,
                  keep_checkpoints: int = 2,
                  seed: int = 0,
@@ -179,6 +180,8 @@ def train_policy(workdir: str,
       scale_task_reward_for_eval: float, task-reward factor in evaluation.
       scale_surrogate_reward_for_eval: float, bonus factor in evaluation.
       eval_every_rollouts: int, evaluate at the start of every this-many-th rollout (0: never).
+      eval_splits: sequence of 'valid' / 'test', the evaluated splits (the original's Ant runs
+        had no validation).
       save_interval: int, updates between checkpoints.
       keep_checkpoints: int, newest checkpoints kept.
       seed: int, seeds the policy, the learner's shuffling and TF.
@@ -231,7 +234,9 @@ def train_policy(workdir: str,
         train_env = icm_wrapper = icm_env_wrapper.IcmEnvWrapper(train_env, config.nsteps, seed=seed)
     eval_envs = {}
     if eval_every_rollouts > 0:
-        for split in ("valid", "test"):
+        for split in eval_splits:
+            if split not in ("valid", "test"):
+                raise ValueError(f"eval_splits may hold 'valid' and 'test', got {split!r}")
             eval_envs[split] = make(split, False, eval_exploration_reward,
                                     scale_task_reward=scale_task_reward_for_eval,
                                     scale_surrogate_reward=scale_surrogate_reward_for_eval)

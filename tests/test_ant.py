@@ -73,7 +73,7 @@ def test_textures_vary_per_episode_and_follow_the_seed():
     assert first.shape == (2000, 2000, 3) and first.dtype == np.uint8
     np.testing.assert_array_equal(first, again)
     assert _pixel_distance(first, other) > 30.0
-    tiles = first.reshape(20, 100, 20, 100, 3).mean(axis=(1, 3))  # mean colour per tile
+    tiles = first.reshape(20, 100, 20, 100, 3).mean(axis=(1, 3)).reshape(400, 3)  # mean colour per tile
     assert len(np.unique(tiles.round().astype(int), axis=0)) > 350  # of 400 tiles
     np.testing.assert_array_equal(ant.floor_texture("fixed", rng(5)), ant.floor_texture("fixed", rng(6)))
     assert ant.floor_texture("random", rng(3)).shape == (2000, 2000, 3)
@@ -84,8 +84,8 @@ def test_textures_vary_per_episode_and_follow_the_seed():
 def test_reward_is_the_grid_oracle_of_5x5_cells(env):
     env.reset()
     oracle = env.unwrapped._oracle  # pylint: disable=protected-access
-    np.testing.assert_array_equal(oracle.cells(np.array([[4.9, -4.9, 0.7], [5.0, -5.1, 0.7], [-0.1, 9.99, 0.7]])),
-                                  [[0, 0, 0], [1, -1, 0], [0, 1, 0]])  # truncation toward zero
+    positions = np.array([[4.9, -4.9, 0.7], [5.0, -5.1, 0.7], [-0.1, 9.99, 0.7]])
+    np.testing.assert_array_equal(oracle.cells(positions), [[0, 0, 0], [1, -1, 0], [0, 1, 0]])  # toward 0
     env.unwrapped.set_torso_position(2.0, 2.0)
     _, first, *_ = env.step(np.zeros(8, np.float32))
     _, again, *_ = env.step(np.zeros(8, np.float32))
@@ -168,6 +168,8 @@ def test_tiny_ppo_plus_ec_launch_trains_r_network_on_camera_frames(tmp_path, mon
     example = tf.train.Example.FromString(record.numpy())
     png = example.features.feature["x1"].bytes_list.value[0]
     assert tf.io.decode_png(png).shape == (120, 160, 3)  # camera frames, not the 27-d state
-    assert [step for step, _, _ in metrics_csv.read_scalars(os.path.join(run_dir, "reward_train.csv"))] == [32, 64]
+    train_rows = metrics_csv.read_scalars(os.path.join(run_dir, "reward_train.csv"))
+    assert [step for step, _, _ in train_rows] == [32, 64]  # 2 updates of 2 envs x 16 steps
     test_rows = metrics_csv.read_scalars(os.path.join(run_dir, "reward_test.csv"))
     assert test_rows and all(value >= 1.0 for _, value, _ in test_rows)  # each episode enters >= 1 cell
+    assert not os.path.exists(os.path.join(run_dir, "reward_valid.csv"))  # Ant: test split only

@@ -12,10 +12,21 @@ offscreen buffer, reflections, skybox) render ~20 frames/s on a 2-core CPU with 
 software rasterizer. `OffscreenRenderer` turns shadows, reflections and the skybox off, and the
 models it is meant for set `<quality shadowsize="0" offsamples="0"/>` and an offscreen buffer
 of the image size (`visual_settings_xml`), which gives several hundred frames/s.
+
+TensorFlow and Mesa: Mesa's software rasterizer (llvmpipe) links the system LLVM, and
+TensorFlow exports its own LLVM symbols process-wide, so in one process the two bind to each
+other's LLVM and crash. `OffscreenRenderer` therefore (1) when TensorFlow is already imported,
+first loads Mesa's LLVM-using libraries with RTLD_DEEPBIND, so they keep their own LLVM; and
+(2) when llvmpipe is loaded in a process without TensorFlow, makes a later `import tensorflow`
+fail with a clear ImportError instead of a segmentation fault (import TensorFlow first).
+Subprocess env workers never import TensorFlow, so they are unaffected.
 """
 
 from __future__ import annotations
 
+import ctypes
+import glob
+import importlib.abc
 import os
 import subprocess
 import sys
@@ -50,11 +61,15 @@ class RenderingUnavailableError(RuntimeError):
 
 def import_mujoco():
     """Imports `mujoco` (after `configure_gl_backend`), or raises MissingDependencyError."""
-    configure_gl_backend()
+    backend = configure_gl_backend()
+    if "mujoco" not in sys.modules and "tensorflow" in sys.modules:
+        _deep_bind_mesa(backend)  # OSMesa is loaded by `import mujoco` itself
     try:
         import mujoco  # pylint: disable=g-import-not-at-top
     except ImportError as e:
         raise errors.MissingDependencyError("mujoco", "mujoco", "MuJoCo Ant") from e
+    if backend == "osmesa":
+        _guard_tensorflow_import()  # libOSMesa (llvmpipe) is now loaded process-wide
     return mujoco
 
 
@@ -108,6 +123,59 @@ def gl_context_class(mujoco) -> type:
     return mujoco.GLContext
 
 
+# Libraries of Mesa that link LLVM (llvmpipe), per backend; Mesa >= 24.1 moved it to libgallium.
+_MESA_LIBRARY_PATTERNS = {
+    "egl": ("dri/swrast_dri.so", "libgallium-*.so"),
+    "osmesa": ("libOSMesa.so.8", "libOSMesa.so.6", "libgallium-*.so"),
+}
+_LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib")
+_deep_bound: list[Any] = []  # keeps the handles alive
+
+
+def _deep_bind_mesa(backend: str) -> None:
+    """Loads Mesa's LLVM-using libraries with RTLD_DEEPBIND (once; missing ones are skipped)."""
+    if backend in _deep_bound or not hasattr(os, "RTLD_DEEPBIND"):
+        return
+    for pattern in _MESA_LIBRARY_PATTERNS.get(backend, ()):
+        for directory in _LIBRARY_DIRS:
+            for path in sorted(glob.glob(os.path.join(directory, pattern))):
+                try:
+                    _deep_bound.append(ctypes.CDLL(path, mode=os.RTLD_NOW | os.RTLD_LOCAL | os.RTLD_DEEPBIND))
+                except OSError:
+                    pass
+    _deep_bound.append(backend)  # marks "done" even if nothing was found
+
+
+class _TensorFlowAfterMesaGuard(importlib.abc.MetaPathFinder):
+    """Turns `import tensorflow` after llvmpipe rendered in this process into a clear error."""
+
+    def find_spec(self, fullname, path=None, target=None):  # pylint: disable=unused-argument
+        if fullname == "tensorflow":
+            raise ImportError(
+                "tensorflow cannot be imported after MuJoCo loaded Mesa's llvmpipe renderer in this "
+                "process (their LLVM copies clash and crash the process); import tensorflow before "
+                "creating the first MuJoCo environment")
+        return None
+
+
+def _guard_tensorflow_import() -> None:
+    """Installs `_TensorFlowAfterMesaGuard` unless TensorFlow is already imported."""
+    if "tensorflow" not in sys.modules and not any(
+            isinstance(f, _TensorFlowAfterMesaGuard) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TensorFlowAfterMesaGuard())
+
+
+def _guard_tensorflow_import_if_llvmpipe() -> None:
+    """`_guard_tensorflow_import` if the current OpenGL context renders with llvmpipe."""
+    try:
+        from OpenGL import GL  # pylint: disable=g-import-not-at-top
+        renderer = GL.glGetString(GL.GL_RENDERER) or b""
+    except Exception:  # pylint: disable=broad-except
+        return
+    if b"llvmpipe" in renderer.lower():
+        _guard_tensorflow_import()
+
+
 def visual_settings_xml(height: int, width: int) -> str:
     """MJCF `<visual>` block for fast offscreen rendering of (height, width) images."""
     return (f'<visual>\n    <global offwidth="{width}" offheight="{height}"/>\n'
@@ -138,8 +206,12 @@ class OffscreenRenderer:
         if camera_id < 0:
             raise ValueError(f"the model has no camera named {camera!r}")
         self.height, self.width = int(height), int(width)
+        backend = os.environ.get("MUJOCO_GL", "").strip().lower()
+        if "tensorflow" in sys.modules:
+            _deep_bind_mesa(backend)
         self._gl = gl_context_class(mujoco)(self.width, self.height)
         self._gl.make_current()
+        _guard_tensorflow_import_if_llvmpipe()
         self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_50)
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
         self._scene = mujoco.MjvScene(model, maxgeom=max_geom)

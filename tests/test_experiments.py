@@ -1,0 +1,54 @@
+"""Tests of the experiment helpers (experiments/): bonus bookkeeping and the gap analysis."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"))
+
+import common  # noqa: E402
+import r_network_quality  # noqa: E402
+
+
+class _FakeRNetwork:
+    """Embedding = the frame's mean colour; similar (1) iff embeddings are within 10 grey levels."""
+
+    def embed(self, frames):
+        return np.asarray(frames, np.float32).mean(axis=(1, 2))
+
+    def similarity(self, a, b):
+        return (np.abs(np.asarray(a) - np.asarray(b)).max(axis=1) < 10).astype(np.float32)
+
+
+def _frames(levels):
+    return np.stack([np.full((4, 4, 3), level, np.uint8) for level in levels])
+
+
+def test_episodic_bonus_along_matches_the_wrapper_rules():
+    result = common.episodic_bonus_along(_FakeRNetwork(), _frames([0, 0, 100, 100, 200, 0]))
+    # Empty memory: beta. A new frame: beta, stored. A seen one: beta - 90th percentile of the
+    # similarities (linear interpolation: [0, 1] -> 0.9, [1, 0, 0] -> 0.8), not stored.
+    np.testing.assert_allclose(result["bonus"], [0.5, -0.5, 0.5, -0.4, 0.5, -0.3])
+    np.testing.assert_array_equal(result["memory_size"], [0, 1, 1, 2, 2, 3])
+
+
+def test_gap_accuracy_labels_and_accuracy():
+    # Frame t has grey level 3 t: frames up to 3 steps apart are "similar" for the fake net.
+    episode = _frames(np.arange(80) * 3 % 256)[:80]
+    rows = {row["gap"]: row for row in r_network_quality.gap_accuracy(_FakeRNetwork(), [episode],
+                                                                      pairs_per_gap=10, seed=0)}
+    assert rows[1]["label"] == 1 and rows[1]["accuracy"] == 1.0
+    assert rows[5]["label"] == 1 and rows[5]["accuracy"] == 0.0  # 15 grey levels apart
+    assert rows[10]["label"] == "" and np.isnan(rows[10]["accuracy"])
+    assert rows[30]["label"] == 0 and rows[30]["accuracy"] == 1.0
+    assert rows[100]["num_pairs"] == 0  # longer than the episode
+
+
+def test_newest_r_network_names_the_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="r_network_quality"):
+        common.newest_r_network(str(tmp_path))
+    for epoch in (5, 20, 10):
+        (tmp_path / f"r_network_weights.{epoch:05d}.h5").write_bytes(b"")
+    assert common.newest_r_network(str(tmp_path)).endswith("r_network_weights.00020.h5")
