@@ -19,7 +19,7 @@ def test_registered_names():
     available = environments.scenario_names(available_only=True)
     assert "vizdoom_sparse" in available and "fake" in available
     assert "sparse" in available  # DMLab scenarios are listed; building one needs deepmind_lab
-    assert "ant_no_reward" not in available
+    assert "ant_no_reward" in available  # building it needs the `mujoco` extra
 
 
 def test_unknown_scenario_lists_valid_names():
@@ -36,10 +36,14 @@ def test_unknown_scenario_in_vector_env():
         environments.make_vector_env("nope", 2, asynchronous=False)
 
 
-@pytest.mark.parametrize("name", ["ant_no_reward"])
-def test_not_yet_available_scenarios_say_so(name):
-    with pytest.raises(environments.ScenarioNotAvailableError, match="not available yet"):
-        environments.make_env(name)
+def test_unavailable_scenarios_say_why(monkeypatch):
+    from episodic_curiosity.environments import registry  # pylint: disable=g-import-not-at-top
+    monkeypatch.setitem(registry._REGISTRY, "future_env", environments.ScenarioSpec(  # pylint: disable=protected-access
+        name="future_env", family="fake", unavailable_reason="waiting for its simulator."))
+    assert "future_env" not in environments.scenario_names(available_only=True)
+    with pytest.raises(environments.ScenarioNotAvailableError,
+                       match="'future_env' is not available yet: waiting for its simulator"):
+        environments.make_env("future_env")
 
 
 def test_missing_vizdoom_gives_install_command(monkeypatch):
