@@ -1,0 +1,107 @@
+"""Settings shared by the laptop-scale experiments (issue #13).
+
+The R-network used by every experiment is the reduced-width one trained by
+`r_network_quality.py`: stage filters (16, 32, 64, 128) instead of (64, 128, 256, 512),
+128-d embeddings instead of 512, 128-unit comparator layers instead of 512. Every script that
+loads it binds these gin parameters first (`R_NETWORK_BINDINGS`).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:  # run as `python experiments/<name>.py` from anywhere
+    sys.path.insert(0, REPO_ROOT)
+
+# Big intermediate files (TFRecords, checkpoints, policy runs) go here, never into the repo.
+SCRATCH_DIR = os.environ.get("EC_EXPERIMENTS_SCRATCH", "/tmp/ec_experiments")
+RESULTS_DIR = os.path.join(REPO_ROOT, "experiments", "results")
+
+R_NETWORK_BINDINGS = (
+    "build_embedding_network.stage_filters = (16, 32, 64, 128)",
+    "build_embedding_network.embedding_size = 128",
+    "build_comparator_network.hidden_units = 128",
+)
+# Where r_network_quality.py leaves its weights (r_network_weights.NNNNN.h5).
+R_NETWORK_DIR = os.path.join(SCRATCH_DIR, "r_network_quality", "r_networks")
+
+# The episodic-curiosity settings of method_ppo_plus_ec.gin (EC_FACTS.md 1.5).
+MEMORY_CAPACITY = 200
+BETA = 0.5
+TAU = 0.5
+
+
+def default_output_dir(name: str) -> str:
+    return os.path.join(RESULTS_DIR, name)
+
+
+def newest_r_network(directory: str = R_NETWORK_DIR) -> str:
+    """The greatest `r_network_weights.*.h5` in `directory`; a clear error if none."""
+    found = sorted(glob.glob(os.path.join(directory, "r_network_weights.*.h5")))
+    if not found:
+        raise FileNotFoundError(
+            f"no r_network_weights.*.h5 in {directory!r}: run experiments/r_network_quality.py first")
+    return found[-1]
+
+
+def load_r_network(weights_path: str):
+    """The reduced-width RNetwork with `weights_path` loaded (binds R_NETWORK_BINDINGS)."""
+    import gin
+    from episodic_curiosity import r_network
+    gin.parse_config(list(R_NETWORK_BINDINGS))
+    return r_network.RNetwork(weights_path=weights_path, inference_dtype="float32")
+
+
+def write_json(path: str, payload: dict) -> None:
+    from episodic_curiosity import atomic_files
+    atomic_files.write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def embed_all(r_net, frames, batch: int = 64):
+    """Embeddings [T, E] of uint8 frames [T, H, W, 3]."""
+    import numpy as np
+    return np.concatenate([r_net.embed(frames[i:i + batch]) for i in range(0, len(frames), batch)])
+
+
+def episodic_bonus_along(r_net, frames, seed: int = 0) -> dict:
+    """The EC bonus of each frame of one episode, as the curiosity wrapper computes it.
+
+    One memory (capacity 200, random replacement, 90th-percentile aggregation: the PPO+EC
+    settings), empty at the start; per step: aggregate = percentile of C(e, m_j) over the
+    memory (0 if empty), bonus = beta - aggregate, e added iff aggregate < tau.
+
+    Returns:
+      dict of float arrays [T]: 'bonus', 'aggregate', 'memory_size' (before the step's insert).
+    """
+    import numpy as np
+    from episodic_curiosity import episodic_memory
+    embeddings = embed_all(r_net, frames)
+    memory = episodic_memory.EpisodicMemory(1, embedding_size=embeddings.shape[1], capacity=MEMORY_CAPACITY,
+                                            replacement="random", similarity_aggregation="percentile",
+                                            seed=seed)
+    bonus, aggregates, sizes = [], [], []
+    for embedding in embeddings:
+        current = embedding[None]
+        aggregate = float(memory.aggregate_similarity(current, r_net.similarity)[0])
+        sizes.append(int(memory.sizes[0]))
+        aggregates.append(aggregate)
+        bonus.append(BETA - aggregate)
+        memory.add(current, [aggregate < TAU])
+    return {"bonus": np.array(bonus), "aggregate": np.array(aggregates), "memory_size": np.array(sizes)}
+
+
+def write_rows_csv(path: str, rows: list) -> None:
+    """Writes a list of dicts as CSV (floats with 4 decimals), atomically."""
+    import csv
+    import io
+    from episodic_curiosity import atomic_files
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_files.write_text(path, buffer.getvalue())

@@ -1,0 +1,241 @@
+r"""Experiment 1: quality of an R-network trained on VizDoom random-policy data (laptop budget).
+
+Pipeline: `generate_r_training_data` (uniform random policy, the original's v1 pair sampling:
+positives 1..5 steps apart, negatives > 25) for the R_TRAINING and VALIDATION splits, then
+`train_r` on both with the launcher's 50 % held-out files (the R_TRAINING-seed files are the
+validation half, EC_FACTS.md 3.5). The network is the reduced-width one of `common.py`.
+
+Then accuracy as a function of the true step gap: the TFRecords do not store the gap of a pair,
+so fresh random-policy episodes (env seeds never used for training) are recorded here and
+frames are paired at known gaps 1..200. Gaps 1..5 count as "reachable" (label 1), gaps > 25 as
+"not reachable" (label 0); the gaps in between have no label in training and only their mean
+predicted probability is reported.
+
+    python experiments/r_network_quality.py [--quick] [--output_dir=experiments/results/r_network_quality]
+
+Outputs (in --output_dir): `training_curve.csv`, `gap_accuracy.csv`, `r_network_quality.png`,
+`headline.json`. Weights and data stay in --work_dir (default /tmp/ec_experiments/...).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+
+import common  # noqa: F401  (puts the repository on sys.path)
+
+GAPS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 25, 26, 30, 40, 60, 100, 150, 200)
+POSITIVE_MAX_GAP = 5
+NEGATIVE_MIN_GAP = 26
+
+
+def generate_data(work_dir: str, scenario: str, env_steps: int, num_tasks: int) -> list[str]:
+    from episodic_curiosity import generate_r_training_data
+    directories = []
+    for split in ("R_TRAINING", "VALIDATION"):
+        directory = os.path.join(work_dir, "r_training_data", split)
+        generate_r_training_data.generate_r_training_data(
+            directory, scenario, total_env_steps=env_steps, num_tasks=num_tasks, num_workers=2,
+            split=split, show_progress=False)
+        directories.append(directory)
+    return directories
+
+
+def train(data_dirs, r_dir: str, num_epochs: int, steps_per_epoch: int, validation_steps: int,
+          max_minutes: float) -> dict:
+    """`train_r` in chunks of 5 epochs (it resumes), stopping early past `max_minutes`."""
+    import gin
+    from episodic_curiosity import train_r
+    gin.clear_config()
+    gin.parse_config(list(common.R_NETWORK_BINDINGS))
+    start, done, result = time.time(), 0, {}
+    while done < num_epochs:
+        done = min(num_epochs, done + 5)
+        result = train_r.train_r(
+            data_dirs, r_dir, num_epochs=done, batch_size=64, steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps, percent_validation_files=50,
+            checkpoint_every_epochs=5, shuffle_buffer=20_000, seed=0, show_progress=False,
+            attributes={"experiment": "r_network_quality"})
+        logging.info("train_r: %d epochs, %s, %.0f s", done, result["metrics"], time.time() - start)
+        if time.time() - start > 60 * max_minutes and done < num_epochs:
+            logging.warning("Stopping train_r at %d of %d epochs (--max_minutes=%s).", done, num_epochs,
+                            max_minutes)
+            break
+    result["epochs_done"] = done
+    result["train_seconds"] = time.time() - start
+    return result
+
+
+def record_episodes(scenario: str, num_episodes: int, seed: int, max_steps: int) -> list[np.ndarray]:
+    """Frames of uniform-random-policy episodes (the generator's policy), one array per episode."""
+    from episodic_curiosity import environments
+    env = environments.make_env(scenario, seed=seed)
+    rng = np.random.default_rng(seed)
+    episodes = []
+    try:
+        for episode in range(num_episodes):
+            frame, _ = env.reset(seed=seed + episode)
+            frames = [frame]
+            for _ in range(max_steps):
+                frame, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+                if terminated or truncated:
+                    break
+                frames.append(frame)
+            episodes.append(np.stack(frames))
+    finally:
+        env.close()
+    return episodes
+
+
+def gap_accuracy(r_net, episodes, pairs_per_gap: int, seed: int) -> list[dict]:
+    """Per gap: mean P(reachable), accuracy against the training label, number of pairs."""
+    rng = np.random.default_rng(seed)
+    probabilities = {gap: [] for gap in GAPS}
+    for frames in episodes:
+        embeddings = np.concatenate([r_net.embed(frames[i:i + 64]) for i in range(0, len(frames), 64)])
+        for gap in GAPS:
+            if gap >= len(frames):
+                continue
+            first = rng.integers(0, len(frames) - gap, size=pairs_per_gap)
+            second = first + gap
+            swap = rng.random(pairs_per_gap) < 0.5  # both orders, as in training
+            a = np.where(swap, second, first)
+            b = np.where(swap, first, second)
+            probabilities[gap].append(r_net.similarity(embeddings[a], embeddings[b]))
+    rows = []
+    for gap in GAPS:
+        values = np.concatenate(probabilities[gap]) if probabilities[gap] else np.zeros(0)
+        label = 1 if gap <= POSITIVE_MAX_GAP else 0 if gap >= NEGATIVE_MIN_GAP else None
+        accuracy = (float(np.mean((values > 0.5) == bool(label))) if label is not None and len(values)
+                    else float("nan"))
+        rows.append({"gap": gap, "label": "" if label is None else label, "num_pairs": len(values),
+                     "mean_p_reachable": float(np.mean(values)) if len(values) else float("nan"),
+                     "accuracy": accuracy})
+    return rows
+
+
+def read_metric(path: str) -> dict[int, float]:
+    with open(path) as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        return {int(row[0]): float(row[1]) for row in reader}
+
+
+def write_csv(path: str, rows: list[dict]) -> None:
+    from episodic_curiosity import atomic_files
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_files.write_text(path, buffer.getvalue())
+
+
+def plot(curve_rows, gap_rows, path: str, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    epochs = [row["epoch"] for row in curve_rows]
+    left.plot(epochs, [row["acc"] for row in curve_rows], label="training pairs")
+    left.plot(epochs, [row["val_acc"] for row in curve_rows], label="held-out pairs")
+    left.axhline(0.85, color="grey", linestyle=":", label="target 0.85")
+    left.set(xlabel="epoch (100 batches of 64 pairs)", ylabel="accuracy", ylim=(0.4, 1.0),
+             title="R-network accuracy")
+    left.legend(loc="lower right")
+    gaps = [row["gap"] for row in gap_rows]
+    right.semilogx(gaps, [row["mean_p_reachable"] for row in gap_rows], "o-", label="mean P(reachable)")
+    labelled = [row for row in gap_rows if row["label"] != ""]
+    right.semilogx([row["gap"] for row in labelled], [row["accuracy"] for row in labelled], "s",
+                   label="accuracy (label: gap<=5 / gap>25)")
+    right.axvspan(5.5, 25.5, color="grey", alpha=0.15, label="no training label")
+    right.set(xlabel="true step gap between the two frames", ylim=(0, 1.02),
+              title="Held-out episodes: by step gap")
+    right.legend(loc="center left", fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def _define_flags() -> None:
+    flags.DEFINE_string("output_dir", common.default_output_dir("r_network_quality"), "Small results.")
+    flags.DEFINE_string("work_dir", os.path.join(common.SCRATCH_DIR, "r_network_quality"),
+                        "Data and weights (large, not committed).")
+    flags.DEFINE_string("scenario", "vizdoom_dense", "Scenario of the random-policy data.")
+    flags.DEFINE_integer("data_env_steps", 100_000, "Agent steps per split.")
+    flags.DEFINE_integer("num_tasks", 8, "Generator tasks per split (seeds 123 + task).")
+    flags.DEFINE_integer("num_epochs", 40, "train_r epochs (100 batches of 64 pairs each).")
+    flags.DEFINE_float("max_minutes", 16.0, "Stop train_r after the 5-epoch chunk that passes this.")
+    flags.DEFINE_integer("validation_steps", 20, "Held-out batches evaluated after each epoch.")
+    flags.DEFINE_integer("gap_episodes", 6, "Held-out random-policy episodes for the gap analysis.")
+    flags.DEFINE_boolean("quick", False, "Smoke check: tiny data, 2 epochs of 5 batches.")
+
+
+def main(argv):
+    del argv
+    config = flags.FLAGS
+    quick = config.quick
+    work_dir = config.work_dir + ("_quick" if quick else "")
+    output_dir = config.output_dir + ("_quick" if quick and config.output_dir ==
+                                      common.default_output_dir("r_network_quality") else "")
+    os.makedirs(output_dir, exist_ok=True)
+    env_steps = 1500 if quick else config.data_env_steps
+    num_tasks = 2 if quick else config.num_tasks
+    start = time.time()
+    data_dirs = generate_data(work_dir, config.scenario, env_steps, num_tasks)
+    data_seconds = time.time() - start
+    r_dir = os.path.join(work_dir, "r_networks")
+    result = train(data_dirs, r_dir, num_epochs=5 if quick else config.num_epochs,
+                   steps_per_epoch=5 if quick else 100,
+                   validation_steps=3 if quick else config.validation_steps,
+                   max_minutes=config.max_minutes)
+    weights = common.newest_r_network(r_dir)
+
+    metrics = {name: read_metric(os.path.join(r_dir, f"{name}.csv"))
+               for name in ("loss", "acc", "val_loss", "val_acc")}
+    curve_rows = [{"epoch": epoch + 1, **{name: metrics[name][epoch] for name in metrics}}
+                  for epoch in sorted(metrics["acc"])]
+    write_csv(os.path.join(output_dir, "training_curve.csv"), curve_rows)
+
+    r_net = common.load_r_network(weights)
+    # Env seeds 900000+: disjoint from the generator's 123 + task (both splits).
+    episodes = record_episodes(config.scenario, 2 if quick else config.gap_episodes, seed=900_000,
+                               max_steps=525)
+    gap_rows = gap_accuracy(r_net, episodes, pairs_per_gap=20 if quick else 200, seed=1)
+    write_csv(os.path.join(output_dir, "gap_accuracy.csv"), gap_rows)
+
+    positives = [r for r in gap_rows if r["label"] == 1 and r["num_pairs"]]
+    negatives = [r for r in gap_rows if r["label"] == 0 and r["num_pairs"]]
+    weighted = lambda rows: float(sum(r["accuracy"] * r["num_pairs"] for r in rows)
+                                  / max(1, sum(r["num_pairs"] for r in rows)))
+    last = curve_rows[-1]
+    headline = {
+        "scenario": config.scenario, "data_env_steps_per_split": env_steps,
+        "epochs": result["epochs_done"], "batch_size": 64,
+        "train_seconds": round(result["train_seconds"], 1), "data_seconds": round(data_seconds, 1),
+        "network": "reduced width: " + "; ".join(common.R_NETWORK_BINDINGS),
+        "final_train_acc": round(last["acc"], 4), "final_val_acc": round(last["val_acc"], 4),
+        "best_val_acc": round(max(r["val_acc"] for r in curve_rows), 4),
+        "gap_accuracy_positive_1_to_5": round(weighted(positives), 4),
+        "gap_accuracy_negative_over_25": round(weighted(negatives), 4),
+        "gap_balanced_accuracy": round((weighted(positives) + weighted(negatives)) / 2, 4),
+        "weights": weights, "quick": quick,
+    }
+    common.write_json(os.path.join(output_dir, "headline.json"), headline)
+    plot(curve_rows, gap_rows, os.path.join(output_dir, "r_network_quality.png"),
+         f"R-network (reduced width) on {config.scenario} random-policy data, "
+         f"{result['epochs_done']} epochs: held-out acc {last['val_acc']:.3f}")
+    print(headline)
+
+
+if __name__ == "__main__":
+    _define_flags()
+    app.run(main)
