@@ -1,14 +1,17 @@
-r"""Agent steps per second of VizDoom MyWayHome: one env, and vectorized with 2 and 12 workers.
+r"""Agent steps per second of a scenario: one env, and vectorized (subprocess workers).
 
 Prints one JSON line per setting, e.g.
 
   {"benchmark": "env_throughput", "scenario": "vizdoom_sparse", "setting": "vector_async",
    "num_envs": 12, "agent_steps": 6000, "seconds": 2.1, "agent_steps_per_s": 2857.1, ...}
 
-An agent step is one action of one env (`action_repeat` = 4 game tics). Actions are uniform
-random, so episodes end by timeout or by reaching the vest; auto-resets are included.
+An agent step is one action of one env (VizDoom: `action_repeat` = 4 game tics; Ant: 5 physics
+steps and the 120x160 head-camera frame into `info['frame']`). Actions are uniform random;
+auto-resets are included. For envs with a head camera (the Ant) one more line gives the camera
+alone ("render_only", frames per second of the renderer), and `mujoco_gl` the OpenGL backend.
 
     python benchmarks/env_throughput.py [--scenario vizdoom_sparse] [--steps_per_env 1000]
+    python benchmarks/env_throughput.py --scenario ant_no_reward --num_envs 2 --warmup_steps 20
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import time
 
 from absl import app
 from absl import flags
-import numpy as np
 
 from episodic_curiosity import environments
 
@@ -37,31 +39,36 @@ def _load_average() -> float | None:
         return None
 
 
-def _result(setting: str, num_envs: int, agent_steps: int, seconds: float, load_before) -> dict:
-    return {
+def _result(setting: str, num_envs: int, count: int, seconds: float, load_before,
+            unit: str = "agent_steps") -> dict:
+    result = {
         "benchmark": "env_throughput",
         "scenario": _SCENARIO.value,
         "setting": setting,
         "num_envs": num_envs,
-        "agent_steps": agent_steps,
+        unit: count,
         "seconds": round(seconds, 4),
-        "agent_steps_per_s": round(agent_steps / seconds, 1),
+        f"{unit}_per_s": round(count / seconds, 1),
         "cpu_count": os.cpu_count(),
         # A 1-minute load average well above 0 before the run means the machine was busy.
         "load_average_before": load_before,
         "python": platform.python_version(),
     }
+    if os.environ.get("MUJOCO_GL"):
+        result["mujoco_gl"] = os.environ["MUJOCO_GL"]
+    return result
 
 
-def measure_single(scenario: str, steps: int, warmup: int) -> dict:
+def measure_single(scenario: str, steps: int, warmup: int) -> list[dict]:
+    """Stepping one env in this process (then its head camera alone, if it has one)."""
     env = environments.make_env(scenario, seed=0)
-    rng = np.random.default_rng(0)
+    env.action_space.seed(0)
     try:
         env.reset()
 
         def run(count):
             for _ in range(count):
-                _, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+                _, _, terminated, truncated, _ = env.step(env.action_space.sample())
                 if terminated or truncated:
                     env.reset()
 
@@ -69,12 +76,21 @@ def measure_single(scenario: str, steps: int, warmup: int) -> dict:
         load = _load_average()
         start = time.perf_counter()
         run(steps)
-        return _result("single", 1, steps, time.perf_counter() - start, load)
+        results = [_result("single", 1, steps, time.perf_counter() - start, load)]
+        render = getattr(env.unwrapped, "head_camera_frame", None)
+        if render is not None:
+            load = _load_average()
+            start = time.perf_counter()
+            for _ in range(steps):
+                render()
+            results.append(_result("render_only", 1, steps, time.perf_counter() - start, load, "frames"))
+        return results
     finally:
         env.close()
 
 
 def measure_vector(scenario: str, num_envs: int, steps_per_env: int, warmup: int) -> dict:
+    """Stepping `num_envs` envs in subprocess workers (`make_vector_env`, asynchronous)."""
     vec = environments.make_vector_env(scenario, num_envs, asynchronous=True)
     try:
         vec.reset()
@@ -93,12 +109,11 @@ def measure_vector(scenario: str, num_envs: int, steps_per_env: int, warmup: int
 
 def main(argv):
     del argv
-    results = [measure_single(_SCENARIO.value, _STEPS_PER_ENV.value, _WARMUP_STEPS.value)]
-    print(json.dumps(results[-1]), flush=True)
+    for result in measure_single(_SCENARIO.value, _STEPS_PER_ENV.value, _WARMUP_STEPS.value):
+        print(json.dumps(result), flush=True)
     for num_envs in (int(n) for n in _NUM_ENVS.value):
-        results.append(
-            measure_vector(_SCENARIO.value, num_envs, _STEPS_PER_ENV.value, _WARMUP_STEPS.value))
-        print(json.dumps(results[-1]), flush=True)
+        print(json.dumps(measure_vector(_SCENARIO.value, num_envs, _STEPS_PER_ENV.value,
+                                        _WARMUP_STEPS.value)), flush=True)
 
 
 if __name__ == "__main__":

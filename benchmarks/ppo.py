@@ -12,11 +12,10 @@ Prints one JSON line per measurement:
 The CNN sees uint8 84x84x3 frames with 4 actions (VizDoom), the MLP 27-d float observations
 with 8-d Gaussian actions (Ant).
 
-  * `end_to_end`: plain PPO on `vizdoom_sparse` with 12 subprocess envs and the paper's sizes:
-    env steps/s over whole updates (rollout of 12 x 256 steps + the update), split into
-    rollout and update time (`--end_to_end_updates 0` skips it).
+End-to-end training throughput (envs + rollouts + updates, PPO and PPO+EC) is measured by
+`benchmarks/end_to_end.py`.
 
-    python benchmarks/ppo.py [--updates 2] [--architectures cnn,mlp] [--end_to_end_updates 2]
+    python benchmarks/ppo.py [--updates 2] [--architectures cnn,mlp]
 """
 
 from __future__ import annotations
@@ -40,8 +39,6 @@ _NSTEPS = flags.DEFINE_integer("nsteps", 256, "Steps per env per rollout.")
 _NMINIBATCHES = flags.DEFINE_integer("nminibatches", 4, "Minibatches per epoch.")
 _NOPTEPOCHS = flags.DEFINE_integer("noptepochs", 4, "Epochs per update.")
 _STEP_REPEATS = flags.DEFINE_integer("step_repeats", 50, "Timed policy.step calls.")
-_END_TO_END_UPDATES = flags.DEFINE_integer("end_to_end_updates", 2,
-                                           "Timed plain-PPO updates on VizDoom (0: skip).")
 
 _SPACES = {
     "cnn": (gym.spaces.Box(0, 255, (84, 84, 3), np.uint8), gym.spaces.Discrete(4)),
@@ -124,38 +121,6 @@ def measure(architecture: str) -> None:
            "gflops_per_s": round(flops / seconds / 1e9, 2)})
 
 
-def measure_end_to_end(num_updates: int, scenario: str = "vizdoom_sparse") -> None:
-    """Plain PPO (no curiosity) on VizDoom: env steps/s including rollouts and updates."""
-    from episodic_curiosity import curiosity_env_wrapper  # pylint: disable=g-import-not-at-top
-    from episodic_curiosity import environments  # pylint: disable=g-import-not-at-top
-    config = ppo.PPOConfig(nsteps=_NSTEPS.value, nminibatches=_NMINIBATCHES.value,
-                           noptepochs=_NOPTEPOCHS.value)
-    env = curiosity_env_wrapper.CuriosityEnvWrapper(
-        environments.make_vector_env(scenario, _NUM_ENVS.value), exploration_reward="none")
-    try:
-        policy = ppo.ActorCritic("cnn", env.single_observation_space, env.single_action_space)
-        learner = ppo.PPOLearner(policy, config)
-        runner = ppo.Runner(env, policy, config.nsteps, config.gamma, config.lam)
-        runner.reset()
-        learner.train(runner.run()[0], 1.0)  # warm-up: traces and worker start
-        rollout_s = update_s = 0.0
-        for _ in range(num_updates):
-            start = time.perf_counter()
-            batch, _ = runner.run()
-            middle = time.perf_counter()
-            learner.train(batch, 1.0)
-            rollout_s += middle - start
-            update_s += time.perf_counter() - middle
-        steps = num_updates * _NUM_ENVS.value * config.nsteps
-        _emit({"benchmark": "ppo", "measurement": "end_to_end", "method": "ppo", "scenario": scenario,
-               "num_envs": _NUM_ENVS.value, "nsteps": config.nsteps, "updates_timed": num_updates,
-               "env_steps_per_s": round(steps / (rollout_s + update_s), 1),
-               "rollout_seconds_per_update": round(rollout_s / num_updates, 3),
-               "update_seconds_per_update": round(update_s / num_updates, 3)})
-    finally:
-        env.close()
-
-
 def main(argv):
     del argv
     for architecture in _ARCHITECTURES.value:
@@ -163,8 +128,6 @@ def main(argv):
             raise app.UsageError(f"unknown architecture {architecture!r}; valid: {', '.join(_SPACES)}")
     for architecture in _ARCHITECTURES.value:
         measure(architecture)
-    if _END_TO_END_UPDATES.value > 0:
-        measure_end_to_end(_END_TO_END_UPDATES.value)
 
 
 if __name__ == "__main__":

@@ -237,20 +237,12 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         frames = np.concatenate([step[0] for step in self._pending])
         embeddings = np.concatenate([network.embed(frames[i:i + self.embedding_batch_size])
                                      for i in range(0, len(frames), self.embedding_batch_size)])
-        if self._use_keys:
-            queries, keys = network.query_keys(embeddings), network.memory_keys(embeddings)
+        queries, keys = self._comparison_keys(embeddings)
         out = np.array(rewards, np.float64)
         for t, (_, dones, task_rewards, alpha, entry_infos) in enumerate(self._pending):
             rows = slice(t * self.num_envs, (t + 1) * self.num_envs)
-            if self._use_keys:
-                aggregates = self.memory.aggregate_similarity(queries[rows], network.similarity_from_keys,
-                                                              self._dense_similarity_fn)
-            else:
-                aggregates = self.memory.aggregate_similarity(embeddings[rows], network.similarity)
-            bonus = np.where(dones, 0.0, self.bonus_offset - aggregates)
-            self.memory.reset(dones)
-            self.memory.add(embeddings[rows], dones | (aggregates < self.similarity_threshold),
-                            infos=entry_infos, keys=keys[rows] if self._use_keys else None)
+            bonus = self._bonus_and_memory_update(embeddings[rows], queries[rows], keys[rows], dones,
+                                                  entry_infos)
             out[t] += alpha * bonus
             self._track_episodes(task_rewards, bonus, dones)
         self._pending = []
@@ -269,19 +261,30 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         return frames
 
     def _curiosity_bonus(self, observations, infos, dones) -> np.ndarray:
-        network = self.r_network
-        embeddings = network.embed(self._curiosity_input(observations, infos))
+        embeddings = self.r_network.embed(self._curiosity_input(observations, infos))
+        queries, keys = self._comparison_keys(embeddings)
+        entry_infos = self._per_env_infos(infos) if self.memory.infos is not None else None
+        return self._bonus_and_memory_update(embeddings, queries, keys, dones, entry_infos)
+
+    def _comparison_keys(self, embeddings):
+        """(query keys, memory keys) of embeddings, or the embeddings themselves without keys."""
         if self._use_keys:
-            aggregates = self.memory.aggregate_similarity(network.query_keys(embeddings),
-                                                          network.similarity_from_keys,
+            return self.r_network.query_keys(embeddings), self.r_network.memory_keys(embeddings)
+        return embeddings, embeddings
+
+    def _bonus_and_memory_update(self, embeddings, queries, keys, dones, entry_infos) -> np.ndarray:
+        """One step of the original's rule for all envs: bonus = beta - aggregate similarity to
+        memory (0 on an episode's last step); ended episodes' memories restart with the current
+        embedding, others add it iff the aggregate is below tau."""
+        if self._use_keys:
+            aggregates = self.memory.aggregate_similarity(queries, self.r_network.similarity_from_keys,
                                                           self._dense_similarity_fn)
         else:
-            aggregates = self.memory.aggregate_similarity(embeddings, network.similarity)
+            aggregates = self.memory.aggregate_similarity(queries, self.r_network.similarity)
         bonus = np.where(dones, 0.0, self.bonus_offset - aggregates)
         self.memory.reset(dones)
-        self.memory.add(embeddings, dones | (aggregates < self.similarity_threshold),
-                        infos=self._per_env_infos(infos) if self.memory.infos is not None else None,
-                        keys=network.memory_keys(embeddings) if self._use_keys else None)
+        self.memory.add(embeddings, dones | (aggregates < self.similarity_threshold), infos=entry_infos,
+                        keys=keys if self._use_keys else None)
         return bonus
 
     def _oracle_bonus(self, infos, dones) -> np.ndarray:

@@ -20,7 +20,6 @@ Outputs (in --output_dir): `training_curve.csv`, `gap_accuracy.csv`, `r_network_
 from __future__ import annotations
 
 import csv
-import io
 import os
 import time
 
@@ -128,16 +127,6 @@ def read_metric(path: str) -> dict[int, float]:
         return {int(row[0]): float(row[1]) for row in reader}
 
 
-def write_csv(path: str, rows: list[dict]) -> None:
-    from episodic_curiosity import atomic_files
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
-    atomic_files.write_text(path, buffer.getvalue())
-
-
 def plot(curve_rows, gap_rows, path: str, title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -203,14 +192,14 @@ def main(argv):
                for name in ("loss", "acc", "val_loss", "val_acc")}
     curve_rows = [{"epoch": epoch + 1, **{name: metrics[name][epoch] for name in metrics}}
                   for epoch in sorted(metrics["acc"])]
-    write_csv(os.path.join(output_dir, "training_curve.csv"), curve_rows)
+    common.write_rows_csv(os.path.join(output_dir, "training_curve.csv"), curve_rows)
 
     r_net = common.load_r_network(weights)
     # Env seeds 900000+: disjoint from the generator's 123 + task (both splits).
     episodes = record_episodes(config.scenario, 2 if quick else config.gap_episodes, seed=900_000,
                                max_steps=525)
     gap_rows = gap_accuracy(r_net, episodes, pairs_per_gap=20 if quick else 200, seed=1)
-    write_csv(os.path.join(output_dir, "gap_accuracy.csv"), gap_rows)
+    common.write_rows_csv(os.path.join(output_dir, "gap_accuracy.csv"), gap_rows)
 
     positives = [r for r in gap_rows if r["label"] == 1 and r["num_pairs"]]
     negatives = [r for r in gap_rows if r["label"] == 0 and r["num_pairs"]]
