@@ -7,11 +7,16 @@ episodic memories of 200 entries. One untimed update warms up (traces, worker st
 `--updates` updates (rollout + PPO update) are timed. Prints one JSON line per method:
 
   * `env_steps_per_s`: agent steps (all envs) per second over whole updates;
-  * `seconds`: the time split per update: `env` (waiting for the vector env's step),
-    `policy_inference` (`ActorCritic.step` / `value`), `curiosity_embedding` (R-network
-    embedding calls), `memory_comparison` (comparator keys + comparator calls),
+  * `seconds_per_update`: the time split per update: `env` (waiting for the vector env's
+    step), `policy_inference` (`ActorCritic.step` / `value`), `curiosity_embedding`
+    (R-network embedding calls), `memory_comparison` (comparator keys + comparator calls),
     `ppo_update` (`PPOLearner.train`), `other` (the rest: memory bookkeeping, frame
-    resizing, GAE, Python);
+    resizing, GAE, Python). With `--background_bonus` the R-network's calls run on
+    the wrapper's worker thread while the envs step: they are reported apart in
+    `background_seconds_per_update`, and `curiosity_wait` is the time the learner waited for
+    them at the end of the rollout;
+  * `curiosity_ms_per_vector_step`: R-network embedding + comparison time per vector step
+    (busy time, whether or not it overlapped with the rest);
   * `peak_rss_mb`: peak resident memory of this process and the sum over the env workers;
   * `memory_size_mean`: mean memory fill over the timed steps.
 
@@ -56,6 +61,9 @@ _R_CHECKPOINT = flags.DEFINE_string("r_checkpoint", None, "R-network weights (de
 _MEMORY = flags.DEFINE_enum("memory", "full", ["full", "natural"], "Memory fill policy (see above).")
 _ASYNCHRONOUS = flags.DEFINE_bool("asynchronous", True, "Subprocess envs (False: in-process).")
 _DEFERRED = flags.DEFINE_bool("deferred_bonus", True, "Batch the bonus per rollout (train_policy's default).")
+_BACKGROUND = flags.DEFINE_bool("background_bonus", False,
+                                "Deferred bonus computed in a background thread while the envs step "
+                                "(train_policy.background_curiosity_bonus; off by default).")
 
 
 class _Clock:
@@ -98,14 +106,22 @@ def measure(method: str) -> dict:
     vec = environments.make_vector_env(_SCENARIO.value, _NUM_ENVS.value, asynchronous=_ASYNCHRONOUS.value)
     vec.step = clock.wrap(vec.step, "env")
     r_net = None
+    # With the background bonus the R-network runs on the wrapper's worker thread, overlapping
+    # the other buckets: its seconds are counted apart, and the main thread's share is the time
+    # `rollout_rewards` waits for it (`curiosity_wait`).
+    background = method == "ppo_plus_ec" and _DEFERRED.value and _BACKGROUND.value
+    r_clock = _Clock() if background else clock
     if method == "ppo_plus_ec":
         r_net = r_network.RNetwork(weights_path=_R_CHECKPOINT.value, inference_dtype=_INFERENCE_DTYPE.value)
-        r_net.embed = clock.wrap(r_net.embed, "curiosity_embedding")
+        r_net.embed = r_clock.wrap(r_net.embed, "curiosity_embedding")
         for name in ("similarity", "query_keys", "memory_keys", "similarity_from_keys", "memory_similarities"):
-            setattr(r_net, name, clock.wrap(getattr(r_net, name), "memory_comparison"))
+            setattr(r_net, name, r_clock.wrap(getattr(r_net, name), "memory_comparison"))
         env = curiosity_env_wrapper.CuriosityEnvWrapper(
             vec, r_net, exploration_reward="episodic_curiosity", scale_surrogate_reward=0.03,
-            similarity_threshold=1.01 if _MEMORY.value == "full" else 0.5, deferred_bonus=_DEFERRED.value)
+            similarity_threshold=1.01 if _MEMORY.value == "full" else 0.5, deferred_bonus=_DEFERRED.value,
+            background_bonus=_BACKGROUND.value)
+        if background:
+            env.rollout_rewards = clock.wrap(env.rollout_rewards, "curiosity_wait")
     elif method == "ppo":
         env = curiosity_env_wrapper.CuriosityEnvWrapper(vec, exploration_reward="none")
     else:
@@ -120,6 +136,7 @@ def measure(method: str) -> dict:
         runner.reset()
         train(runner.run()[0], 1.0)  # warm-up
         clock.seconds.clear()
+        r_clock.seconds.clear()
         memory_sizes = []
         load_before = round(os.getloadavg()[0], 2)
         start = time.perf_counter()
@@ -144,9 +161,13 @@ def measure(method: str) -> dict:
             "load_average_before": load_before,
         }
         if r_net is not None:
-            curiosity = clock.seconds["curiosity_embedding"] + clock.seconds["memory_comparison"]
+            curiosity = r_clock.seconds["curiosity_embedding"] + r_clock.seconds["memory_comparison"]
+            if background:
+                result["background_seconds_per_update"] = {
+                    k: round(v / _UPDATES.value, 3) for k, v in sorted(r_clock.seconds.items())}
             result.update(curiosity_ms_per_vector_step=round(curiosity / (_UPDATES.value * config.nsteps) * 1e3, 2),
-                          deferred_bonus=_DEFERRED.value, inference_dtype=r_net.inference_dtype, memory=_MEMORY.value,
+                          deferred_bonus=_DEFERRED.value, background_bonus=background,
+                          inference_dtype=r_net.inference_dtype, memory=_MEMORY.value,
                           memory_size_mean=round(float(np.mean(memory_sizes)), 1),
                           intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads())
         return result

@@ -33,6 +33,7 @@ training memories).
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 from typing import Any, Protocol, Sequence
 
 from absl import logging
@@ -99,7 +100,8 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
                  memory_seed: int = 0,
                  log_statistics: bool = True,
                  deferred_bonus: bool = False,
-                 embedding_batch_size: int = 128):
+                 embedding_batch_size: int = 128,
+                 background_bonus: bool = False):
         """Args:
           env: the vector env (SAME_STEP auto-reset).
           r_network: the R-network (needed for `episodic_curiosity`).
@@ -119,7 +121,13 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
             as the per-step computation, so the rewards are the same (up to float rounding of
             batch composition). Faster on CPUs (batch-128 convolutions run ~1.4x faster per
             frame than batch-12 ones). Not for ECO, whose R-network changes during a rollout.
-          embedding_batch_size: int, frames per embedding call in `rollout_rewards`.
+          embedding_batch_size: int, deferred bonus: frames per embedding call, rounded up to
+            whole vector steps (the comparisons of a step need all of its envs' embeddings).
+          background_bonus: bool, deferred bonus only: process each chunk of
+            `embedding_batch_size` frames in a background thread as soon as the steps are
+            taken, so the embedding overlaps with env stepping and policy inference;
+            `rollout_rewards` then only waits for the last chunk. Chunks run one at a time, in
+            order, with the same arithmetic as without it: the rewards are identical.
         """
         super().__init__(env)
         if exploration_reward not in EXPLORATION_REWARDS:
@@ -156,7 +164,16 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         self.oracle = oracle.GridOracle(self.num_envs) if exploration_reward == "oracle" else None
         self.deferred_bonus = bool(deferred_bonus) and exploration_reward == "episodic_curiosity"
         self.embedding_batch_size = int(embedding_batch_size)
+        if self.embedding_batch_size < 1:
+            raise ValueError(f"embedding_batch_size must be >= 1, got {embedding_batch_size}")
+        self._steps_per_chunk = -(-self.embedding_batch_size // self.num_envs)
         self._pending = []  # deferred steps: (frames, dones, task rewards, alpha, memory infos)
+        # Background processing of the deferred bonus: one worker thread, so chunks (and their
+        # memory updates) run in submission order; `_futures` hold each chunk's bonuses.
+        self._executor = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="curiosity_bonus")
+                          if self.deferred_bonus and background_bonus else None)
+        self._futures = []
+        self._submitted_steps = 0
         self._episode_task_reward = np.zeros(self.num_envs)
         self._episode_bonus = np.zeros(self.num_envs)
         self.task_reward_history = collections.deque(maxlen=100)
@@ -177,6 +194,7 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
             self.memory.keys[envs, slots] = self.r_network.memory_keys(self.memory.embeddings[envs, slots])
 
     def reset(self, *, seed=None, options=None):
+        self._discard_pending()
         observations, infos = self.env.reset(seed=seed, options=options)
         if self.memory is not None:
             self.memory.reset()
@@ -184,7 +202,6 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
             self.oracle.reset()
         self._episode_task_reward[:] = 0
         self._episode_bonus[:] = 0
-        self._pending = []
         return self._policy_observation(observations), infos
 
     def step(self, actions):
@@ -202,6 +219,8 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
             entry_infos = self._per_env_infos(infos) if self.memory.infos is not None else None
             self._pending.append((np.array(self._curiosity_input(observations, infos)), dones,
                                   rewards, alpha, entry_infos))
+            if self._executor is not None:
+                self._submit_chunks(final=False)
             return (self._policy_observation(observations), self.scale_task_reward * rewards,
                     terminated, truncated, infos)
         if self.exploration_reward == "episodic_curiosity":
@@ -233,20 +252,63 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
                              f"{len(self._pending)} steps of {self.num_envs} envs are pending")
         if not self._pending:
             return rewards
-        network = self.r_network
-        frames = np.concatenate([step[0] for step in self._pending])
-        embeddings = np.concatenate([network.embed(frames[i:i + self.embedding_batch_size])
-                                     for i in range(0, len(frames), self.embedding_batch_size)])
-        queries, keys = self._comparison_keys(embeddings)
+        if self._executor is not None:
+            self._submit_chunks(final=True)
+            try:
+                bonuses = [bonus for future in self._futures for bonus in future.result()]
+            except BaseException:
+                self._discard_pending()  # waits for the other chunks; memories need a reset
+                raise
+            self._futures = []
+            self._submitted_steps = 0
+        else:
+            bonuses = [bonus for start in range(0, len(self._pending), self._steps_per_chunk)
+                       for bonus in self._chunk_bonuses(self._pending[start:start + self._steps_per_chunk])]
         out = np.array(rewards, np.float64)
-        for t, (_, dones, task_rewards, alpha, entry_infos) in enumerate(self._pending):
-            rows = slice(t * self.num_envs, (t + 1) * self.num_envs)
-            bonus = self._bonus_and_memory_update(embeddings[rows], queries[rows], keys[rows], dones,
-                                                  entry_infos)
+        for t, ((_, dones, task_rewards, alpha, _), bonus) in enumerate(zip(self._pending, bonuses)):
             out[t] += alpha * bonus
             self._track_episodes(task_rewards, bonus, dones)
         self._pending = []
         return out.astype(rewards.dtype, copy=False)
+
+    def close(self, **kwargs):
+        self._discard_pending()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        return super().close(**kwargs)
+
+    def _submit_chunks(self, final: bool) -> None:
+        """Hands every complete chunk of pending steps (and, if `final`, the rest) to the
+        background worker."""
+        while True:
+            ready = len(self._pending) - self._submitted_steps
+            if ready == 0 or (ready < self._steps_per_chunk and not final):
+                return
+            chunk = self._pending[self._submitted_steps:self._submitted_steps + self._steps_per_chunk]
+            self._futures.append(self._executor.submit(self._chunk_bonuses, chunk))
+            self._submitted_steps += len(chunk)
+
+    def _discard_pending(self) -> None:
+        """Drops deferred steps (and waits for background work on them) before a reset."""
+        for future in self._futures:
+            future.cancel()
+        if self._futures:
+            concurrent.futures.wait(self._futures)
+        self._futures = []
+        self._submitted_steps = 0
+        self._pending = []
+
+    def _chunk_bonuses(self, steps) -> list[np.ndarray]:
+        """Bonuses of consecutive deferred steps: one embedding call for all their frames,
+        then the comparisons and memory updates step by step, in order."""
+        embeddings = self.r_network.embed(np.concatenate([step[0] for step in steps]))
+        queries, keys = self._comparison_keys(embeddings)
+        bonuses = []
+        for t, (_, dones, _, _, entry_infos) in enumerate(steps):
+            rows = slice(t * self.num_envs, (t + 1) * self.num_envs)
+            bonuses.append(self._bonus_and_memory_update(embeddings[rows], queries[rows], keys[rows],
+                                                         dones, entry_infos))
+        return bonuses
 
     # Bonus computations ------------------------------------------------------------------------
 

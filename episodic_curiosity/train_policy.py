@@ -66,7 +66,8 @@ def make_policy_envs(scenario: str, num_env: int, split: str, r_net, *, asynchro
                      env_kwargs: dict | None, training: bool, exploration_reward: str,
                      scale_task_reward: float = 1.0,
                      scale_surrogate_reward: float = 0.0,
-                     deferred_bonus: bool = False) -> curiosity_env_wrapper.CuriosityEnvWrapper:
+                     deferred_bonus: bool = False,
+                     background_bonus: bool = False) -> curiosity_env_wrapper.CuriosityEnvWrapper:
     """The vector env of one split behind its own curiosity wrapper.
 
     DeepMind Lab envs keep the seeds 123 + i and get the split's `mixerSeed` (EC_FACTS 3.7:
@@ -82,7 +83,8 @@ def make_policy_envs(scenario: str, num_env: int, split: str, r_net, *, asynchro
                                            asynchronous=asynchronous, env_kwargs=env_kwargs)
     if training:  # settings come from gin (the method's configuration)
         return curiosity_env_wrapper.CuriosityEnvWrapper(vec, r_net, exploration_reward=exploration_reward,
-                                                         deferred_bonus=deferred_bonus)
+                                                         deferred_bonus=deferred_bonus,
+                                                         background_bonus=background_bonus)
     # Evaluation: the task reward alone unless configured otherwise, never the training bindings.
     return curiosity_env_wrapper.CuriosityEnvWrapper(
         vec, r_net, exploration_reward=exploration_reward, scale_task_reward=scale_task_reward,
@@ -161,7 +163,8 @@ def train_policy(workdir: str,
                  online_r_training: bool = False,
                  intrinsic_model: str = "none",
                  r_network_inference_dtype: str = "auto",
-                 deferred_curiosity_bonus: bool = True) -> dict[str, Any]:
+                 deferred_curiosity_bonus: bool = True,
+                 background_curiosity_bonus: bool = False) -> dict[str, Any]:
     """Trains a PPO policy on `scenario`; resumes from `workdir/checkpoints` if present.
 
     Args:
@@ -201,6 +204,11 @@ def train_policy(workdir: str,
       deferred_curiosity_bonus: bool, compute the training env's episodic-curiosity bonus once
         per rollout with batched embeddings (`CuriosityEnvWrapper.deferred_bonus`; same
         rewards, faster); not used with `online_r_training`.
+      background_curiosity_bonus: bool, with the deferred bonus: embed and compare each chunk
+        of the rollout's frames in a background thread while the envs step
+        (`CuriosityEnvWrapper.background_bonus`; identical rewards). Pays where the CPU idles
+        during env steps (an R-network on a GPU, many cores); on a saturated 2-core CPU it
+        gained ~2 % (README "Performance"), so it is off by default.
 
     Returns:
       dict with 'updates', 'total_timesteps', 'last_reward_train' and 'checkpoint'.
@@ -228,7 +236,8 @@ def train_policy(workdir: str,
         scenario, num_env, split, r_net, asynchronous=asynchronous, env_kwargs=env_kwargs,
         training=training, exploration_reward=mode, **scales)
     train_env = make("train", True, exploration_reward,
-                     deferred_bonus=deferred_curiosity_bonus and not online_r_training)
+                     deferred_bonus=deferred_curiosity_bonus and not online_r_training,
+                     background_bonus=background_curiosity_bonus)
     icm_wrapper = None
     if intrinsic_model == "icm":
         train_env = icm_wrapper = icm_env_wrapper.IcmEnvWrapper(train_env, config.nsteps, seed=seed)

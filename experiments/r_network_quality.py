@@ -13,6 +13,9 @@ predicted probability is reported.
 
     python experiments/r_network_quality.py [--quick] [--output_dir=experiments/results/r_network_quality]
 
+After training, the final network is also evaluated on every pair of the held-out files
+(`heldout_acc` in `headline.json`; the per-epoch `val_acc` uses 20 random batches).
+
 Outputs (in --output_dir): `training_curve.csv`, `gap_accuracy.csv`, `r_network_quality.png`,
 `headline.json`. Weights and data stay in --work_dir (default /tmp/ec_experiments/...).
 """
@@ -72,6 +75,30 @@ def train(data_dirs, r_dir: str, num_epochs: int, steps_per_epoch: int, validati
     return result
 
 
+def warm_start(r_dir: str, full_checkpoint: str) -> None:
+    """Starts `r_dir` from another run's full checkpoint (weights + Adam state + epoch), with
+    that run's training-curve rows up to its epoch, so `train_r` resumes from there."""
+    import shutil
+    from episodic_curiosity import r_network_training
+    if r_network_training.newest_full_checkpoint(r_dir):
+        return  # already started (or warm-started): resume from its own checkpoints
+    name = os.path.basename(full_checkpoint)
+    if not r_network_training.is_full_checkpoint_name(name):
+        raise ValueError(f"--warm_start_from must be a full checkpoint r_network_full.NNNNN.h5, got {name!r}")
+    epoch = int(name.split(".")[1])
+    os.makedirs(r_dir, exist_ok=True)
+    source_dir = os.path.dirname(os.path.abspath(full_checkpoint))
+    for metric in ("loss", "acc", "val_loss", "val_acc"):
+        with open(os.path.join(source_dir, f"{metric}.csv")) as source:
+            header, *rows = source.read().splitlines()
+        rows = [row for row in rows if int(row.split(",")[0]) < epoch]
+        with open(os.path.join(r_dir, f"{metric}.csv"), "w") as target:
+            target.write("\n".join([header, *rows]) + "\n")
+    shutil.copyfile(full_checkpoint, os.path.join(r_dir, name + ".tmp"))
+    os.replace(os.path.join(r_dir, name + ".tmp"), os.path.join(r_dir, name))
+    logging.info("Warm start from %s (epoch %d).", full_checkpoint, epoch)
+
+
 def record_episodes(scenario: str, num_episodes: int, seed: int, max_steps: int) -> list[np.ndarray]:
     """Frames of uniform-random-policy episodes (the generator's policy), one array per episode."""
     from episodic_curiosity import environments
@@ -120,6 +147,30 @@ def gap_accuracy(r_net, episodes, pairs_per_gap: int, seed: int) -> list[dict]:
     return rows
 
 
+def heldout_accuracy(r_net, data_dirs, percent_validation_files: int = 50) -> dict:
+    """Accuracy over every pair of the held-out files (train_r's per-epoch figure uses 20
+    random batches, +-0.02): reachable iff P(reachable) > 0.5, as the argmax in training."""
+    from episodic_curiosity import r_training_data
+    from episodic_curiosity import train_r
+    _, validation_files = r_training_data.split_train_validation(
+        train_r.find_tfrecords(data_dirs), percent_validation_files)
+    dataset = r_training_data.make_pair_dataset(validation_files, batch_size=256, shuffle_buffer=0,
+                                                repeat=False, validate_files=False)
+    correct = {0: 0, 1: 0}
+    total = {0: 0, 1: 0}
+    for (x1, x2), labels in dataset:
+        predicted = r_net.similarity(r_net.embed(x1.numpy()), r_net.embed(x2.numpy())) > 0.5
+        reachable = np.argmax(labels.numpy(), axis=1) == 1
+        for label in (0, 1):
+            rows = reachable == bool(label)
+            total[label] += int(rows.sum())
+            correct[label] += int((predicted[rows] == bool(label)).sum())
+    pairs = total[0] + total[1]
+    return {"heldout_pairs": pairs, "heldout_acc": round((correct[0] + correct[1]) / max(1, pairs), 4),
+            "heldout_acc_reachable": round(correct[1] / max(1, total[1]), 4),
+            "heldout_acc_not_reachable": round(correct[0] / max(1, total[0]), 4)}
+
+
 def read_metric(path: str) -> dict[int, float]:
     with open(path) as handle:
         reader = csv.reader(handle)
@@ -165,6 +216,9 @@ def _define_flags() -> None:
     flags.DEFINE_float("max_minutes", 16.0, "Stop train_r after the 5-epoch chunk that passes this.")
     flags.DEFINE_integer("validation_steps", 20, "Held-out batches evaluated after each epoch.")
     flags.DEFINE_integer("gap_episodes", 6, "Held-out random-policy episodes for the gap analysis.")
+    flags.DEFINE_string("warm_start_from", None,
+                        "A full checkpoint (r_network_full.NNNNN.h5) of another run to continue from, "
+                        "e.g. on more data; its epochs count towards --num_epochs.")
     flags.DEFINE_boolean("quick", False, "Smoke check: tiny data, 2 epochs of 5 batches.")
 
 
@@ -182,6 +236,8 @@ def main(argv):
     data_dirs = generate_data(work_dir, config.scenario, env_steps, num_tasks)
     data_seconds = time.time() - start
     r_dir = os.path.join(work_dir, "r_networks")
+    if config.warm_start_from:
+        warm_start(r_dir, config.warm_start_from)
     result = train(data_dirs, r_dir, num_epochs=5 if quick else config.num_epochs,
                    steps_per_epoch=5 if quick else 100,
                    validation_steps=3 if quick else config.validation_steps,
@@ -199,6 +255,7 @@ def main(argv):
     episodes = record_episodes(config.scenario, 2 if quick else config.gap_episodes, seed=900_000,
                                max_steps=525)
     gap_rows = gap_accuracy(r_net, episodes, pairs_per_gap=20 if quick else 200, seed=1)
+    heldout = heldout_accuracy(r_net, data_dirs)
     common.write_rows_csv(os.path.join(output_dir, "gap_accuracy.csv"), gap_rows)
 
     positives = [r for r in gap_rows if r["label"] == 1 and r["num_pairs"]]
@@ -213,15 +270,17 @@ def main(argv):
         "network": "reduced width: " + "; ".join(common.R_NETWORK_BINDINGS),
         "final_train_acc": round(last["acc"], 4), "final_val_acc": round(last["val_acc"], 4),
         "best_val_acc": round(max(r["val_acc"] for r in curve_rows), 4),
+        **heldout,
         "gap_accuracy_positive_1_to_5": round(weighted(positives), 4),
         "gap_accuracy_negative_over_25": round(weighted(negatives), 4),
         "gap_balanced_accuracy": round((weighted(positives) + weighted(negatives)) / 2, 4),
-        "weights": weights, "quick": quick,
+        "weights": weights, "quick": quick, "warm_start_from": config.warm_start_from,
     }
     common.write_json(os.path.join(output_dir, "headline.json"), headline)
     plot(curve_rows, gap_rows, os.path.join(output_dir, "r_network_quality.png"),
          f"R-network (reduced width) on {config.scenario} random-policy data, "
-         f"{result['epochs_done']} epochs: held-out acc {last['val_acc']:.3f}")
+         f"{result['epochs_done']} epochs: held-out acc {heldout['heldout_acc']:.3f} "
+         f"({heldout['heldout_pairs']} pairs)")
     print(headline)
 
 

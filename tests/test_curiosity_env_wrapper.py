@@ -266,7 +266,8 @@ def test_deferred_bonus_gives_the_per_step_rewards_once_the_rollout_ends():
     completed = deferred_env.rollout_rewards(returned)
     np.testing.assert_allclose(completed, expected, atol=1e-9)
     assert np.ptp(expected) > 0.01
-    assert [len(batch) for batch in network.embedded] == [5] * 13 + [4]  # 69 frames in batches
+    # 69 frames in calls of >= 5 frames made of whole steps (2 steps of 3 envs)
+    assert [len(batch) for batch in network.embedded] == [6] * 11 + [3]
     np.testing.assert_array_equal(deferred_env.memory.sizes, per_step_env.memory.sizes)
     np.testing.assert_allclose(deferred_env.memory.embeddings, per_step_env.memory.embeddings)
     assert deferred_env.bonus_history and list(deferred_env.bonus_history) == pytest.approx(
@@ -275,15 +276,76 @@ def test_deferred_bonus_gives_the_per_step_rewards_once_the_rollout_ends():
         deferred_env.rollout_rewards(np.zeros((2, 3)))
 
 
+class SlowRecordingRNetwork(LinearRNetwork):
+    """Records the thread of every embedding call; slow enough for steps to overtake it."""
+
+    def __init__(self):
+        super().__init__()
+        self.threads = []
+
+    def embed(self, frames):
+        import threading  # pylint: disable=g-import-not-at-top
+        import time  # pylint: disable=g-import-not-at-top
+        self.threads.append(threading.current_thread().name)
+        time.sleep(0.01)
+        return super().embed(frames)
+
+
+def test_background_bonus_overlaps_steps_and_gives_identical_rewards():
+    actions = np.random.default_rng(2).integers(0, 4, size=(31, 3))
+    kwargs = dict(num_envs=3, episode_length=9, scale_surrogate_reward=0.5, similarity_threshold=0.6,
+                  deferred_bonus=True, embedding_batch_size=7)
+    results = []
+    for background in (False, True):
+        env, network = _wrapped(r_network=SlowRecordingRNetwork(), background_bonus=background, **kwargs)
+        del network.threads[:], network.embedded[:]
+        env.reset()
+        for _ in range(2):  # memories carry over from one rollout to the next
+            returned = np.array([env.step(a)[1] for a in actions])
+            if background:
+                # chunks of 3 steps were handed over while stepping; the last partial one waits
+                assert len(env._futures) == 10 and env._submitted_steps == 30
+            results.append(env.rollout_rewards(returned))
+        results.append(env.memory.embeddings.copy())
+        assert [len(batch) for batch in network.embedded] == [9] * 10 + [3] + [9] * 10 + [3]
+        on_worker = [name.startswith("curiosity_bonus") for name in network.threads]
+        assert all(on_worker) if background else not any(on_worker)
+        env.close()
+    for no_thread, thread in zip(results[:3], results[3:]):
+        np.testing.assert_array_equal(no_thread, thread)
+    assert np.ptp(results[0]) > 0.01
+
+
+def test_background_bonus_discards_unfinished_work_on_reset_and_reports_errors():
+    env, network = _wrapped(num_envs=2, deferred_bonus=True, background_bonus=True, embedding_batch_size=2)
+    env.reset()
+    for action in range(5):
+        env.step(np.array([action % 4, 1]))
+    env.reset()  # the 5 steps are dropped, their chunks finished or cancelled
+    assert not env._pending and not env._futures and env.memory.sizes.tolist() == [0, 0]
+
+    def broken_embed(frames):
+        raise RuntimeError("embedding failed")
+    network.embed = broken_embed
+    returned = np.array([env.step(np.array([0, 1]))[1] for _ in range(3)])
+    with pytest.raises(RuntimeError, match="embedding failed"):
+        env.rollout_rewards(returned)
+    assert not env._pending and not env._futures
+    env.close()
+
+
 def test_runner_completes_deferred_rewards_before_gae():
     from episodic_curiosity import ppo  # pylint: disable=g-import-not-at-top
     batches = []
-    for deferred in (False, True):
-        env, _ = _wrapped(num_envs=2, episode_length=6, scale_surrogate_reward=1.0, deferred_bonus=deferred)
+    for deferred, background in ((False, False), (True, False), (True, True)):
+        env, _ = _wrapped(num_envs=2, episode_length=6, scale_surrogate_reward=1.0, deferred_bonus=deferred,
+                          background_bonus=background, embedding_batch_size=4)
         policy = ppo.ActorCritic("cnn", env.single_observation_space, env.single_action_space, seed=3)
         runner = ppo.Runner(env, policy, nsteps=9, gamma=0.99, lam=0.95)
         runner.reset()
         batches.append(runner.run()[0])
     np.testing.assert_allclose(batches[1]["rewards"], batches[0]["rewards"], atol=1e-6)
     np.testing.assert_allclose(batches[1]["returns"], batches[0]["returns"], atol=1e-5)
+    for key in ("rewards", "returns", "advantages"):
+        np.testing.assert_array_equal(batches[2][key], batches[1][key])
     assert np.ptp(batches[0]["rewards"]) > 0.01
