@@ -11,7 +11,7 @@ episodic memories of 200 entries. One untimed update warms up (traces, worker st
     step), `policy_inference` (`ActorCritic.step` / `value`), `curiosity_embedding`
     (R-network embedding calls), `memory_comparison` (comparator keys + comparator calls),
     `ppo_update` (`PPOLearner.train`), `other` (the rest: memory bookkeeping, frame
-    resizing, GAE, Python). With `--background_bonus` the R-network's calls run on
+    resizing, GAE, Python). With the background bonus (default) the R-network's calls run on
     the wrapper's worker thread while the envs step: they are reported apart in
     `background_seconds_per_update`, and `curiosity_wait` is the time the learner waited for
     them at the end of the rollout;
@@ -61,9 +61,9 @@ _R_CHECKPOINT = flags.DEFINE_string("r_checkpoint", None, "R-network weights (de
 _MEMORY = flags.DEFINE_enum("memory", "full", ["full", "natural"], "Memory fill policy (see above).")
 _ASYNCHRONOUS = flags.DEFINE_bool("asynchronous", True, "Subprocess envs (False: in-process).")
 _DEFERRED = flags.DEFINE_bool("deferred_bonus", True, "Batch the bonus per rollout (train_policy's default).")
-_BACKGROUND = flags.DEFINE_bool("background_bonus", False,
+_BACKGROUND = flags.DEFINE_bool("background_bonus", True,
                                 "Deferred bonus computed in a background thread while the envs step "
-                                "(train_policy.background_curiosity_bonus; off by default).")
+                                "(train_policy.background_curiosity_bonus's default).")
 
 
 class _Clock:

@@ -77,9 +77,8 @@ def test_policy_only_methods_end_to_end_on_fake(method, tmp_path):
 
 
 def test_ppo_plus_ec_chains_stages_and_skips_them_on_rerun(tmp_path):
-    # (with the background bonus thread, which train_policy leaves off by default)
-    kwargs = dict(num_timesteps=40, num_env=2, scale="smoke", asynchronous=False, show_progress=False,
-                  gin_bindings=[*TINY, "train_policy.background_curiosity_bonus=True"])
+    kwargs = dict(num_timesteps=40, num_env=2, scale="smoke", gin_bindings=TINY, asynchronous=False,
+                  show_progress=False)
     outputs = launcher.launch(str(tmp_path), "ppo_plus_ec", "fake", **kwargs)
     run_dir = tmp_path / "ppo_plus_ec" / "fake" / "run_number_1"
     for split in ("R_TRAINING", "VALIDATION"):
