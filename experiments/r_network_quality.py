@@ -13,6 +13,14 @@ predicted probability is reported.
 
     python experiments/r_network_quality.py [--quick] [--output_dir=experiments/results/r_network_quality]
 
+Training runs in two stages: `--num_epochs` (46) on `--data_env_steps` (100,000 agent steps
+per split), then, from that checkpoint (weights, Adam state, epoch count), up to
+`--more_data_num_epochs` (90) on a fresh, 4x larger data set (`--more_data_env_steps`, in
+`<work_dir>_400k`): on the small set the held-out loss stopped improving after ~20 epochs while
+the training accuracy kept rising. Both stages resume after a kill. The larger set's held-out
+files contain the smaller set's (same env seeds, longer runs), so nothing held out was ever
+trained on.
+
 After training, the final network is also evaluated on every pair of the held-out files
 (`heldout_acc` in `headline.json`; the per-epoch `val_acc` uses 20 random batches).
 
@@ -212,14 +220,15 @@ def _define_flags() -> None:
     flags.DEFINE_string("scenario", "vizdoom_dense", "Scenario of the random-policy data.")
     flags.DEFINE_integer("data_env_steps", 100_000, "Agent steps per split.")
     flags.DEFINE_integer("num_tasks", 8, "Generator tasks per split (seeds 123 + task).")
-    flags.DEFINE_integer("num_epochs", 40, "train_r epochs (100 batches of 64 pairs each).")
-    flags.DEFINE_float("max_minutes", 16.0, "Stop train_r after the 5-epoch chunk that passes this.")
+    flags.DEFINE_integer("num_epochs", 46, "Stage 1 train_r epochs (100 batches of 64 pairs each).")
+    flags.DEFINE_float("max_minutes", 60.0, "Per stage: stop train_r after the 5-epoch chunk that passes this.")
     flags.DEFINE_integer("validation_steps", 20, "Held-out batches evaluated after each epoch.")
     flags.DEFINE_integer("gap_episodes", 6, "Held-out random-policy episodes for the gap analysis.")
-    flags.DEFINE_string("warm_start_from", None,
-                        "A full checkpoint (r_network_full.NNNNN.h5) of another run to continue from, "
-                        "e.g. on more data; its epochs count towards --num_epochs.")
-    flags.DEFINE_boolean("quick", False, "Smoke check: tiny data, 2 epochs of 5 batches.")
+    flags.DEFINE_integer("more_data_env_steps", 400_000,
+                         "Stage 2: agent steps per split of a larger data set (in <work_dir>_<N>k) on "
+                         "which training continues from stage 1's last checkpoint; 0: no stage 2.")
+    flags.DEFINE_integer("more_data_num_epochs", 90, "Stage 2 trains until this epoch (counting stage 1's).")
+    flags.DEFINE_boolean("quick", False, "Smoke check: tiny data, 3 + 2 epochs of 5 batches.")
 
 
 def main(argv):
@@ -230,18 +239,28 @@ def main(argv):
     output_dir = config.output_dir + ("_quick" if quick and config.output_dir ==
                                       common.default_output_dir("r_network_quality") else "")
     os.makedirs(output_dir, exist_ok=True)
-    env_steps = 1500 if quick else config.data_env_steps
     num_tasks = 2 if quick else config.num_tasks
-    start = time.time()
-    data_dirs = generate_data(work_dir, config.scenario, env_steps, num_tasks)
-    data_seconds = time.time() - start
-    r_dir = os.path.join(work_dir, "r_networks")
-    if config.warm_start_from:
-        warm_start(r_dir, config.warm_start_from)
-    result = train(data_dirs, r_dir, num_epochs=5 if quick else config.num_epochs,
-                   steps_per_epoch=5 if quick else 100,
-                   validation_steps=3 if quick else config.validation_steps,
-                   max_minutes=config.max_minutes)
+    # Stage 1 on `data_env_steps` of data; stage 2 (if `more_data_env_steps`) continues from
+    # stage 1's last full checkpoint on a larger data set in its own folder.
+    stages = [(work_dir, 1500 if quick else config.data_env_steps, 3 if quick else config.num_epochs)]
+    if config.more_data_env_steps:
+        more_steps = 3000 if quick else config.more_data_env_steps
+        stages.append((f"{work_dir}_{more_steps // 1000}k", more_steps,
+                       5 if quick else config.more_data_num_epochs))
+    data_seconds, train_seconds, previous_r_dir = 0.0, 0.0, None
+    for stage_dir, env_steps, num_epochs in stages:
+        start = time.time()
+        data_dirs = generate_data(stage_dir, config.scenario, env_steps, num_tasks)
+        data_seconds += time.time() - start
+        r_dir = os.path.join(stage_dir, "r_networks")
+        if previous_r_dir:
+            from episodic_curiosity import r_network_training
+            warm_start(r_dir, r_network_training.newest_full_checkpoint(previous_r_dir))
+        result = train(data_dirs, r_dir, num_epochs=num_epochs, steps_per_epoch=5 if quick else 100,
+                       validation_steps=3 if quick else config.validation_steps,
+                       max_minutes=config.max_minutes)
+        train_seconds += result["train_seconds"]
+        previous_r_dir = r_dir
     weights = common.newest_r_network(r_dir)
 
     metrics = {name: read_metric(os.path.join(r_dir, f"{name}.csv"))
@@ -264,9 +283,11 @@ def main(argv):
                                   / max(1, sum(r["num_pairs"] for r in rows)))
     last = curve_rows[-1]
     headline = {
-        "scenario": config.scenario, "data_env_steps_per_split": env_steps,
-        "epochs": result["epochs_done"], "batch_size": 64,
-        "train_seconds": round(result["train_seconds"], 1), "data_seconds": round(data_seconds, 1),
+        "scenario": config.scenario, "batch_size": 64,
+        "stages": [{"data_env_steps_per_split": steps, "epochs_to": epochs, "work_dir": directory}
+                   for directory, steps, epochs in stages],
+        "epochs": result["epochs_done"],
+        "train_seconds": round(train_seconds, 1), "data_seconds": round(data_seconds, 1),
         "network": "reduced width: " + "; ".join(common.R_NETWORK_BINDINGS),
         "final_train_acc": round(last["acc"], 4), "final_val_acc": round(last["val_acc"], 4),
         "best_val_acc": round(max(r["val_acc"] for r in curve_rows), 4),
@@ -274,7 +295,7 @@ def main(argv):
         "gap_accuracy_positive_1_to_5": round(weighted(positives), 4),
         "gap_accuracy_negative_over_25": round(weighted(negatives), 4),
         "gap_balanced_accuracy": round((weighted(positives) + weighted(negatives)) / 2, 4),
-        "weights": weights, "quick": quick, "warm_start_from": config.warm_start_from,
+        "weights": weights, "quick": quick,
     }
     common.write_json(os.path.join(output_dir, "headline.json"), headline)
     plot(curve_rows, gap_rows, os.path.join(output_dir, "r_network_quality.png"),
