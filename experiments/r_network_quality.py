@@ -186,7 +186,7 @@ def read_metric(path: str) -> dict[int, float]:
         return {int(row[0]): float(row[1]) for row in reader}
 
 
-def plot(curve_rows, gap_rows, path: str, title: str) -> None:
+def plot(curve_rows, gap_rows, path: str, title: str, stage_ends=()) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -195,6 +195,9 @@ def plot(curve_rows, gap_rows, path: str, title: str) -> None:
     left.plot(epochs, [row["acc"] for row in curve_rows], label="training pairs")
     left.plot(epochs, [row["val_acc"] for row in curve_rows], label="held-out pairs")
     left.axhline(0.85, color="grey", linestyle=":", label="target 0.85")
+    for number, epoch in enumerate(stage_ends):
+        left.axvline(epoch + 0.5, color="black", linestyle="--", linewidth=0.8,
+                     label="more data from here" if number == 0 else None)
     left.set(xlabel="epoch (100 batches of 64 pairs)", ylabel="accuracy", ylim=(0.4, 1.0),
              title="R-network accuracy")
     left.legend(loc="lower right")
@@ -287,7 +290,9 @@ def main(argv):
         "stages": [{"data_env_steps_per_split": steps, "epochs_to": epochs, "work_dir": directory}
                    for directory, steps, epochs in stages],
         "epochs": result["epochs_done"],
-        "train_seconds": round(train_seconds, 1), "data_seconds": round(data_seconds, 1),
+        # of this call only (a resumed call counts only the epochs it trained)
+        "train_seconds_this_call": round(train_seconds, 1),
+        "data_seconds_this_call": round(data_seconds, 1),
         "network": "reduced width: " + "; ".join(common.R_NETWORK_BINDINGS),
         "final_train_acc": round(last["acc"], 4), "final_val_acc": round(last["val_acc"], 4),
         "best_val_acc": round(max(r["val_acc"] for r in curve_rows), 4),
@@ -301,7 +306,8 @@ def main(argv):
     plot(curve_rows, gap_rows, os.path.join(output_dir, "r_network_quality.png"),
          f"R-network (reduced width) on {config.scenario} random-policy data, "
          f"{result['epochs_done']} epochs: held-out acc {heldout['heldout_acc']:.3f} "
-         f"({heldout['heldout_pairs']} pairs)")
+         f"({heldout['heldout_pairs']} pairs)",
+         stage_ends=[epochs for _, _, epochs in stages[:-1]])
     print(headline)
 
 
