@@ -78,7 +78,8 @@ def resize_frames(frames: np.ndarray, target_shape: Sequence[int]) -> np.ndarray
     return out
 
 
-def _with_info(infos: dict, key: str, values: np.ndarray) -> None:
+def with_info(infos: dict, key: str, values: np.ndarray) -> None:
+    """Sets a per-env info entry the way Gymnasium's vector envs do (value + `_key` mask)."""
     infos[key] = values
     infos[f"_{key}"] = np.ones(len(values), bool)
 
@@ -213,7 +214,7 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         alpha = 0.0 if self.step_count < self.exploration_reward_min_step else self.scale_surrogate_reward
         rewards = np.asarray(rewards, np.float64)
         infos = dict(infos)
-        _with_info(infos, "task_reward", rewards)
+        with_info(infos, "task_reward", rewards)
         if self.deferred_bonus:
             # The bonus is added by `rollout_rewards`; frames are copied (workers reuse buffers).
             entry_infos = self._per_env_infos(infos) if self.memory.infos is not None else None
@@ -230,7 +231,7 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         else:
             bonus = np.zeros(self.num_envs)
         combined = self.scale_task_reward * rewards + alpha * bonus
-        _with_info(infos, "curiosity_bonus", bonus)
+        with_info(infos, "curiosity_bonus", bonus)
         self._track_episodes(rewards, bonus, dones)
         return self._policy_observation(observations), combined, terminated, truncated, infos
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from episodic_curiosity import atomic_files
 from episodic_curiosity import environments
+from episodic_curiosity import video
 
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "demo_output", "Where the images are written.")
 _SCENARIO = flags.DEFINE_string("scenario", "vizdoom_sparse", "Registered scenario name.")
@@ -116,15 +117,12 @@ def run_demo(output_dir: str, scenario: str = "vizdoom_sparse", num_steps: int =
             writer.writerows(rows)
     outputs["trajectory_csv"] = csv_path
 
+    gif_path = os.path.join(output_dir, f"{scenario}_rollout.gif")
     try:
-        import imageio.v2 as imageio  # pylint: disable=g-import-not-at-top
-    except ImportError:
-        logging.warning("imageio is not installed (pip install 'episodic-curiosity[video]'): "
-                        "skipping the GIF.")
+        video.write_gif(gif_path, frames, fps=15)
+    except ImportError as e:
+        logging.warning("%s: skipping the GIF.", e)
     else:
-        gif_path = os.path.join(output_dir, f"{scenario}_rollout.gif")
-        with atomic_files.atomic_path(gif_path) as tmp_path:
-            imageio.mimsave(tmp_path, frames, duration=1000 / 15, loop=0)  # ms per frame
         outputs["rollout_gif"] = gif_path
     return outputs
 

@@ -38,12 +38,8 @@ import gin
 import gymnasium as gym
 import numpy as np
 
+from episodic_curiosity import curiosity_env_wrapper
 from episodic_curiosity import icm as icm_lib
-
-
-def _with_info(infos: dict, key: str, values: np.ndarray) -> None:
-    infos[key] = values
-    infos[f"_{key}"] = np.ones(len(values), bool)
 
 
 @gin.configurable(denylist=["env", "nsteps", "module"])
@@ -132,8 +128,8 @@ class IcmEnvWrapper(gym.vector.VectorWrapper):
         rewards = np.asarray(rewards, np.float64)
         infos = dict(infos)
         if "task_reward" not in infos:
-            _with_info(infos, "task_reward", rewards)
-        _with_info(infos, "curiosity_bonus", bonus)
+            curiosity_env_wrapper.with_info(infos, "task_reward", rewards)
+        curiosity_env_wrapper.with_info(infos, "curiosity_bonus", bonus)
         self._track_episodes(bonus, dones)
         return observations, rewards + self.scale_surrogate_reward * bonus, terminated, truncated, infos
 

@@ -32,6 +32,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from episodic_curiosity.environments import dmlab
+
 # --- Constants ------------------------------------------------------------------------------
 
 MAX_ACTION_DISTANCE = 5  # k: positives are 1..k agent steps apart.
@@ -49,12 +51,7 @@ SAMPLING_MODES = (V1_AFFECT_NUM_TRAINING_EXAMPLES, V2_FIXED_NUM_TRAINING_EXAMPLE
 _V2_CURSOR_MAX_DRAW = 5
 
 # Mixer seed of each data split (the original's `SplitType`, EC_FACTS.md 3.7). 0 = no mixing.
-MIXER_SEEDS = {
-    "R_TRAINING": 0,
-    "POLICY_TRAINING": 0x3D23BE66,
-    "VALIDATION": 0x2B79ED94,
-    "TEST": 0x600D5EED,
-}
+MIXER_SEEDS = dmlab.SPLIT_MIXER_SEEDS  # one table (the env module has no TensorFlow import)
 
 # The 26 feature keys of one record (EC_FACTS.md 3.6, fixtures/.../FEATURES.txt).
 _INT64_KEYS = ("label", "seed", "mixer_seed", "episode", "example_index_in_episode",

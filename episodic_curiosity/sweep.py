@@ -520,8 +520,10 @@ def execute_job(job: Job, settings: ExecutionSettings, r_network_result: dict | 
                 "steps": done.get("steps", 0), "summary": done}
     r_networks_path = settings.spec.r_networks_path
     if job.r_network_job:
-        storage.pull(job.r_network_job)
-        r_networks_path = os.path.join(storage.local_dir(job.r_network_job), "r_networks")
+        # Only the weights folder: the job's random-policy TFRecords are not needed here.
+        r_networks_relative = os.path.join(job.r_network_job, "r_networks")
+        storage.pull(r_networks_relative)
+        r_networks_path = storage.local_dir(r_networks_relative)
     command = launcher_command(job, settings, storage.local_root, r_networks_path)
     os.makedirs(run_dir, exist_ok=True)
     counts = _read_json(os.path.join(run_dir, ATTEMPTS_FILE)) or {}
@@ -545,9 +547,13 @@ def execute_job(job: Job, settings: ExecutionSettings, r_network_result: dict | 
                                        preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         kill = attempts == 1 and job.key in settings.kill_after_first_checkpoint
         last_sync = time.time()
+        last_steps = None
         try:
             while process.poll() is None:
-                report(state="running", steps=steps_done(run_dir), attempt=attempts)
+                steps = steps_done(run_dir)
+                if steps != last_steps:  # the board only needs changes
+                    report(state="running", steps=steps, attempt=attempts)
+                    last_steps = steps
                 if kill and _has_checkpoint(run_dir):
                     logging.warning("Fault injection: SIGKILL to the launcher of %s", job.key)
                     process.send_signal(signal.SIGKILL)
@@ -654,11 +660,12 @@ def run_sweep(spec: SweepSpec, workdir: str, *, address: str | None = None, cpus
                              f"got {cpus_per_run}, {gpus_per_run}")
     storage = Storage(workdir, staging_dir)
     jobs = plan(spec)
-    skipped = [job.key for job in jobs if storage.read_done(job.relative_dir) is not None]
-    todo = [job for job in jobs if job.key not in skipped]
+    finished = {job.key: storage.read_done(job.relative_dir) for job in jobs}
+    skipped = [key for key, done in finished.items() if done is not None]
+    todo = [job for job in jobs if finished[job.key] is None]
     states = {job.key: {"state": "pending", "steps": 0, "attempt": 0} for job in todo}
     for key in skipped:
-        done = storage.read_done(key) or {}
+        done = finished[key]
         states[key] = {"state": "skipped", "steps": done.get("steps", 0), "attempt": done.get("attempts", 0)}
     logging.info("Sweep of %d jobs into %s: %d finished before (skipped), %d to run.", len(jobs), workdir,
                  len(skipped), len(todo))

@@ -32,7 +32,7 @@ import csv
 import dataclasses
 import math
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from absl import app
 from absl import flags
@@ -48,6 +48,7 @@ from episodic_curiosity import environments
 from episodic_curiosity import r_network
 from episodic_curiosity import launcher  # noqa: F401 (registers the gin names of the method configs)
 from episodic_curiosity import train_policy
+from episodic_curiosity import video
 
 VISUALIZATION_TYPES = ("surrogate_reward", "memory")
 TRAJECTORY_MODES = ("policy", "random", "do_nothing")
@@ -248,26 +249,6 @@ def load_policy(policy_path: str, env: gym.vector.VectorEnv):
     return train_policy.load_policy(path, env.single_observation_space, env.single_action_space)
 
 
-def _write_video(frames: Sequence[np.ndarray], mp4_path: str, gif_path: str | None, fps: int) -> list[str]:
-    try:
-        import imageio.v2 as imageio  # pylint: disable=g-import-not-at-top
-    except ImportError as e:
-        raise environments.MissingDependencyError("imageio", "video", "Writing videos") from e
-    with atomic_files.atomic_path(mp4_path) as tmp_path:
-        with imageio.get_writer(tmp_path, fps=fps, codec="libx264", quality=7, macro_block_size=16,
-                                ffmpeg_log_level="error") as writer:
-            for frame in frames:
-                writer.append_data(frame)
-    written = [mp4_path]
-    if gif_path:
-        small = [cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2), interpolation=cv2.INTER_AREA)
-                 for f in frames]
-        with atomic_files.atomic_path(gif_path) as tmp_path:
-            imageio.mimsave(tmp_path, small, duration=1000 / fps, loop=0)  # pillow: ms per frame
-        written.append(gif_path)
-    return written
-
-
 def _write_history(history: EpisodeHistory, path: str) -> None:
     with atomic_files.atomic_path(path) as tmp_path:
         with open(tmp_path, "w", newline="") as f:
@@ -280,8 +261,8 @@ def _write_history(history: EpisodeHistory, path: str) -> None:
 
 
 def run_episode(env: curiosity_env_wrapper.CuriosityEnvWrapper, trajectory_mode: str, num_steps: int,
-                policy=None, seed: int = 0,
-                with_memory: bool = False) -> tuple[list[np.ndarray], EpisodeHistory]:
+                policy=None, seed: int = 0, with_memory: bool = False,
+                on_frame: Callable[[np.ndarray], None] = lambda frame: None) -> EpisodeHistory:
     """Runs one episode of `env` (a 1-env curiosity wrapper) and renders every step.
 
     Args:
@@ -291,9 +272,11 @@ def run_episode(env: curiosity_env_wrapper.CuriosityEnvWrapper, trajectory_mode:
       policy: ppo.ActorCritic for 'policy' mode.
       seed: int, seeds the reset and the random actions.
       with_memory: bool, add the memory thumbnail grid.
+      on_frame: called with each rendered frame (e.g. a video writer's `add`), so frames are
+        not all kept in memory.
 
     Returns:
-      (video frames, EpisodeHistory).
+      EpisodeHistory.
     """
     if env.num_envs != 1 or env.memory is None:
         raise ValueError("run_episode needs a 1-env CuriosityEnvWrapper with episodic curiosity")
@@ -305,7 +288,6 @@ def run_episode(env: curiosity_env_wrapper.CuriosityEnvWrapper, trajectory_mode:
     observations, _ = env.reset(seed=seed)
     env.single_action_space.seed(seed)
     still = do_nothing_action(env.single_action_space) if trajectory_mode == "do_nothing" else None
-    video = []
     for _ in range(num_steps):
         if trajectory_mode == "policy":
             action = policy.step(observations)[0][0]
@@ -328,11 +310,11 @@ def run_episode(env: curiosity_env_wrapper.CuriosityEnvWrapper, trajectory_mode:
                 written = np.flatnonzero(memory.valid_mask()[0] & (memory.ages[0] == memory.counts[0] - 1))
                 newest_slot = int(written[0])
                 thumbnails[newest_slot] = grabber.frame
-        video.append(compose_frame(grabber.frame, history, num_steps,
-                                   thumbnails if with_memory else None, newest_slot))
+        on_frame(compose_frame(grabber.frame, history, num_steps,
+                               thumbnails if with_memory else None, newest_slot))
         if done:
             break
-    return video, history
+    return history
 
 
 def visualize(workdir: str, scenario: str, r_net, policy=None,
@@ -374,6 +356,10 @@ def visualize(workdir: str, scenario: str, r_net, policy=None,
         problems.append(f"fps must be >= 1, got {fps}")
     if problems:
         raise ValueError("invalid visualization arguments: " + "; ".join(problems))
+    try:
+        video.require_imageio()
+    except ImportError as e:
+        raise environments.MissingDependencyError("imageio", "video", "Writing videos") from e
     os.makedirs(workdir, exist_ok=True)
     written = []
     for episode in range(num_episodes):
@@ -383,19 +369,21 @@ def visualize(workdir: str, scenario: str, r_net, policy=None,
         env = curiosity_env_wrapper.CuriosityEnvWrapper(
             vector_env, r_net, exploration_reward="episodic_curiosity", log_statistics=False,
             deferred_bonus=False)
+        stem = os.path.join(workdir, f"{visualization_type}_{episode}")
+        gif_path = stem + ".gif" if write_gif else None
         try:
             if trajectory_mode == "policy" and isinstance(policy, (str, os.PathLike)):
                 policy = load_policy(os.fspath(policy), env)  # loaded once, kept for later episodes
-            video, history = run_episode(env, trajectory_mode, num_steps, policy=policy, seed=seed + episode,
-                                         with_memory=visualization_type == "memory")
+            with video.mp4_and_gif_writer(stem + ".mp4", gif_path, fps) as add_frame:
+                history = run_episode(env, trajectory_mode, num_steps, policy=policy, seed=seed + episode,
+                                      with_memory=visualization_type == "memory", on_frame=add_frame)
         finally:
             env.close()
-        stem = os.path.join(workdir, f"{visualization_type}_{episode}")
-        written += _write_video(video, stem + ".mp4", stem + ".gif" if write_gif else None, fps)
+        written += [stem + ".mp4"] + ([gif_path] if gif_path else [])
         _write_history(history, stem + ".csv")
         written.append(stem + ".csv")
         logging.info("Episode %d: %d steps, bonus sum %.3f, task return %.3f, memory %d/%d -> %s.mp4",
-                     episode, len(video), sum(history.bonuses), sum(history.task_rewards),
+                     episode, len(history.actions), sum(history.bonuses), sum(history.task_rewards),
                      history.memory_sizes[-1], history.memory_capacity, stem)
     return written
 

@@ -30,7 +30,6 @@ Outputs (in --output_dir): `training_curve.csv`, `gap_accuracy.csv`, `r_network_
 
 from __future__ import annotations
 
-import csv
 import os
 import time
 
@@ -40,6 +39,7 @@ from absl import logging
 import numpy as np
 
 import common  # noqa: F401  (puts the repository on sys.path)
+from episodic_curiosity import metrics_csv  # noqa: E402
 
 GAPS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 25, 26, 30, 40, 60, 100, 150, 200)
 POSITIVE_MAX_GAP = 5
@@ -97,11 +97,12 @@ def warm_start(r_dir: str, full_checkpoint: str) -> None:
     os.makedirs(r_dir, exist_ok=True)
     source_dir = os.path.dirname(os.path.abspath(full_checkpoint))
     for metric in ("loss", "acc", "val_loss", "val_acc"):
-        with open(os.path.join(source_dir, f"{metric}.csv")) as source:
-            header, *rows = source.read().splitlines()
-        rows = [row for row in rows if int(row.split(",")[0]) < epoch]
-        with open(os.path.join(r_dir, f"{metric}.csv"), "w") as target:
-            target.write("\n".join([header, *rows]) + "\n")
+        target = os.path.join(r_dir, f"{metric}.csv")
+        if os.path.exists(target):  # left by a warm start killed before its checkpoint copy
+            os.remove(target)
+        for step, value, timestamp in metrics_csv.read_scalars(os.path.join(source_dir, f"{metric}.csv")):
+            if step < epoch:
+                metrics_csv.append_scalar(target, metric, step, value, timestamp)
     shutil.copyfile(full_checkpoint, os.path.join(r_dir, name + ".tmp"))
     os.replace(os.path.join(r_dir, name + ".tmp"), os.path.join(r_dir, name))
     logging.info("Warm start from %s (epoch %d).", full_checkpoint, epoch)
@@ -178,12 +179,6 @@ def heldout_accuracy(r_net, data_dirs, percent_validation_files: int = 50) -> di
             "heldout_acc_reachable": round(correct[1] / max(1, total[1]), 4),
             "heldout_acc_not_reachable": round(correct[0] / max(1, total[0]), 4)}
 
-
-def read_metric(path: str) -> dict[int, float]:
-    with open(path) as handle:
-        reader = csv.reader(handle)
-        next(reader)
-        return {int(row[0]): float(row[1]) for row in reader}
 
 
 def plot(curve_rows, gap_rows, path: str, title: str, stage_ends=()) -> None:
@@ -266,7 +261,8 @@ def main(argv):
         previous_r_dir = r_dir
     weights = common.newest_r_network(r_dir)
 
-    metrics = {name: read_metric(os.path.join(r_dir, f"{name}.csv"))
+    metrics = {name: {step: value for step, value, _ in
+                      metrics_csv.read_scalars(os.path.join(r_dir, f"{name}.csv"))}
                for name in ("loss", "acc", "val_loss", "val_acc")}
     curve_rows = [{"epoch": epoch + 1, **{name: metrics[name][epoch] for name in metrics}}
                   for epoch in sorted(metrics["acc"])]

@@ -18,3 +18,12 @@ def pytest_configure(config):
 def _isolated_cache(tmp_path, monkeypatch):
     """Generated files (patched wads, engine folders) go to a per-test directory."""
     monkeypatch.setenv("EPISODIC_CURIOSITY_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def clean_gin():
+    """An empty gin configuration before and after the test."""
+    import gin  # pylint: disable=g-import-not-at-top
+    gin.clear_config()
+    yield
+    gin.clear_config()

@@ -27,11 +27,7 @@ TINY = ["train_policy.env_kwargs = {'episode_length': 8}", "PPOConfig.nsteps = 8
         "PPOConfig.nminibatches = 2", "PPOConfig.noptepochs = 1"]
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 def _small_module(env, seed=0):

@@ -21,11 +21,7 @@ TINY = ["train_policy.env_kwargs = {'episode_length': 8}",
         "build_embedding_network.embedding_size = 16", "build_comparator_network.hidden_units = 16"]
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 @pytest.mark.parametrize("method", launcher.METHODS)

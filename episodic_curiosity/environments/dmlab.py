@@ -46,7 +46,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 import types
 from typing import Any, Mapping
@@ -56,6 +55,7 @@ import numpy as np
 
 from episodic_curiosity import atomic_files
 from episodic_curiosity.environments import errors
+from episodic_curiosity.environments import my_way_home_wad
 
 BUILD_DOCS_URL = "https://github.com/google-deepmind/lab/blob/master/docs/users/build.md"
 LEVELS_DIRECTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dmlab_levels")
@@ -224,10 +224,9 @@ def lab_config(scenario: str, mixer_seed: int | str = 0,
 
 
 def default_level_cache_dir() -> str:
-    """`$EPISODIC_CURIOSITY_CACHE/dmlab_level_cache` (a per-user temporary folder if unset)."""
-    root = os.environ.get("EPISODIC_CURIOSITY_CACHE") or os.path.join(
-        tempfile.gettempdir(), f"episodic_curiosity_{os.getuid()}")
-    return os.path.join(root, "dmlab_level_cache")
+    """`dmlab_level_cache` in the package's cache folder for generated files
+    (`$EPISODIC_CURIOSITY_CACHE`, a per-user temporary folder if unset)."""
+    return os.path.join(my_way_home_wad.cache_dir(), "dmlab_level_cache")
 
 
 class LevelCache:
