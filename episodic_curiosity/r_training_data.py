@@ -504,10 +504,13 @@ def split_train_validation(file_paths: Sequence[str],
 # --- The input pipeline ---------------------------------------------------------------------
 
 
-def _records(path: tf.Tensor, repeat: bool) -> tf.data.Dataset:
-    """The serialized records of one file, repeated forever if `repeat`."""
+def _records(path: tf.Tensor, start: tf.Tensor, repeat: bool) -> tf.data.Dataset:
+    """The serialized records of one file from record `start` on, then (wrapping around) the
+    ones before it; repeated forever if `repeat`."""
     records = tf.data.TFRecordDataset(path)
-    return records.repeat() if repeat else records
+    if repeat:
+        return records.repeat().skip(start)
+    return records.skip(start).concatenate(records.take(start))
 
 
 def make_pair_dataset(file_paths: Sequence[str],
@@ -519,7 +522,8 @@ def make_pair_dataset(file_paths: Sequence[str],
                       max_input_env_steps: int | None = DEFAULT_MAX_INPUT_ENV_STEPS,
                       episode_length: str | None = DEFAULT_EPISODE_LENGTH,
                       validate_files: bool = True,
-                      drop_remainder: bool = False) -> tf.data.Dataset:
+                      drop_remainder: bool = False,
+                      records_read_per_file: int = 0) -> tf.data.Dataset:
     """Batches of training pairs from TFRecord files (EC_FACTS.md 2.7).
 
     All files are read in parallel, one element from each in turn (interleave with a cycle over
@@ -538,6 +542,11 @@ def make_pair_dataset(file_paths: Sequence[str],
       validate_files: bool, read every file fully first (`validate_tfrecord_file`) and check
         the first record's frame size, so corrupt files and shape mismatches fail here.
       drop_remainder: bool, drop a last partial batch (only matters when `repeat` is False).
+      records_read_per_file: int, records of each file an earlier pipeline already read: each
+        file starts at record (this mod its length) and wraps around. A resumed training run
+        passes how far it had got, so it goes on through the files instead of reading their
+        beginnings again (with files far larger than one run's share, a run restarted every
+        few epochs would otherwise only ever see the start of each file).
 
     Returns:
       A dataset of ((x1 uint8 [B, H, W, 3], x2 uint8 [B, H, W, 3]), label float32 [B, 2]).
@@ -553,6 +562,8 @@ def make_pair_dataset(file_paths: Sequence[str],
         raise ValueError("make_pair_dataset needs at least one TFRecord file")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if records_read_per_file < 0:
+        raise ValueError(f"records_read_per_file must be >= 0, got {records_read_per_file}")
     image_shape = tuple(int(d) for d in image_shape)
     if len(image_shape) != 3 or image_shape[2] != 3:
         raise ValueError(f"image_shape must be (H, W, 3), got {image_shape}")
@@ -564,11 +575,16 @@ def make_pair_dataset(file_paths: Sequence[str],
         _check_first_record(non_empty[0], image_shape)
 
     keep = _keep_predicate(max_input_env_steps, episode_length)
+    starts = [0] * len(files)
+    if records_read_per_file:
+        starts = [records_read_per_file % count if count else 0
+                  for count in (validate_tfrecord_file(path) for path in files)]
 
     def filtered(repeat_files: bool) -> tf.data.Dataset:
-        dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
-            lambda path: _records(path, repeat_files), cycle_length=len(files), block_length=1,
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        file_starts = tf.data.Dataset.from_tensor_slices((files, tf.constant(starts, tf.int64)))
+        dataset = file_starts.interleave(
+            lambda path, start: _records(path, start, repeat_files), cycle_length=len(files),
+            block_length=1, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return dataset.map(_parse_encoded, num_parallel_calls=tf.data.AUTOTUNE).filter(keep)
 
     if repeat and not any(True for _ in filtered(False).take(1)):

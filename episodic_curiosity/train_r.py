@@ -56,7 +56,7 @@ def _summary_text(epoch_metrics: Mapping[str, float], attributes: Mapping[str, o
     return "\n".join(lines) + "\n"
 
 
-@gin.configurable(denylist=["input_dirs", "workdir"])
+@gin.configurable(denylist=["input_dirs", "workdir", "validation_dirs"])
 def train_r(input_dirs: Sequence[str],
             workdir: str,
             image_shape: Sequence[int] = (120, 160, 3),
@@ -73,7 +73,8 @@ def train_r(input_dirs: Sequence[str],
             learning_rate: float = 1e-4,
             seed: int = 0,
             attributes: Mapping[str, object] | None = None,
-            show_progress: bool = True) -> dict:
+            show_progress: bool = True,
+            validation_dirs: Sequence[str] | None = None) -> dict:
     """Trains an R-network on the pairs under `input_dirs`; resumes from `workdir` if possible.
 
     Args:
@@ -84,7 +85,8 @@ def train_r(input_dirs: Sequence[str],
       batch_size: int, pairs per step.
       steps_per_epoch: int, training batches per epoch.
       validation_steps: int, validation batches after each epoch.
-      percent_validation_files: int, share of the sorted files held out for validation.
+      percent_validation_files: int, share of the sorted files held out for validation
+        (ignored when `validation_dirs` is given).
       checkpoint_every_epochs: int, period of `r_network_weights.NNNNN.h5`.
       keep_full_checkpoints: int, newest full checkpoints kept.
       shuffle_buffer: int, examples in the shuffle buffer.
@@ -94,12 +96,24 @@ def train_r(input_dirs: Sequence[str],
       seed: int, seeds weight initialisation and shuffling.
       attributes: mapping, scenario attributes written into each `.summary.txt`.
       show_progress: bool, a tqdm progress bar over epochs.
+      validation_dirs: list of str or None, folders whose files are the validation set, all of
+        them and nothing else (then `input_dirs` holds only training files).
 
     Returns:
       dict with the last epoch's metrics, the number of epochs done and the newest weights path.
     """
     files = find_tfrecords(input_dirs)
-    train_files, validation_files = r_training_data.split_train_validation(files, percent_validation_files)
+    if validation_dirs:
+        train_files, validation_files = files, find_tfrecords(validation_dirs)
+        overlap = sorted({os.path.realpath(f) for f in train_files}
+                         & {os.path.realpath(f) for f in validation_files})
+        if overlap:
+            raise ValueError(f"{len(overlap)} files are both in input_dirs and validation_dirs, "
+                             f"e.g. {overlap[0]!r}: validation files must be held out")
+        files = train_files + validation_files
+    else:
+        train_files, validation_files = r_training_data.split_train_validation(
+            files, percent_validation_files)
     for path in files:
         r_training_data.validate_tfrecord_file(path)
     os.makedirs(workdir, exist_ok=True)
@@ -126,11 +140,19 @@ def train_r(input_dirs: Sequence[str],
     dataset_options = dict(batch_size=batch_size, image_shape=tuple(image_shape),
                            shuffle_buffer=shuffle_buffer, repeat=True,
                            max_input_env_steps=max_input_env_steps, episode_length=episode_length)
-    # A different shuffle seed per (re)start, so a resumed run does not replay the same batches.
+    # A resumed run neither replays the same batches (a different shuffle seed per (re)start)
+    # nor rereads the files from their beginnings: the interleave takes one record from each
+    # file in turn, so the epochs done so far read about this many records of each file.
+    def read_per_file(batches_per_epoch: int, num_files: int) -> int:
+        return start_epoch * batches_per_epoch * batch_size // max(1, num_files)
+
     train_batches = iter(r_training_data.make_pair_dataset(
-        train_files, seed=seed * 1_000_003 + start_epoch, **dataset_options))
+        train_files, seed=seed * 1_000_003 + start_epoch,
+        records_read_per_file=read_per_file(steps_per_epoch, len(train_files)), **dataset_options))
     validation_batches = iter(r_training_data.make_pair_dataset(
-        validation_files, seed=seed * 1_000_003 + start_epoch + 1, **dataset_options))
+        validation_files, seed=seed * 1_000_003 + start_epoch + 1,
+        records_read_per_file=read_per_file(validation_steps, len(validation_files)),
+        **dataset_options))
     summary_writer = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
 
     epoch_metrics = resumed_metrics or {}
@@ -180,6 +202,9 @@ def _define_flags() -> None:
     flags.DEFINE_list("image_shape", ["120", "160", "3"], "H,W,C of the stored frames.")
     flags.DEFINE_integer("num_epochs", 2000, "Total epochs of 100 batches.")
     flags.DEFINE_integer("percent_validation_files", 10, "Share of sorted files used for validation.")
+    flags.DEFINE_list("validation_dirs", None,
+                      "Folders of held-out *.tfrecords; if given, --input_dirs are all training "
+                      "files and --percent_validation_files is ignored.")
     flags.DEFINE_multi_string("gin_config", [], "Gin config files.")
     flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'train_r.batch_size=8'.")
 
@@ -196,7 +221,8 @@ def main(argv):
     result = train_r(config.input_dirs, config.workdir,
                      image_shape=tuple(int(d) for d in config.image_shape),
                      num_epochs=config.num_epochs,
-                     percent_validation_files=config.percent_validation_files)
+                     percent_validation_files=config.percent_validation_files,
+                     validation_dirs=config.validation_dirs)
     atomic_files.write_text(os.path.join(config.workdir, "train_r.gin"), gin.operative_config_str())
     print(f"epochs done: {result['epochs_done']}; newest weights: {result['newest_weights']}")
 

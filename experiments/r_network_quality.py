@@ -2,8 +2,8 @@ r"""Experiment 1: quality of an R-network trained on VizDoom random-policy data 
 
 Pipeline: `generate_r_training_data` (uniform random policy, the original's v1 pair sampling:
 positives 1..5 steps apart, negatives > 25) for the R_TRAINING and VALIDATION splits, then
-`train_r` on both with the launcher's 50 % held-out files (the R_TRAINING-seed files are the
-validation half, EC_FACTS.md 3.5). The network is the reduced-width one of `common.py`.
+`train_r` on the VALIDATION-seed split with the R_TRAINING-seed split held out (the launcher's
+layout: its 50 % held-out files are the R_TRAINING-seed ones, EC_FACTS.md 3.5). The network is the reduced-width one of `common.py`.
 
 Then accuracy as a function of the true step gap: the TFRecords do not store the gap of a pair,
 so fresh random-policy episodes (env seeds never used for training) are recorded here and
@@ -13,12 +13,13 @@ predicted probability is reported.
 
     python experiments/r_network_quality.py [--quick] [--output_dir=experiments/results/r_network_quality]
 
-Training runs in two stages: `--num_epochs` (46) on `--data_env_steps` (100,000 agent steps
-per split), then, from that checkpoint (weights, Adam state, epoch count), up to
-`--more_data_num_epochs` (90) on a fresh, 4x larger data set (`--more_data_env_steps`, in
-`<work_dir>_400k`): on the small set the held-out loss stopped improving after ~20 epochs while
-the training accuracy kept rising. Both stages resume after a kill. The larger set's held-out
-files contain the smaller set's (same env seeds, longer runs), so nothing held out was ever
+Training runs in stages (`--stages`), each on its own data set in its own folder, each
+continuing from the previous one's last full checkpoint (weights, Adam state, epoch count):
+46 epochs on 100,000 agent steps per split; to epoch 90 on a 4x larger set; to epoch 210 on
+1.6 M steps of training data (held out: the 400 k set's R_TRAINING split). On each smaller set
+the held-out loss stopped improving while the training accuracy kept rising. Every stage
+resumes after a kill. A larger set's files contain the smaller sets' (same env seeds, longer
+runs), and the held-out split always has the R_TRAINING seeds, so nothing held out was ever
 trained on.
 
 After training, the final network is also evaluated on every pair of the held-out files
@@ -30,6 +31,7 @@ Outputs (in --output_dir): `training_curve.csv`, `gap_accuracy.csv`, `r_network_
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -46,20 +48,49 @@ POSITIVE_MAX_GAP = 5
 NEGATIVE_MIN_GAP = 26
 
 
-def generate_data(work_dir: str, scenario: str, env_steps: int, num_tasks: int) -> list[str]:
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One training stage: its own data set in its own folder, trained until `epochs_to`."""
+    epochs_to: int
+    train_env_steps: int  # the VALIDATION-seed split, which train_r learns from (EC_FACTS.md 3.5)
+    heldout_env_steps: int  # the R_TRAINING-seed split, held out
+    examples_per_shard: int  # of the training split (the held-out one keeps the default 4000)
+
+    @classmethod
+    def parse(cls, text: str) -> "Stage":
+        try:
+            values = [int(part) for part in text.split(":")]
+            stage = cls(*values)
+        except (TypeError, ValueError):
+            raise ValueError(f"a stage is EPOCHS_TO:TRAIN_STEPS:HELDOUT_STEPS:EXAMPLES_PER_SHARD, got {text!r}") from None
+        if min(values) < 1:
+            raise ValueError(f"stage values must be positive, got {text!r}")
+        return stage
+
+
+# 46 epochs on 100k agent steps per split, to epoch 90 on 400k, to epoch 210 on 1.6M steps of
+# training data (held out: the 400k set's 100k pairs; 15,000 pairs per file keeps 4 files per
+# task, as in the smaller sets).
+DEFAULT_STAGES = ("46:100000:100000:4000", "90:400000:400000:4000", "210:1600000:400000:15000")
+QUICK_STAGES = (Stage(3, 1500, 1500, 4000), Stage(5, 3000, 3000, 4000), Stage(7, 6000, 3000, 4000))
+
+
+def generate_data(work_dir: str, scenario: str, stage: Stage, num_tasks: int) -> tuple[str, str]:
+    """(training folder, held-out folder) of one stage's data, generated unless done."""
     from episodic_curiosity import generate_r_training_data
-    directories = []
-    for split in ("R_TRAINING", "VALIDATION"):
+    directories = {}
+    for split, env_steps, per_shard in (("R_TRAINING", stage.heldout_env_steps, 4000),
+                                        ("VALIDATION", stage.train_env_steps, stage.examples_per_shard)):
         directory = os.path.join(work_dir, "r_training_data", split)
         generate_r_training_data.generate_r_training_data(
             directory, scenario, total_env_steps=env_steps, num_tasks=num_tasks, num_workers=2,
-            split=split, show_progress=False)
-        directories.append(directory)
-    return directories
+            split=split, num_examples_per_shard=per_shard, show_progress=False)
+        directories[split] = directory
+    return directories["VALIDATION"], directories["R_TRAINING"]
 
 
-def train(data_dirs, r_dir: str, num_epochs: int, steps_per_epoch: int, validation_steps: int,
-          max_minutes: float) -> dict:
+def train(train_dir: str, heldout_dir: str, r_dir: str, num_epochs: int, steps_per_epoch: int,
+          validation_steps: int, max_minutes: float) -> dict:
     """`train_r` in chunks of 5 epochs (it resumes), stopping early past `max_minutes`."""
     import gin
     from episodic_curiosity import train_r
@@ -69,8 +100,8 @@ def train(data_dirs, r_dir: str, num_epochs: int, steps_per_epoch: int, validati
     while done < num_epochs:
         done = min(num_epochs, done + 5)
         result = train_r.train_r(
-            data_dirs, r_dir, num_epochs=done, batch_size=64, steps_per_epoch=steps_per_epoch,
-            validation_steps=validation_steps, percent_validation_files=50,
+            [train_dir], r_dir, num_epochs=done, batch_size=64, steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps, validation_dirs=[heldout_dir],
             checkpoint_every_epochs=5, shuffle_buffer=20_000, seed=0, show_progress=False,
             attributes={"experiment": "r_network_quality"})
         logging.info("train_r: %d epochs, %s, %.0f s", done, result["metrics"], time.time() - start)
@@ -108,25 +139,90 @@ def warm_start(r_dir: str, full_checkpoint: str) -> None:
     logging.info("Warm start from %s (epoch %d).", full_checkpoint, epoch)
 
 
-def record_episodes(scenario: str, num_episodes: int, seed: int, max_steps: int) -> list[np.ndarray]:
-    """Frames of uniform-random-policy episodes (the generator's policy), one array per episode."""
+def record_episodes(scenario: str, num_episodes: int, seed: int,
+                    max_steps: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Uniform-random-policy episodes (the generator's policy): per episode, its frames [T, H, W, 3]
+    and the agent's pose at each frame [T, 3] (x, y in map units, view angle in degrees)."""
     from episodic_curiosity import environments
     env = environments.make_env(scenario, seed=seed)
     rng = np.random.default_rng(seed)
-    episodes = []
+    episodes, poses = [], []
+
+    def pose(info):
+        return np.array([info["position"][0], info["position"][1], info["angle"]], np.float64)
+
     try:
         for episode in range(num_episodes):
-            frame, _ = env.reset(seed=seed + episode)
-            frames = [frame]
+            frame, info = env.reset(seed=seed + episode)
+            frames, episode_poses = [frame], [pose(info)]
             for _ in range(max_steps):
-                frame, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+                frame, _, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
                 if terminated or truncated:
                     break
                 frames.append(frame)
+                episode_poses.append(pose(info))
             episodes.append(np.stack(frames))
+            poses.append(np.stack(episode_poses))
     finally:
         env.close()
-    return episodes
+    return episodes, poses
+
+
+def pose_distances(poses: np.ndarray, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map distance and view-angle difference (degrees, 0..180) between two frames' poses."""
+    distance = np.hypot(*(poses[first, :2] - poses[second, :2]).T)
+    turn = np.abs(poses[first, 2] - poses[second, 2]) % 360.0
+    return distance, np.minimum(turn, 360.0 - turn)
+
+
+def negative_revisits(r_net, episodes, poses, pairs_per_episode: int, seed: int) -> dict:
+    """How many "not reachable" pairs (gap > 25) show the agent back at the pose of a reachable
+    pair, and the network's accuracy on those and on the others.
+
+    A random walk often comes back: 26+ steps later the agent may stand where it stood, looking
+    the same way, and the two frames are then as alike as a reachable pair's. A negative pair is
+    a *pose revisit* when both its map distance and its view-angle difference are within the
+    90th percentiles of those of the reachable pairs (gaps 1..5) of the same episodes. Pairs are
+    drawn uniformly among the pairs of each gap class.
+    """
+    rng = np.random.default_rng(seed)
+    positive_distance, positive_turn, negatives = [], [], []
+    for frames, episode_poses in zip(episodes, poses):
+        length = len(frames)
+        if length <= NEGATIVE_MIN_GAP:
+            continue
+        embeddings = common.embed_all(r_net, frames)
+        first = rng.integers(0, length - 1, size=pairs_per_episode)
+        second = first + rng.integers(1, POSITIVE_MAX_GAP + 1, size=pairs_per_episode)
+        keep = second < length
+        distance, turn = pose_distances(episode_poses, first[keep], second[keep])
+        positive_distance.append(distance)
+        positive_turn.append(turn)
+        first = rng.integers(0, length, size=4 * pairs_per_episode)
+        second = rng.integers(0, length, size=4 * pairs_per_episode)
+        keep = np.abs(first - second) >= NEGATIVE_MIN_GAP
+        first, second = first[keep][:pairs_per_episode], second[keep][:pairs_per_episode]
+        distance, turn = pose_distances(episode_poses, first, second)
+        probability = r_net.similarity(embeddings[first], embeddings[second])
+        negatives.append(np.stack([distance, turn, probability], axis=1))
+    if not negatives:
+        return {}
+    max_distance = float(np.percentile(np.concatenate(positive_distance), 90))
+    max_turn = float(np.percentile(np.concatenate(positive_turn), 90))
+    distance, turn, probability = np.concatenate(negatives).T
+    revisit = (distance <= max_distance) & (turn <= max_turn)
+    correct = probability <= 0.5
+
+    def accuracy(rows):
+        return round(float(correct[rows].mean()), 4) if rows.any() else float("nan")
+
+    return {"negative_pairs": int(len(correct)),
+            "revisit_max_distance": round(max_distance, 1), "revisit_max_turn_degrees": round(max_turn, 1),
+            "negative_share_pose_revisits": round(float(revisit.mean()), 4),
+            "negative_accuracy_pose_revisits": accuracy(revisit),
+            "negative_accuracy_other": accuracy(~revisit),
+            "negative_errors_that_are_pose_revisits": round(
+                float((revisit & ~correct).sum() / max(1, (~correct).sum())), 4)}
 
 
 def gap_accuracy(r_net, episodes, pairs_per_gap: int, seed: int) -> list[dict]:
@@ -156,13 +252,12 @@ def gap_accuracy(r_net, episodes, pairs_per_gap: int, seed: int) -> list[dict]:
     return rows
 
 
-def heldout_accuracy(r_net, data_dirs, percent_validation_files: int = 50) -> dict:
+def heldout_accuracy(r_net, heldout_dir: str) -> dict:
     """Accuracy over every pair of the held-out files (train_r's per-epoch figure uses 20
     random batches, +-0.02): reachable iff P(reachable) > 0.5, as the argmax in training."""
     from episodic_curiosity import r_training_data
     from episodic_curiosity import train_r
-    _, validation_files = r_training_data.split_train_validation(
-        train_r.find_tfrecords(data_dirs), percent_validation_files)
+    validation_files = train_r.find_tfrecords([heldout_dir])
     dataset = r_training_data.make_pair_dataset(validation_files, batch_size=256, shuffle_buffer=0,
                                                 repeat=False, validate_files=False)
     correct = {0: 0, 1: 0}
@@ -216,17 +311,17 @@ def _define_flags() -> None:
     flags.DEFINE_string("work_dir", os.path.join(common.SCRATCH_DIR, "r_network_quality"),
                         "Data and weights (large, not committed).")
     flags.DEFINE_string("scenario", "vizdoom_dense", "Scenario of the random-policy data.")
-    flags.DEFINE_integer("data_env_steps", 100_000, "Agent steps per split.")
+    flags.DEFINE_list("stages", list(DEFAULT_STAGES),
+                      "EPOCHS_TO:TRAIN_STEPS:HELDOUT_STEPS:EXAMPLES_PER_SHARD per stage: train_r "
+                      "epochs (100 batches of 64 pairs) up to, agent steps of the training and of "
+                      "the held-out split, pairs per training file. Stage 1 in --work_dir, each "
+                      "later one in <work_dir>_<TRAIN_STEPS/1000>k, from the previous one's "
+                      "last checkpoint.")
     flags.DEFINE_integer("num_tasks", 8, "Generator tasks per split (seeds 123 + task).")
-    flags.DEFINE_integer("num_epochs", 46, "Stage 1 train_r epochs (100 batches of 64 pairs each).")
     flags.DEFINE_float("max_minutes", 60.0, "Per stage: stop train_r after the 5-epoch chunk that passes this.")
     flags.DEFINE_integer("validation_steps", 20, "Held-out batches evaluated after each epoch.")
     flags.DEFINE_integer("gap_episodes", 6, "Held-out random-policy episodes for the gap analysis.")
-    flags.DEFINE_integer("more_data_env_steps", 400_000,
-                         "Stage 2: agent steps per split of a larger data set (in <work_dir>_<N>k) on "
-                         "which training continues from stage 1's last checkpoint; 0: no stage 2.")
-    flags.DEFINE_integer("more_data_num_epochs", 90, "Stage 2 trains until this epoch (counting stage 1's).")
-    flags.DEFINE_boolean("quick", False, "Smoke check: tiny data, 3 + 2 epochs of 5 batches.")
+    flags.DEFINE_boolean("quick", False, "Smoke check: tiny data, 3 + 2 + 2 epochs of 5 batches.")
 
 
 def main(argv):
@@ -238,23 +333,25 @@ def main(argv):
                                       common.default_output_dir("r_network_quality") else "")
     os.makedirs(output_dir, exist_ok=True)
     num_tasks = 2 if quick else config.num_tasks
-    # Stage 1 on `data_env_steps` of data; stage 2 (if `more_data_env_steps`) continues from
-    # stage 1's last full checkpoint on a larger data set in its own folder.
-    stages = [(work_dir, 1500 if quick else config.data_env_steps, 3 if quick else config.num_epochs)]
-    if config.more_data_env_steps:
-        more_steps = 3000 if quick else config.more_data_env_steps
-        stages.append((f"{work_dir}_{more_steps // 1000}k", more_steps,
-                       5 if quick else config.more_data_num_epochs))
+    # Each stage after the first continues from the previous one's last full checkpoint on a
+    # larger data set in its own folder.
+    try:
+        stage_list = list(QUICK_STAGES) if quick else [Stage.parse(text) for text in config.stages]
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
+    stages = [(work_dir if number == 0 else f"{work_dir}_{stage.train_env_steps // 1000}k", stage)
+              for number, stage in enumerate(stage_list)]
     data_seconds, train_seconds, previous_r_dir = 0.0, 0.0, None
-    for stage_dir, env_steps, num_epochs in stages:
+    for stage_dir, stage in stages:
         start = time.time()
-        data_dirs = generate_data(stage_dir, config.scenario, env_steps, num_tasks)
+        train_dir, heldout_dir = generate_data(stage_dir, config.scenario, stage, num_tasks)
         data_seconds += time.time() - start
         r_dir = os.path.join(stage_dir, "r_networks")
         if previous_r_dir:
             from episodic_curiosity import r_network_training
             warm_start(r_dir, r_network_training.newest_full_checkpoint(previous_r_dir))
-        result = train(data_dirs, r_dir, num_epochs=num_epochs, steps_per_epoch=5 if quick else 100,
+        result = train(train_dir, heldout_dir, r_dir, num_epochs=stage.epochs_to,
+                       steps_per_epoch=5 if quick else 100,
                        validation_steps=3 if quick else config.validation_steps,
                        max_minutes=config.max_minutes)
         train_seconds += result["train_seconds"]
@@ -270,10 +367,11 @@ def main(argv):
 
     r_net = common.load_r_network(weights)
     # Env seeds 900000+: disjoint from the generator's 123 + task (both splits).
-    episodes = record_episodes(config.scenario, 2 if quick else config.gap_episodes, seed=900_000,
+    episodes, poses = record_episodes(config.scenario, 2 if quick else config.gap_episodes, seed=900_000,
                                max_steps=525)
     gap_rows = gap_accuracy(r_net, episodes, pairs_per_gap=20 if quick else 200, seed=1)
-    heldout = heldout_accuracy(r_net, data_dirs)
+    revisits = negative_revisits(r_net, episodes, poses, pairs_per_episode=50 if quick else 1000, seed=2)
+    heldout = heldout_accuracy(r_net, heldout_dir)
     common.write_rows_csv(os.path.join(output_dir, "gap_accuracy.csv"), gap_rows)
 
     positives = [r for r in gap_rows if r["label"] == 1 and r["num_pairs"]]
@@ -283,8 +381,9 @@ def main(argv):
     last = curve_rows[-1]
     headline = {
         "scenario": config.scenario, "batch_size": 64,
-        "stages": [{"data_env_steps_per_split": steps, "epochs_to": epochs, "work_dir": directory}
-                   for directory, steps, epochs in stages],
+        "stages": [{"train_env_steps": stage.train_env_steps,
+                    "heldout_env_steps": stage.heldout_env_steps, "epochs_to": stage.epochs_to,
+                    "work_dir": directory} for directory, stage in stages],
         "epochs": result["epochs_done"],
         # of this call only (a resumed call counts only the epochs it trained)
         "train_seconds_this_call": round(train_seconds, 1),
@@ -296,6 +395,7 @@ def main(argv):
         "gap_accuracy_positive_1_to_5": round(weighted(positives), 4),
         "gap_accuracy_negative_over_25": round(weighted(negatives), 4),
         "gap_balanced_accuracy": round((weighted(positives) + weighted(negatives)) / 2, 4),
+        **revisits,
         "weights": weights, "quick": quick,
     }
     common.write_json(os.path.join(output_dir, "headline.json"), headline)
@@ -303,7 +403,7 @@ def main(argv):
          f"R-network (reduced width) on {config.scenario} random-policy data, "
          f"{result['epochs_done']} epochs: held-out acc {heldout['heldout_acc']:.3f} "
          f"({heldout['heldout_pairs']} pairs)",
-         stage_ends=[epochs for _, _, epochs in stages[:-1]])
+         stage_ends=[stage.epochs_to for _, stage in stages[:-1]])
     print(headline)
 
 

@@ -52,3 +52,33 @@ def test_newest_r_network_names_the_missing_folder(tmp_path):
     for epoch in (5, 20, 10):
         (tmp_path / f"r_network_weights.{epoch:05d}.h5").write_bytes(b"")
     assert common.newest_r_network(str(tmp_path)).endswith("r_network_weights.00020.h5")
+
+
+def test_stage_parsing():
+    stage = r_network_quality.Stage.parse("190:1600000:400000:15000")
+    assert stage == r_network_quality.Stage(190, 1_600_000, 400_000, 15_000)
+    assert [r_network_quality.Stage.parse(s).epochs_to for s in r_network_quality.DEFAULT_STAGES] == [46, 90, 210]
+    for bad in ("90:400000", "90:400000:400000:x", "0:100:100:100"):
+        with pytest.raises(ValueError, match="stage"):
+            r_network_quality.Stage.parse(bad)
+
+
+def test_negative_revisits_finds_the_walk_back():
+    # The agent walks 40 steps east and back, looking east: frame = 3 * x grey levels, so the
+    # fake network calls frames within 3 map units "reachable".
+    x = np.concatenate([np.arange(40), np.arange(39, -1, -1)])
+    poses = np.stack([x, np.zeros_like(x), np.zeros_like(x)], axis=1).astype(np.float64)
+    result = r_network_quality.negative_revisits(_FakeRNetwork(), [_frames(x * 3)], [poses],
+                                                 pairs_per_episode=400, seed=0)
+    assert result["revisit_max_distance"] == 5.0 and result["revisit_max_turn_degrees"] == 0.0
+    assert 0.02 < result["negative_share_pose_revisits"] < 0.5
+    assert result["negative_accuracy_other"] == 1.0  # > 5 units apart: 15+ grey levels
+    assert result["negative_accuracy_pose_revisits"] < 0.8
+    assert result["negative_errors_that_are_pose_revisits"] == 1.0
+
+
+def test_pose_distances_wrap_the_view_angle():
+    poses = np.array([[0.0, 0.0, 350.0], [3.0, 4.0, 10.0]])
+    distance, turn = r_network_quality.pose_distances(poses, np.array([0]), np.array([1]))
+    np.testing.assert_allclose(distance, [5.0])
+    np.testing.assert_allclose(turn, [20.0])

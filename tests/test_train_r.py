@@ -96,6 +96,58 @@ def test_train_r_resumes_after_being_killed(pair_data, tmp_path):
     assert f"r_network_full.{killed_at + 2:05d}.h5" in os.listdir(workdir)
 
 
+def test_resumed_train_r_goes_on_through_the_files(pair_data, tmp_path, monkeypatch, clean_gin):
+    """A restarted run starts each file where the earlier epochs left it, not at its beginning."""
+    import gin  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import r_training_data  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+    gin.parse_config(TINY_BINDINGS[:3])
+    calls = []
+    make_pair_dataset = r_training_data.make_pair_dataset
+
+    def recording(files, **kwargs):
+        calls.append((len(files), kwargs["records_read_per_file"]))
+        return make_pair_dataset(files, **kwargs)
+
+    monkeypatch.setattr(r_training_data, "make_pair_dataset", recording)
+    options = dict(image_shape=SHAPE, batch_size=4, steps_per_epoch=3, validation_steps=2,
+                   percent_validation_files=50, shuffle_buffer=0, show_progress=False)
+    workdir = str(tmp_path / "r_net")
+    train_r.train_r(pair_data, workdir, num_epochs=2, **options)
+    assert [read for _, read in calls] == [0, 0]
+    (num_train, _), (num_validation, _) = calls
+    calls.clear()
+    train_r.train_r(pair_data, workdir, num_epochs=3, **options)
+    # 2 epochs done: 2 * 3 batches of 4 training pairs, 2 * 2 of 4 validation pairs.
+    assert calls == [(num_train, 24 // num_train), (num_validation, 16 // num_validation)]
+
+
+def test_explicit_validation_dirs(pair_data, tmp_path, monkeypatch, clean_gin):
+    import gin  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import r_training_data  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+    gin.parse_config(TINY_BINDINGS[:3])
+    held_out, training = pair_data
+    calls = []
+    make_pair_dataset = r_training_data.make_pair_dataset
+
+    def recording(files, **kwargs):
+        calls.append(sorted(files))
+        return make_pair_dataset(files, **kwargs)
+
+    monkeypatch.setattr(r_training_data, "make_pair_dataset", recording)
+    options = dict(image_shape=SHAPE, batch_size=4, steps_per_epoch=2, validation_steps=1,
+                   percent_validation_files=90, shuffle_buffer=0, show_progress=False)
+    result = train_r.train_r([training], str(tmp_path / "r_net"), num_epochs=1,
+                             validation_dirs=[held_out], **options)
+    assert result["epochs_done"] == 1
+    assert calls == [train_r.find_tfrecords([training]), train_r.find_tfrecords([held_out])]
+    with pytest.raises(ValueError, match="both in input_dirs and validation_dirs"):
+        train_r.train_r(pair_data, str(tmp_path / "r_net2"), num_epochs=1,
+                        validation_dirs=[os.path.join(held_out, ".")], **options)
+    assert not (tmp_path / "r_net2").exists()
+
+
 def test_corrupt_full_checkpoint_is_reported_and_kept(pair_data, tmp_path):
     workdir = tmp_path / "r_net"
     workdir.mkdir()
