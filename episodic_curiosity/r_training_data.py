@@ -523,7 +523,7 @@ def make_pair_dataset(file_paths: Sequence[str],
                       episode_length: str | None = DEFAULT_EPISODE_LENGTH,
                       validate_files: bool = True,
                       drop_remainder: bool = False,
-                      records_read_per_file: int = 0) -> tf.data.Dataset:
+                      records_already_read: int = 0) -> tf.data.Dataset:
     """Batches of training pairs from TFRecord files (EC_FACTS.md 2.7).
 
     All files are read in parallel, one element from each in turn (interleave with a cycle over
@@ -542,11 +542,15 @@ def make_pair_dataset(file_paths: Sequence[str],
       validate_files: bool, read every file fully first (`validate_tfrecord_file`) and check
         the first record's frame size, so corrupt files and shape mismatches fail here.
       drop_remainder: bool, drop a last partial batch (only matters when `repeat` is False).
-      records_read_per_file: int, records of each file an earlier pipeline already read: each
-        file starts at record (this mod its length) and wraps around. A resumed training run
-        passes how far it had got, so it goes on through the files instead of reading their
-        beginnings again (with files far larger than one run's share, a run restarted every
-        few epochs would otherwise only ever see the start of each file).
+      records_already_read: int, records an earlier pipeline over the same files already
+        delivered. The interleave takes one record from each non-empty file in turn, so each
+        such file starts at record (records_already_read // number of non-empty files, modulo
+        its length) and wraps around. A resumed training run passes how far it had got, so it
+        goes on through the files instead of reading their beginnings again (with files far
+        larger than one run's share, a run restarted every few epochs would otherwise only ever
+        see the start of each file). Approximate where the filter drops records (the files
+        were then read faster) or files differ in length (shorter ones wrapped more often).
+        Nonzero values read every file once to count its records (as `validate_files` does).
 
     Returns:
       A dataset of ((x1 uint8 [B, H, W, 3], x2 uint8 [B, H, W, 3]), label float32 [B, 2]).
@@ -562,8 +566,8 @@ def make_pair_dataset(file_paths: Sequence[str],
         raise ValueError("make_pair_dataset needs at least one TFRecord file")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if records_read_per_file < 0:
-        raise ValueError(f"records_read_per_file must be >= 0, got {records_read_per_file}")
+    if records_already_read < 0:
+        raise ValueError(f"records_already_read must be >= 0, got {records_already_read}")
     image_shape = tuple(int(d) for d in image_shape)
     if len(image_shape) != 3 or image_shape[2] != 3:
         raise ValueError(f"image_shape must be (H, W, 3), got {image_shape}")
@@ -576,9 +580,10 @@ def make_pair_dataset(file_paths: Sequence[str],
 
     keep = _keep_predicate(max_input_env_steps, episode_length)
     starts = [0] * len(files)
-    if records_read_per_file:
-        starts = [records_read_per_file % count if count else 0
-                  for count in (validate_tfrecord_file(path) for path in files)]
+    if records_already_read:
+        counts = [validate_tfrecord_file(path) for path in files]
+        per_file = records_already_read // max(1, sum(1 for count in counts if count))
+        starts = [per_file % count if count else 0 for count in counts]
 
     def filtered(repeat_files: bool) -> tf.data.Dataset:
         file_starts = tf.data.Dataset.from_tensor_slices((files, tf.constant(starts, tf.int64)))

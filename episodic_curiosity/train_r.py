@@ -141,18 +141,15 @@ def train_r(input_dirs: Sequence[str],
                            shuffle_buffer=shuffle_buffer, repeat=True,
                            max_input_env_steps=max_input_env_steps, episode_length=episode_length)
     # A resumed run neither replays the same batches (a different shuffle seed per (re)start)
-    # nor rereads the files from their beginnings: the interleave takes one record from each
-    # file in turn, so the epochs done so far read about this many records of each file.
-    def read_per_file(batches_per_epoch: int, num_files: int) -> int:
-        return start_epoch * batches_per_epoch * batch_size // max(1, num_files)
-
+    # nor rereads the files from their beginnings: it goes on from about where the epochs
+    # done so far had got. (After a warm start from a run on other files, this is merely
+    # some rotation of the files.)
     train_batches = iter(r_training_data.make_pair_dataset(
         train_files, seed=seed * 1_000_003 + start_epoch,
-        records_read_per_file=read_per_file(steps_per_epoch, len(train_files)), **dataset_options))
+        records_already_read=start_epoch * steps_per_epoch * batch_size, **dataset_options))
     validation_batches = iter(r_training_data.make_pair_dataset(
         validation_files, seed=seed * 1_000_003 + start_epoch + 1,
-        records_read_per_file=read_per_file(validation_steps, len(validation_files)),
-        **dataset_options))
+        records_already_read=start_epoch * validation_steps * batch_size, **dataset_options))
     summary_writer = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
 
     epoch_metrics = resumed_metrics or {}

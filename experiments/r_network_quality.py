@@ -2,8 +2,8 @@ r"""Experiment 1: quality of an R-network trained on VizDoom random-policy data 
 
 Pipeline: `generate_r_training_data` (uniform random policy, the original's v1 pair sampling:
 positives 1..5 steps apart, negatives > 25) for the R_TRAINING and VALIDATION splits, then
-`train_r` on the VALIDATION-seed split with the R_TRAINING-seed split held out (the launcher's
-layout: its 50 % held-out files are the R_TRAINING-seed ones, EC_FACTS.md 3.5). The network is the reduced-width one of `common.py`.
+`train_r` on the VALIDATION-seed split with the R_TRAINING-seed split held out (the
+launcher's layout: its 50 % held-out files are the R_TRAINING-seed ones, EC_FACTS.md 3.5). The network is the reduced-width one of `common.py`.
 
 Then accuracy as a function of the true step gap: the TFRecords do not store the gap of a pair,
 so fresh random-policy episodes (env seeds never used for training) are recorded here and
@@ -148,8 +148,9 @@ def record_episodes(scenario: str, num_episodes: int, seed: int,
     rng = np.random.default_rng(seed)
     episodes, poses = [], []
 
-    def pose(info):
-        return np.array([info["position"][0], info["position"][1], info["angle"]], np.float64)
+    def pose(info):  # NaN where the scenario does not report it (VizDoom does)
+        x, y = np.asarray(info.get("position", (np.nan, np.nan)), np.float64)[:2]
+        return np.array([x, y, info.get("angle", np.nan)], np.float64)
 
     try:
         for episode in range(num_episodes):
@@ -183,8 +184,10 @@ def negative_revisits(r_net, episodes, poses, pairs_per_episode: int, seed: int)
     the same way, and the two frames are then as alike as a reachable pair's. A negative pair is
     a *pose revisit* when both its map distance and its view-angle difference are within the
     90th percentiles of those of the reachable pairs (gaps 1..5) of the same episodes. Pairs are
-    drawn uniformly among the pairs of each gap class.
+    drawn uniformly among the pairs of each gap class. Empty if the scenario reports no poses.
     """
+    if any(np.isnan(episode_poses).any() for episode_poses in poses):
+        return {}
     rng = np.random.default_rng(seed)
     positive_distance, positive_turn, negatives = [], [], []
     for frames, episode_poses in zip(episodes, poses):

@@ -82,3 +82,9 @@ def test_pose_distances_wrap_the_view_angle():
     distance, turn = r_network_quality.pose_distances(poses, np.array([0]), np.array([1]))
     np.testing.assert_allclose(distance, [5.0])
     np.testing.assert_allclose(turn, [20.0])
+
+
+def test_negative_revisits_needs_poses():
+    poses = np.full((40, 3), np.nan)  # a scenario without position/angle in its infos
+    assert r_network_quality.negative_revisits(_FakeRNetwork(), [_frames(range(40))], [poses],
+                                               pairs_per_episode=10, seed=0) == {}

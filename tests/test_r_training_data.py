@@ -267,21 +267,26 @@ def test_pipeline_interleaves_files_one_element_each(tmp_path):
 def test_pipeline_goes_on_where_an_earlier_reader_stopped(tmp_path):
     a = _records_file(tmp_path / "a.tfrecords", [10, 11, 12])
     b = _records_file(tmp_path / "b.tfrecords", [20, 21])
-    # Each file starts at (records_read_per_file mod its length) and wraps around.
-    once = data.make_pair_dataset([a, b], batch_size=2, image_shape=SHAPE, shuffle_buffer=0,
-                                  repeat=False, records_read_per_file=4)
+    empty = _records_file(tmp_path / "empty.tfrecords", [])
+    # 8 records already read from 2 non-empty files: each starts at record (4 mod its length)
+    # and wraps around; the empty file changes nothing.
+    once = data.make_pair_dataset([a, b, empty], batch_size=2, image_shape=SHAPE, shuffle_buffer=0,
+                                  repeat=False, records_already_read=8)
     assert _first_pixels(once) == [11, 20, 12, 21, 10]
-    forever = data.make_pair_dataset([a, b], batch_size=4, image_shape=SHAPE, shuffle_buffer=0,
-                                     records_read_per_file=2)
+    forever = data.make_pair_dataset([a, empty, b], batch_size=4, image_shape=SHAPE, shuffle_buffer=0,
+                                     records_already_read=4)
     assert _first_pixels(forever.take(2)) == [12, 20, 10, 21, 11, 20, 12, 21]
-    # Reading N records from the start, then resuming with records_read_per_file=N/2, sees the
+    # Reading N records from the start, then resuming with records_already_read=N, sees the
     # same stream as one uninterrupted reader.
     whole = _first_pixels(data.make_pair_dataset([a, b], 2, SHAPE, shuffle_buffer=0).take(5))
     resumed = _first_pixels(data.make_pair_dataset([a, b], 2, SHAPE, shuffle_buffer=0,
-                                                   records_read_per_file=2).take(3))
+                                                   records_already_read=4).take(3))
     assert resumed == whole[4:]
-    with pytest.raises(ValueError, match="records_read_per_file"):
-        data.make_pair_dataset([a, b], 2, SHAPE, records_read_per_file=-1)
+    unchecked = data.make_pair_dataset([a, b], 2, SHAPE, shuffle_buffer=0, repeat=False,
+                                       validate_files=False, records_already_read=2)
+    assert _first_pixels(unchecked) == [11, 21, 12, 20, 10]
+    with pytest.raises(ValueError, match="records_already_read"):
+        data.make_pair_dataset([a, b], 2, SHAPE, records_already_read=-1)
 
 
 def test_pipeline_shuffles_deterministically_with_a_seed(tmp_path):

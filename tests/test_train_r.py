@@ -106,7 +106,7 @@ def test_resumed_train_r_goes_on_through_the_files(pair_data, tmp_path, monkeypa
     make_pair_dataset = r_training_data.make_pair_dataset
 
     def recording(files, **kwargs):
-        calls.append((len(files), kwargs["records_read_per_file"]))
+        calls.append(kwargs["records_already_read"])
         return make_pair_dataset(files, **kwargs)
 
     monkeypatch.setattr(r_training_data, "make_pair_dataset", recording)
@@ -114,12 +114,11 @@ def test_resumed_train_r_goes_on_through_the_files(pair_data, tmp_path, monkeypa
                    percent_validation_files=50, shuffle_buffer=0, show_progress=False)
     workdir = str(tmp_path / "r_net")
     train_r.train_r(pair_data, workdir, num_epochs=2, **options)
-    assert [read for _, read in calls] == [0, 0]
-    (num_train, _), (num_validation, _) = calls
+    assert calls == [0, 0]
     calls.clear()
     train_r.train_r(pair_data, workdir, num_epochs=3, **options)
-    # 2 epochs done: 2 * 3 batches of 4 training pairs, 2 * 2 of 4 validation pairs.
-    assert calls == [(num_train, 24 // num_train), (num_validation, 16 // num_validation)]
+    # 2 epochs done: 2 * 3 batches of 4 training pairs, 2 * 2 batches of 4 validation pairs.
+    assert calls == [24, 16]
 
 
 def test_explicit_validation_dirs(pair_data, tmp_path, monkeypatch, clean_gin):
