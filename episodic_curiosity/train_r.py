@@ -25,6 +25,7 @@ from absl import app
 from absl import flags
 from absl import logging
 import gin
+import numpy as np
 import tensorflow as tf
 import tqdm
 
@@ -127,6 +128,12 @@ def train_r(input_dirs: Sequence[str],
         start_epoch, saved = trainer.load_full_checkpoint(newest)
         resumed_metrics = {name: float(saved[name]) for name in _METRICS if name in saved}
         logging.info("Resuming from %s (epoch %d).", newest, start_epoch)
+        # The checkpoint's optimizer state includes its step size; this call's one applies.
+        saved_learning_rate = float(trainer.optimizer.learning_rate)
+        if not np.isclose(saved_learning_rate, learning_rate, rtol=1e-6, atol=0.0):
+            logging.info("Learning rate %g from here on (the checkpoint's: %g).", learning_rate,
+                         saved_learning_rate)
+        trainer.optimizer.learning_rate = learning_rate
         # If the kill came between the checkpoint and the CSV rows, add the missing rows.
         for name in _METRICS:
             path = os.path.join(workdir, f"{name}.csv")

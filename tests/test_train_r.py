@@ -121,6 +121,27 @@ def test_resumed_train_r_goes_on_through_the_files(pair_data, tmp_path, monkeypa
     assert calls == [24, 16]
 
 
+def test_resumed_train_r_uses_the_learning_rate_it_is_given(pair_data, tmp_path, clean_gin):
+    """The full checkpoint stores Adam's step size with its state; a resumed call's own applies."""
+    import gin  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+    gin.parse_config(TINY_BINDINGS[:3])
+    options = dict(image_shape=SHAPE, batch_size=4, steps_per_epoch=2, validation_steps=1,
+                   percent_validation_files=50, shuffle_buffer=0, show_progress=False)
+    workdir = str(tmp_path / "r_net")
+
+    def saved_learning_rate(epoch):
+        trainer = r_network_training.PairTrainer(r_network.RNetwork(input_shape=SHAPE),
+                                                 r_network_training.make_optimizer(0.5))
+        trainer.load_full_checkpoint(os.path.join(workdir, r_network_training.full_checkpoint_name(epoch)))
+        return float(trainer.optimizer.learning_rate)
+
+    train_r.train_r(pair_data, workdir, num_epochs=1, learning_rate=1e-3, **options)
+    np.testing.assert_allclose(saved_learning_rate(1), 1e-3, rtol=1e-6)
+    train_r.train_r(pair_data, workdir, num_epochs=2, learning_rate=1e-5, **options)
+    np.testing.assert_allclose(saved_learning_rate(2), 1e-5, rtol=1e-6)
+
+
 def test_explicit_validation_dirs(pair_data, tmp_path, monkeypatch, clean_gin):
     import gin  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import r_training_data  # pylint: disable=g-import-not-at-top
