@@ -27,8 +27,8 @@ R_NETWORK_BINDINGS = (
     "build_comparator_network.hidden_units = 128",
 )
 # Where r_network_quality.py leaves its final weights (r_network_weights.NNNNN.h5): the folder
-# of its second stage (more data).
-R_NETWORK_DIR = os.path.join(SCRATCH_DIR, "r_network_quality_400k", "r_networks")
+# of its last stage (1.6 M steps of training data).
+R_NETWORK_DIR = os.path.join(SCRATCH_DIR, "r_network_quality_1600k", "r_networks")
 
 # The episodic-curiosity settings of method_ppo_plus_ec.gin (EC_FACTS.md 1.5).
 MEMORY_CAPACITY = 200
