@@ -150,13 +150,15 @@ def train_r(input_dirs: Sequence[str],
     # A resumed run neither replays the same batches (a different shuffle seed per (re)start)
     # nor rereads the files from their beginnings: it goes on from about where the epochs
     # done so far had got. (After a warm start from a run on other files, this is merely
-    # some rotation of the files.)
-    train_batches = iter(r_training_data.make_pair_dataset(
-        train_files, seed=seed * 1_000_003 + start_epoch,
-        records_already_read=start_epoch * steps_per_epoch * batch_size, **dataset_options))
-    validation_batches = iter(r_training_data.make_pair_dataset(
-        validation_files, seed=seed * 1_000_003 + start_epoch + 1,
-        records_already_read=start_epoch * validation_steps * batch_size, **dataset_options))
+    # some rotation of the files.) A run with nothing left to do builds no pipeline: an
+    # iterator starts reading (skipping, filling the shuffle buffer) as soon as it exists.
+    if start_epoch < num_epochs:
+        train_batches = iter(r_training_data.make_pair_dataset(
+            train_files, seed=seed * 1_000_003 + start_epoch,
+            records_already_read=start_epoch * steps_per_epoch * batch_size, **dataset_options))
+        validation_batches = iter(r_training_data.make_pair_dataset(
+            validation_files, seed=seed * 1_000_003 + start_epoch + 1,
+            records_already_read=start_epoch * validation_steps * batch_size, **dataset_options))
     summary_writer = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
 
     epoch_metrics = resumed_metrics or {}

@@ -16,7 +16,7 @@ predicted probability is reported.
 Training runs in stages (`--stages`), each on its own data set in its own folder, each
 continuing from the previous one's last full checkpoint (weights, Adam state, epoch count):
 46 epochs on 100,000 agent steps per split; to epoch 90 on a 4x larger set; to epoch 210 on
-1.6 M steps of training data (held out: the 400 k set's R_TRAINING split). On each smaller set
+1.6 M steps of training data (held out: the 400 k set's R_TRAINING split, reused in place). On each smaller set
 the held-out loss stopped improving while the training accuracy kept rising. Every stage
 resumes after a kill. A larger set's files contain the smaller sets' (same env seeds, longer
 runs), and the held-out split always has the R_TRAINING seeds, so nothing held out was ever
@@ -79,18 +79,15 @@ CHUNK_EPOCHS = 20
 QUICK_STAGES = (Stage(3, 1500, 1500, 4000), Stage(5, 3000, 3000, 4000), Stage(7, 6000, 3000, 4000))
 
 
-def generate_data(work_dir: str, scenario: str, stage: Stage, num_tasks: int) -> tuple[str, str]:
-    """(training folder, held-out folder) of one stage's data, generated unless done."""
+def generate_split(work_dir: str, scenario: str, split: str, env_steps: int, num_tasks: int,
+                   examples_per_shard: int) -> str:
+    """The folder of one split of a stage's data, generated unless done."""
     from episodic_curiosity import generate_r_training_data
-    directories = {}
-    for split, env_steps, per_shard in (("R_TRAINING", stage.heldout_env_steps, 4000),
-                                        ("VALIDATION", stage.train_env_steps, stage.examples_per_shard)):
-        directory = os.path.join(work_dir, "r_training_data", split)
-        generate_r_training_data.generate_r_training_data(
-            directory, scenario, total_env_steps=env_steps, num_tasks=num_tasks, num_workers=2,
-            split=split, num_examples_per_shard=per_shard, show_progress=False)
-        directories[split] = directory
-    return directories["VALIDATION"], directories["R_TRAINING"]
+    directory = os.path.join(work_dir, "r_training_data", split)
+    generate_r_training_data.generate_r_training_data(
+        directory, scenario, total_env_steps=env_steps, num_tasks=num_tasks, num_workers=2,
+        split=split, num_examples_per_shard=examples_per_shard, show_progress=False)
+    return directory
 
 
 def train(train_dir: str, heldout_dir: str, r_dir: str, num_epochs: int, steps_per_epoch: int,
@@ -180,7 +177,7 @@ def pose_distances(poses: np.ndarray, first: np.ndarray, second: np.ndarray) -> 
     return distance, np.minimum(turn, 360.0 - turn)
 
 
-def negative_revisits(r_net, episodes, poses, pairs_per_episode: int, seed: int) -> dict:
+def negative_revisits(r_net, embeddings, poses, pairs_per_episode: int, seed: int) -> dict:
     """How many "not reachable" pairs (gap > 25) show the agent back at the pose of a reachable
     pair, and the network's accuracy on those and on the others.
 
@@ -189,16 +186,16 @@ def negative_revisits(r_net, episodes, poses, pairs_per_episode: int, seed: int)
     a *pose revisit* when both its map distance and its view-angle difference are within the
     90th percentiles of those of the reachable pairs (gaps 1..5) of the same episodes. Pairs are
     drawn uniformly among the pairs of each gap class. Empty if the scenario reports no poses.
+    `embeddings`: per episode, the embeddings of its frames [T, E].
     """
     if any(np.isnan(episode_poses).any() for episode_poses in poses):
         return {}
     rng = np.random.default_rng(seed)
     positive_distance, positive_turn, negatives = [], [], []
-    for frames, episode_poses in zip(episodes, poses):
-        length = len(frames)
+    for episode_embeddings, episode_poses in zip(embeddings, poses):
+        length = len(episode_embeddings)
         if length <= NEGATIVE_MIN_GAP:
             continue
-        embeddings = common.embed_all(r_net, frames)
         first = rng.integers(0, length - 1, size=pairs_per_episode)
         second = first + rng.integers(1, POSITIVE_MAX_GAP + 1, size=pairs_per_episode)
         keep = second < length
@@ -210,7 +207,7 @@ def negative_revisits(r_net, episodes, poses, pairs_per_episode: int, seed: int)
         keep = np.abs(first - second) >= NEGATIVE_MIN_GAP
         first, second = first[keep][:pairs_per_episode], second[keep][:pairs_per_episode]
         distance, turn = pose_distances(episode_poses, first, second)
-        probability = r_net.similarity(embeddings[first], embeddings[second])
+        probability = r_net.similarity(episode_embeddings[first], episode_embeddings[second])
         negatives.append(np.stack([distance, turn, probability], axis=1))
     if not negatives:
         return {}
@@ -232,21 +229,22 @@ def negative_revisits(r_net, episodes, poses, pairs_per_episode: int, seed: int)
                 float((revisit & ~correct).sum() / max(1, (~correct).sum())), 4)}
 
 
-def gap_accuracy(r_net, episodes, pairs_per_gap: int, seed: int) -> list[dict]:
-    """Per gap: mean P(reachable), accuracy against the training label, number of pairs."""
+def gap_accuracy(r_net, embeddings, pairs_per_gap: int, seed: int) -> list[dict]:
+    """Per gap: mean P(reachable), accuracy against the training label, number of pairs.
+    `embeddings`: per episode, the embeddings of its frames [T, E]."""
     rng = np.random.default_rng(seed)
     probabilities = {gap: [] for gap in GAPS}
-    for frames in episodes:
-        embeddings = np.concatenate([r_net.embed(frames[i:i + 64]) for i in range(0, len(frames), 64)])
+    for episode_embeddings in embeddings:
+        length = len(episode_embeddings)
         for gap in GAPS:
-            if gap >= len(frames):
+            if gap >= length:
                 continue
-            first = rng.integers(0, len(frames) - gap, size=pairs_per_gap)
+            first = rng.integers(0, length - gap, size=pairs_per_gap)
             second = first + gap
             swap = rng.random(pairs_per_gap) < 0.5  # both orders, as in training
             a = np.where(swap, second, first)
             b = np.where(swap, first, second)
-            probabilities[gap].append(r_net.similarity(embeddings[a], embeddings[b]))
+            probabilities[gap].append(r_net.similarity(episode_embeddings[a], episode_embeddings[b]))
     rows = []
     for gap in GAPS:
         values = np.concatenate(probabilities[gap]) if probabilities[gap] else np.zeros(0)
@@ -349,9 +347,14 @@ def main(argv):
     stages = [(work_dir if number == 0 else f"{work_dir}_{stage.train_env_steps // 1000}k", stage)
               for number, stage in enumerate(stage_list)]
     data_seconds, train_seconds, previous_r_dir = 0.0, 0.0, None
+    heldout_dirs = {}  # held-out agent steps -> folder: a later stage reuses an identical split
     for stage_dir, stage in stages:
         start = time.time()
-        train_dir, heldout_dir = generate_data(stage_dir, config.scenario, stage, num_tasks)
+        heldout_dir = heldout_dirs.get(stage.heldout_env_steps) or generate_split(
+            stage_dir, config.scenario, "R_TRAINING", stage.heldout_env_steps, num_tasks, 4000)
+        heldout_dirs[stage.heldout_env_steps] = heldout_dir
+        train_dir = generate_split(stage_dir, config.scenario, "VALIDATION", stage.train_env_steps,
+                                   num_tasks, stage.examples_per_shard)
         data_seconds += time.time() - start
         r_dir = os.path.join(stage_dir, "r_networks")
         if previous_r_dir:
@@ -375,9 +378,10 @@ def main(argv):
     r_net = common.load_r_network(weights)
     # Env seeds 900000+: disjoint from the generator's 123 + task (both splits).
     episodes, poses = record_episodes(config.scenario, 2 if quick else config.gap_episodes, seed=900_000,
-                               max_steps=525)
-    gap_rows = gap_accuracy(r_net, episodes, pairs_per_gap=20 if quick else 200, seed=1)
-    revisits = negative_revisits(r_net, episodes, poses, pairs_per_episode=50 if quick else 1000, seed=2)
+                                      max_steps=525)
+    embeddings = [common.embed_all(r_net, frames) for frames in episodes]
+    gap_rows = gap_accuracy(r_net, embeddings, pairs_per_gap=20 if quick else 200, seed=1)
+    revisits = negative_revisits(r_net, embeddings, poses, pairs_per_episode=50 if quick else 1000, seed=2)
     heldout = heldout_accuracy(r_net, heldout_dir)
     common.write_rows_csv(os.path.join(output_dir, "gap_accuracy.csv"), gap_rows)
 

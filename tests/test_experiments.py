@@ -37,7 +37,8 @@ def test_episodic_bonus_along_matches_the_wrapper_rules():
 def test_gap_accuracy_labels_and_accuracy():
     # Frame t has grey level 3 t: frames up to 3 steps apart are "similar" for the fake net.
     episode = _frames(np.arange(80) * 3 % 256)[:80]
-    rows = {row["gap"]: row for row in r_network_quality.gap_accuracy(_FakeRNetwork(), [episode],
+    network = _FakeRNetwork()
+    rows = {row["gap"]: row for row in r_network_quality.gap_accuracy(network, [network.embed(episode)],
                                                                       pairs_per_gap=10, seed=0)}
     assert rows[1]["label"] == 1 and rows[1]["accuracy"] == 1.0
     assert rows[5]["label"] == 1 and rows[5]["accuracy"] == 0.0  # 15 grey levels apart
@@ -68,7 +69,8 @@ def test_negative_revisits_finds_the_walk_back():
     # fake network calls frames within 3 map units "reachable".
     x = np.concatenate([np.arange(40), np.arange(39, -1, -1)])
     poses = np.stack([x, np.zeros_like(x), np.zeros_like(x)], axis=1).astype(np.float64)
-    result = r_network_quality.negative_revisits(_FakeRNetwork(), [_frames(x * 3)], [poses],
+    network = _FakeRNetwork()
+    result = r_network_quality.negative_revisits(network, [network.embed(_frames(x * 3))], [poses],
                                                  pairs_per_episode=400, seed=0)
     assert result["revisit_max_distance"] == 5.0 and result["revisit_max_turn_degrees"] == 0.0
     assert 0.02 < result["negative_share_pose_revisits"] < 0.5
@@ -86,5 +88,6 @@ def test_pose_distances_wrap_the_view_angle():
 
 def test_negative_revisits_needs_poses():
     poses = np.full((40, 3), np.nan)  # a scenario without position/angle in its infos
-    assert r_network_quality.negative_revisits(_FakeRNetwork(), [_frames(range(40))], [poses],
+    network = _FakeRNetwork()
+    assert r_network_quality.negative_revisits(network, [network.embed(_frames(range(40)))], [poses],
                                                pairs_per_episode=10, seed=0) == {}

@@ -119,6 +119,9 @@ def test_resumed_train_r_goes_on_through_the_files(pair_data, tmp_path, monkeypa
     train_r.train_r(pair_data, workdir, num_epochs=3, **options)
     # 2 epochs done: 2 * 3 batches of 4 training pairs, 2 * 2 batches of 4 validation pairs.
     assert calls == [24, 16]
+    calls.clear()
+    assert train_r.train_r(pair_data, workdir, num_epochs=3, **options)["epochs_done"] == 3
+    assert calls == []  # nothing left to train: no input pipeline
 
 
 def test_resumed_train_r_uses_the_learning_rate_it_is_given(pair_data, tmp_path, clean_gin):
