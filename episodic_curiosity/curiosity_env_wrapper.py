@@ -17,7 +17,8 @@ Per vector step, in the original's order (EC_FACTS.md 5.2):
   4. reward = `scale_task_reward` * r_env + alpha * bonus, alpha = `scale_surrogate_reward`,
      forced to 0 while fewer than `exploration_reward_min_step` vector steps were taken;
   5. images are resized to `target_image_shape` (84x84x3) with area interpolation for the
-     policy; `info['task_reward']` and `info['curiosity_bonus']` carry the parts.
+     policy, and so is `info['final_obs']`; `info['task_reward']` and
+     `info['curiosity_bonus']` carry the parts.
 
 Auto-reset (see `environments/vector.py`): SAME_STEP. On an ending step env i's observation is
 the next episode's first one, so that is what the emptied memory starts with, exactly as in
@@ -136,6 +137,11 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
                              f"valid: {', '.join(EXPLORATION_REWARDS)}")
         if exploration_reward == "episodic_curiosity" and r_network is None:
             raise ValueError("exploration_reward='episodic_curiosity' needs an r_network")
+        if exploration_reward != "none" and not scale_surrogate_reward:
+            logging.warning("CuriosityEnvWrapper: exploration_reward=%r with scale_surrogate_reward "
+                            "(alpha, gin: CuriosityEnvWrapper.scale_surrogate_reward) = %r: the bonus is "
+                            "computed but never added to the reward.", exploration_reward,
+                            scale_surrogate_reward)
         self.exploration_reward = exploration_reward
         self.r_network = r_network
         self.scale_task_reward = scale_task_reward
@@ -211,9 +217,9 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         for observer in self._observers:
             observer.on_new_observation(observations=observations, rewards=rewards, dones=dones, infos=infos)
         self.step_count += 1
-        alpha = 0.0 if self.step_count < self.exploration_reward_min_step else self.scale_surrogate_reward
+        alpha = self.current_alpha()
         rewards = np.asarray(rewards, np.float64)
-        infos = dict(infos)
+        infos = self._resize_final_observations(dict(infos))
         with_info(infos, "task_reward", rewards)
         if self.deferred_bonus:
             # The bonus is added by `rollout_rewards`; frames are copied (workers reuse buffers).
@@ -234,6 +240,11 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         with_info(infos, "curiosity_bonus", bonus)
         self._track_episodes(rewards, bonus, dones)
         return self._policy_observation(observations), combined, terminated, truncated, infos
+
+    def current_alpha(self) -> float:
+        """The bonus factor of the step just counted: 0 during the warm-up
+        (`exploration_reward_min_step` vector steps, counted across resumes), then alpha."""
+        return 0.0 if self.step_count < self.exploration_reward_min_step else self.scale_surrogate_reward
 
     def rollout_rewards(self, rewards: np.ndarray) -> np.ndarray:
         """Adds the deferred bonus to the rewards `step` returned since the last call.
@@ -372,6 +383,20 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         if self._resize_to is None:
             return observations
         return resize_frames(observations, self._resize_to)
+
+    def _resize_final_observations(self, infos: dict) -> dict:
+        """`info['final_obs']` (the ended episodes' last observations) resized like the
+        observations, so that it matches `observation_space`."""
+        if self._resize_to is None or "final_obs" not in infos:
+            return infos
+        final = infos["final_obs"]
+        mask = np.asarray(infos.get("_final_obs", [o is not None for o in final]), bool)
+        resized = np.empty(len(final), dtype=object)
+        for env in range(len(final)):
+            if mask[env] and final[env] is not None:
+                resized[env] = resize_frames(np.asarray(final[env])[None], self._resize_to)[0]
+        infos["final_obs"] = resized
+        return infos
 
     def _track_episodes(self, rewards, bonus, dones) -> None:
         self._episode_task_reward += rewards

@@ -154,6 +154,8 @@ def run_pipeline_demo(output_dir: str, scenario: str = "vizdoom_sparse", gin_bin
 
 def main(argv):
     del argv
+    from episodic_curiosity import process_control  # pylint: disable=g-import-not-at-top
+    process_control.install_stop_handlers()
     if _MODE.value == "pipeline":
         outputs = run_pipeline_demo(_OUTPUT_DIR.value, _SCENARIO.value)
         outputs.update(run_demo(_OUTPUT_DIR.value, _SCENARIO.value, _NUM_STEPS.value, _SEED.value))
@@ -163,5 +165,11 @@ def main(argv):
         print(f"{kind}: {os.path.abspath(path)}")
 
 
+def run() -> None:
+    """Console script `ec-demo`."""
+    from episodic_curiosity import cli  # pylint: disable=g-import-not-at-top
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()

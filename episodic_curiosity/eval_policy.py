@@ -26,6 +26,7 @@ import numpy as np
 
 from episodic_curiosity import atomic_files
 from episodic_curiosity import checkpoint_io
+from episodic_curiosity import process_control
 from episodic_curiosity import train_policy
 
 
@@ -88,11 +89,17 @@ def main(argv: Sequence[str]) -> None:
     config = flags.FLAGS
     if not config.checkpoint:
         raise app.UsageError("--checkpoint is required")
+    process_control.install_stop_handlers()
     summary = eval_policy(config.checkpoint, config.env_name, config.split, config.num_episodes,
                           config.num_env, output=config.output)
     print(json.dumps(summary))
 
 
+def run() -> None:
+    """Console script `ec-eval-policy`."""
+    from episodic_curiosity import cli  # pylint: disable=g-import-not-at-top
+    cli.run(main, define_flags=_define_flags)
+
+
 if __name__ == "__main__":
-    _define_flags()
-    app.run(main)
+    run()

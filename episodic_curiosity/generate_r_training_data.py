@@ -32,8 +32,18 @@ the same records. Do not run two generators on one directory at the same time.
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m episodic_curiosity.generate_r_training_data` runs the package's copy of this module, so that gin
+    # sees one set of configurables (a second copy as __main__ would make every binding
+    # ambiguous once another module imports this one).
+    from episodic_curiosity.generate_r_training_data import run as _run
+    _run()
+    raise SystemExit(0)
+
 import concurrent.futures
+import contextlib
 import dataclasses
+import functools
 import json
 import math
 import multiprocessing
@@ -50,8 +60,12 @@ import numpy as np
 import tqdm
 
 from episodic_curiosity import atomic_files
+from episodic_curiosity import cli
 from episodic_curiosity import environments
+from episodic_curiosity import process_control
+from episodic_curiosity import provenance
 from episodic_curiosity import r_training_data
+from episodic_curiosity import seeding
 
 CONFIG_NAME = "generation_config.json"
 _SHARD_PATTERN = re.compile(r"^(tmp_)?r_training_data_(\d+)_(\d+)\.tfrecords$")
@@ -212,6 +226,17 @@ class _ShardWriter:
         os.replace(self._tmp_path, path)
         self.closed.append((name, os.path.getsize(path)))
 
+    def discard(self) -> None:
+        """Closes and removes the open shard, if any (the task was interrupted)."""
+        if self._writer is None:
+            return
+        try:
+            self._writer.close()
+        finally:
+            self._writer = None
+            if os.path.exists(self._tmp_path):
+                os.remove(self._tmp_path)
+
 
 def _episode_records(frames, infos, pairs, metadata: r_training_data.PairMetadata):
     """Serialized records of one episode's pairs (each frame PNG-encoded once)."""
@@ -272,6 +297,9 @@ def _run_task_unguarded(task: _TaskConfig) -> TaskSummary:
             if writer.count >= task.num_examples_per_shard:
                 writer.close()
         writer.close()
+    except BaseException:  # e.g. stopped: leave no temp file behind
+        writer.discard()
+        raise
     finally:
         env.close()
     summary = TaskSummary(task_id=task.task_id, seed=seed, env_seed=env_seed, env_steps=steps,
@@ -360,24 +388,51 @@ def _run_tasks(tasks: Sequence[_TaskConfig], num_workers: int, progress: tqdm.tq
             results.append(_run_task(task))
             progress.update(1)
         return results
+    # Workers die with this process (even after a kill -9 of it) and ignore Ctrl-C. When this
+    # process is stopped (Ctrl-C, SIGTERM) the running tasks are not waited for: the workers
+    # are terminated and the temp files of their unfinished shards removed. After a failed
+    # task the running ones still finish (their output is kept), as before.
     context = multiprocessing.get_context("forkserver")
-    with concurrent.futures.ProcessPoolExecutor(min(num_workers, len(tasks)), mp_context=context) as pool:
-        futures = [pool.submit(_run_task, task) for task in tasks]
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                results.append(future.result())
-                progress.update(1)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    pool = concurrent.futures.ProcessPoolExecutor(
+        min(num_workers, len(tasks)), mp_context=context, initializer=process_control.die_with_parent,
+        initargs=(process_control.ProcessIdentity.of(),))
+    try:
+        task_function = functools.partial(process_control.call_in_pool_worker, _run_task)
+        futures = [pool.submit(task_function, task) for task in tasks]
+        for future in concurrent.futures.as_completed(futures):
+            results.append(future.result())
+            progress.update(1)
+    except Exception:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    except BaseException:
+        process_control.shutdown_pool_now(pool)
+        _remove_temp_files(tasks[0].output_dir)
+        raise
+    pool.shutdown(wait=True)
     return results
 
 
-def _validate_arguments(total_env_steps, num_tasks, num_workers, split, num_examples_per_shard,
-                        max_action_distance, sampling_mode) -> None:
-    """Raises one ValueError listing every bad argument."""
+def _remove_temp_files(output_dir: str) -> None:
+    """Removes the `tmp_*` files that stopped workers may have left (no writer is running)."""
+    for name in os.listdir(output_dir):
+        if name.startswith("tmp_"):
+            logging.info("Removing %s of an interrupted task.", name)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(output_dir, name))
+
+
+def argument_problems(total_env_steps, num_tasks, num_workers, split, num_examples_per_shard,
+                      max_action_distance, sampling_mode, base_seed=environments.DEFAULT_BASE_SEED) -> list[str]:
+    """Every bad argument, as text."""
     problems = []
+    for name, value in (("total_env_steps", total_env_steps), ("num_tasks", num_tasks),
+                        ("num_workers", num_workers), ("num_examples_per_shard", num_examples_per_shard),
+                        ("max_action_distance", max_action_distance), ("base_seed", base_seed)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"{name} must be an int, got {value!r}")
+    if problems:
+        return problems
     if total_env_steps < 1:
         problems.append(f"total_env_steps must be >= 1, got {total_env_steps}")
     if num_tasks < 1:
@@ -393,8 +448,7 @@ def _validate_arguments(total_env_steps, num_tasks, num_workers, split, num_exam
     if sampling_mode not in r_training_data.SAMPLING_MODES:
         problems.append(f"unknown sampling_mode {sampling_mode!r}; valid: "
                         f"{', '.join(r_training_data.SAMPLING_MODES)}")
-    if problems:
-        raise ValueError("invalid generate_r_training_data arguments: " + "; ".join(problems))
+    return problems
 
 
 @gin.configurable(denylist=["output_dir"])
@@ -409,7 +463,9 @@ def generate_r_training_data(output_dir: str,
                              sampling_mode: str = r_training_data.V1_AFFECT_NUM_TRAINING_EXAMPLES,
                              base_seed: int = environments.DEFAULT_BASE_SEED,
                              env_kwargs: Mapping[str, Any] | None = None,
-                             show_progress: bool = True) -> GenerationSummary:
+                             show_progress: bool = True,
+                             seed: int | None = None,
+                             validate_only: bool = False) -> GenerationSummary | None:
     """Generates (or completes) a split of R-network training pairs in `output_dir`.
 
     Args:
@@ -426,13 +482,22 @@ def generate_r_training_data(output_dir: str,
       base_seed: int, seed of task 0.
       env_kwargs: mapping or None, overrides of the scenario's constructor arguments.
       show_progress: bool, show a progress bar over tasks.
+      seed: int or None, the run's seed (`seeding`): if given, base_seed becomes
+        `seeding.env_base_seed(seed)` (seed 0: the original's 123).
+      validate_only: bool, only check the arguments (one ConfigError listing every problem)
+        and the scenario, and return None.
 
     Returns:
       GenerationSummary of all tasks (finished earlier ones marked `skipped`).
     """
-    _validate_arguments(total_env_steps, num_tasks, num_workers, split, num_examples_per_shard,
-                        max_action_distance, sampling_mode)
+    if seed is not None:
+        base_seed = seeding.env_base_seed(seed)
+    cli.raise_if_problems(argument_problems(total_env_steps, num_tasks, num_workers, split,
+                                            num_examples_per_shard, max_action_distance, sampling_mode,
+                                            base_seed), "generate_r_training_data arguments")
     environments.get_scenario(scenario).constructor()  # Unknown/unavailable: fail before any work.
+    if validate_only:
+        return None
     env_kwargs = dict(env_kwargs or {})
     output_dir = os.path.abspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
@@ -442,6 +507,8 @@ def generate_r_training_data(output_dir: str,
         "split": split, "mixer_seed": mixer_seed, "num_examples_per_shard": num_examples_per_shard,
         "max_action_distance": max_action_distance, "sampling_mode": sampling_mode,
         "base_seed": base_seed, "env_kwargs": env_kwargs})
+    provenance.record(output_dir, "generate_r_training_data", seed=seed,
+                      extra={"scenario": scenario, "split": split, "base_seed": base_seed})
 
     finished = {t: s for t in range(num_tasks) if (s := _finished_task(output_dir, t)) is not None}
     pending = [t for t in range(num_tasks) if t not in finished]
@@ -492,7 +559,7 @@ def _write_tensorboard(tb_dir: str, summaries: Sequence[TaskSummary], seconds: f
 # Flags are defined only when this module runs as a program (`_define_flags` below), so that
 # importing it next to another entry point (train_r, the launcher) cannot clash on flag names.
 _OPTIONAL_FLAGS = ("total_env_steps", "num_tasks", "num_workers", "split", "num_examples_per_shard",
-                   "max_action_distance", "sampling_mode", "base_seed")
+                   "max_action_distance", "sampling_mode", "base_seed", "seed")
 _REQUIRED = ("total_env_steps", "num_tasks", "num_workers")
 
 
@@ -508,6 +575,8 @@ def _define_flags() -> None:
     flags.DEFINE_integer("max_action_distance", None, "k: largest positive gap in steps (5).")
     flags.DEFINE_enum("sampling_mode", None, list(r_training_data.SAMPLING_MODES), "Pair sampling mode.")
     flags.DEFINE_integer("base_seed", None, "Seed of task 0 (123).")
+    flags.DEFINE_integer("seed", None, "The run's seed: task 0 is seeded 123 + seed x "
+                         f"{seeding.SEEDS_PER_RUN} (overrides --base_seed).")
     flags.DEFINE_string("env_kwargs", None, "JSON object of scenario constructor overrides.")
     flags.DEFINE_multi_string("gin_config", [], "Gin config files.")
     flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'generate_r_training_data.num_tasks=4'.")
@@ -527,8 +596,9 @@ def main(argv):
     flag_values = flags.FLAGS
     if not flag_values.output_dir or not flag_values.scenario:
         raise app.UsageError("--output_dir and --scenario are required")
-    gin.parse_config_files_and_bindings(flag_values.gin_config, flag_values.gin_bindings,
-                                        skip_unknown=False)
+    process_control.install_stop_handlers()
+    from episodic_curiosity import configurables  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
+    cli.parse_gin(flag_values.gin_config, flag_values.gin_bindings)
     kwargs = {name: flag_values[name].value for name in _OPTIONAL_FLAGS
               if flag_values[name].value is not None}
     if flag_values.env_kwargs:
@@ -542,6 +612,10 @@ def main(argv):
           f"{len(summary.files)} files under {summary.output_dir}")
 
 
+def run() -> None:
+    """Console script `ec-generate-r-training-data`."""
+    cli.run(main, define_flags=_define_flags)
+
+
 if __name__ == "__main__":
-    _define_flags()
-    app.run(main)
+    run()

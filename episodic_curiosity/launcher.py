@@ -1,24 +1,41 @@
-"""Chains the pipeline of one method x scenario run (used by `scripts/launcher_script.py`).
+r"""Chains the pipeline of one method x scenario run (`ec-launcher`, `scripts/launcher_script.py`).
+
+    ec-launcher --workdir=/tmp/ec --method=ppo_plus_ec --scenario=vizdoom_sparse \
+        [--scale=smoke] [--run_number=1] [--seed=N] [--r_networks_path=DIR_OR_H5] \
+        [--gin_bindings='CuriosityEnvWrapper.scale_surrogate_reward=0.05']
 
 Layout (the original's): `<workdir>/<method>/<scenario>/run_number_<n>/` holding
-`r_training_data/{R_TRAINING,VALIDATION}/`, `r_networks/` and the policy files.
+`r_training_data/{R_TRAINING,R_VALIDATION}/`, `r_networks/`, the policy files, `seed.json`
+and `provenance.json`.
 
 Configuration files: `method_<method>.gin`, `scenario_<family>.gin`, `scenario_<name>.gin`
 (when present, e.g. the no-reward DMLab scenarios), `scenario_<name>_<method>.gin` (when
-present, e.g. the Ant's per-method rows) and `scale_smoke.gin` at smoke scale.
+present, e.g. the Ant's per-method rows), then at a scale other than paper `scale_<scale>.gin`
+and `scale_<scale>_<method>.gin` (when present), then the caller's bindings; the effective
+config is logged and saved as `launcher.gin` in the run folder.
+
+Seeds: `--seed`, by default the run number - 1 (run 1 keeps the original's seeds); every stage
+derives its seeds from it (see `seeding`), so run numbers give distinct runs.
 
 Stages of `ppo_plus_ec` without pre-trained R-networks: training-data generation for both
-splits -> `train_r` -> `train_policy` with the newest R-network. Every stage is restartable and
-skips what is complete, so rerunning a finished or interrupted launch continues and never
-redoes work. Configuration: `configs/method_<method>.gin` + `configs/scenario_<family>.gin`
-(+ `configs/scale_smoke.gin`), then the caller's bindings; the effective config is logged and
-saved as `launcher.gin` in the run folder.
+splits -> `train_r` -> `train_policy` with the newest R-network. Before the first stage runs,
+every stage's arguments and configuration are checked (one error lists every problem). Every
+stage is restartable and skips what is complete, so rerunning a finished or interrupted launch
+continues and never redoes work.
 """
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m episodic_curiosity.launcher` runs the package's copy of this module (one copy
+    # of every module, as for the other entry points).
+    from episodic_curiosity.launcher import run as _run
+    _run()
+    raise SystemExit(0)
+
 import dataclasses
 import glob
+import json
 import os
 from typing import Sequence
 
@@ -26,9 +43,12 @@ from absl import logging
 import gin
 
 from episodic_curiosity import atomic_files
+from episodic_curiosity import cli
 from episodic_curiosity import environments
 from episodic_curiosity import generate_r_training_data
+from episodic_curiosity import provenance
 from episodic_curiosity import r_network_training
+from episodic_curiosity import seeding
 from episodic_curiosity import train_policy
 from episodic_curiosity import train_r
 
@@ -72,8 +92,12 @@ def config_files(method: str, scenario: str, scale: str) -> list[str]:
         path = os.path.join(CONFIG_DIR, f"scenario_{name}.gin")
         if os.path.exists(path) and path not in files:
             files.append(path)
-    if scale == "smoke":
-        files.append(os.path.join(CONFIG_DIR, "scale_smoke.gin"))
+    # The scale's file, then its method-specific one (e.g. ECO's warm-up at smoke scale).
+    if scale != "paper":
+        for name in (scale, f"{scale}_{method}"):
+            path = os.path.join(CONFIG_DIR, f"scale_{name}.gin")
+            if os.path.exists(path):
+                files.append(path)
     return files
 
 
@@ -126,62 +150,138 @@ def launch(workdir: str, method: str, scenario: str, run_number: int = 1,
            num_timesteps: int | None = None, num_env: int | None = None,
            r_networks_path: str | None = None, scale: str = "paper",
            gin_bindings: Sequence[str] = (), asynchronous: bool = True,
-           show_progress: bool = True) -> dict:
-    """Runs (or continues) every stage of one run; returns the paths of what it produced."""
+           show_progress: bool = True, seed: int | None = None) -> dict:
+    """Runs (or continues) every stage of one run; returns the paths of what it produced.
+
+    Args:
+      seed: int or None, the run's seed (`seeding`); None = `seeding.seed_for_run(run_number)`
+        (run 1 -> 0, the original's seeds). Every stage derives its seeds from it.
+
+    Before any stage runs, the arguments and the resolved configuration of every stage are
+    checked, and one ConfigError lists every problem.
+    """
     check_choice(method, scenario, scale)
     settings = SCALE_SETTINGS[scale]
     num_timesteps = settings.num_timesteps if num_timesteps is None else num_timesteps
     num_env = settings.num_env if num_env is None else num_env
+    seed = seeding.seed_for_run(run_number) if seed is None else seed
     run_dir = run_directory(workdir, method, scenario, run_number)
-    os.makedirs(run_dir, exist_ok=True)
     gin.clear_config()
-    gin.parse_config_files_and_bindings(config_files(method, scenario, scale), list(gin_bindings),
-                                        skip_unknown=False)
+    cli.parse_gin(config_files(method, scenario, scale), list(gin_bindings))
+    r_checkpoint = None
+    if method == "ppo_plus_ec" and r_networks_path:
+        r_checkpoint = r_network_for_scenario(r_networks_path, scenario)
+    validate_stages(method, scenario, settings, num_timesteps=num_timesteps, num_env=num_env, seed=seed,
+                    r_checkpoint=r_checkpoint, trains_r_network=method == "ppo_plus_ec" and not r_checkpoint)
+    os.makedirs(run_dir, exist_ok=True)
+    _check_seed_of_existing_run(run_dir, seed)
+    provenance.record(run_dir, "launcher", seed=seed, r_network_path=r_checkpoint,
+                      extra={"method": method, "scenario": scenario, "scale": scale, "run_number": run_number,
+                             "num_timesteps": num_timesteps, "num_env": num_env})
+    atomic_files.write_json(os.path.join(run_dir, SEED_FILE), {"seed": seed, "run_number": run_number})
     logging.info("Effective gin config of %s:\n%s", run_dir, gin.config_str())
     atomic_files.write_text(os.path.join(run_dir, "launcher.gin"), gin.config_str())
-    outputs = {"run_dir": run_dir}
+    outputs = {"run_dir": run_dir, "seed": seed}
 
-    r_checkpoint = None
     if method == "ppo_plus_ec":
-        if r_networks_path:
-            r_checkpoint = r_network_for_scenario(r_networks_path, scenario)
-        else:
-            r_checkpoint = _train_r_network(run_dir, scenario, settings, show_progress)
+        if not r_checkpoint:
+            r_checkpoint = _train_r_network(run_dir, scenario, settings, show_progress, seed)
         outputs["r_checkpoint"] = r_checkpoint
     result = train_policy.train_policy(run_dir, scenario, num_env=num_env, num_timesteps=num_timesteps,
                                        r_checkpoint=r_checkpoint, asynchronous=asynchronous,
-                                       show_progress=show_progress)
+                                       show_progress=show_progress, seed=seed)
     outputs.update(policy_checkpoint=result["checkpoint"], reward_train=result["last_reward_train"],
                    reward_csvs=[os.path.join(run_dir, f"reward_{s}.csv") for s in ("train", "valid", "test")])
     atomic_files.write_text(os.path.join(run_dir, "launcher.operative.gin"), gin.operative_config_str())
     return outputs
 
 
+SEED_FILE = "seed.json"
+
+
+def _check_seed_of_existing_run(run_dir: str, seed: int) -> None:
+    """A run folder resumes only with the seed it started with."""
+    path = os.path.join(run_dir, SEED_FILE)
+    if os.path.exists(path):
+        with open(path) as f:
+            previous = json.load(f).get("seed")
+        if previous is not None and previous != seed:
+            raise cli.ConfigError([f"{run_dir!r} was started with seed {previous}, this call asks for "
+                                   f"seed {seed}: pass --seed={previous} to resume it, or use another "
+                                   "--run_number / --workdir"])
+
+
+def validate_stages(method: str, scenario: str, settings: ScaleSettings, *, num_timesteps: int, num_env: int,
+                    seed: int, r_checkpoint: str | None, trains_r_network: bool) -> None:
+    """Checks the arguments and gin configuration of every stage a launch will run (gin must
+    be parsed); raises one ConfigError listing all problems."""
+    problems = []
+    try:
+        seeding.check_seed(seed)
+    except ValueError as error:
+        problems.append(str(error))
+    if trains_r_network:
+        for split in seeding.R_NETWORK_DATA_SPLITS:
+            try:
+                generate_r_training_data.generate_r_training_data(
+                    "<not written>", scenario, total_env_steps=settings.data_env_steps,
+                    num_tasks=settings.data_tasks, num_workers=settings.data_workers, split=split,
+                    seed=seed if isinstance(seed, int) else None, validate_only=True)
+            except cli.ConfigError as error:
+                problems += [f"R-network data ({split}): {p}" for p in error.problems]
+        try:
+            train_r.train_r([], "<not written>", seed=seed, validate_only=True)
+        except cli.ConfigError as error:
+            problems += [f"train_r: {p}" for p in error.problems]
+    try:
+        train_policy.train_policy("<not written>", scenario, num_env=num_env, num_timesteps=num_timesteps,
+                                  r_checkpoint=r_checkpoint or ("<trained first>" if trains_r_network else None),
+                                  seed=seed, validate_only=True)
+    except cli.ConfigError as error:
+        problems += [f"train_policy: {p}" for p in error.problems]
+    cli.raise_if_problems(problems, f"launch of {method} on {scenario}")
+
+
 def train_r_network_only(run_dir: str, scenario: str, scale: str = "paper", gin_bindings: Sequence[str] = (),
-                         show_progress: bool = True) -> str:
+                         show_progress: bool = True, seed: int = 0) -> str:
     """Only the R-network stages of a `ppo_plus_ec` run of `scenario`, in `run_dir`.
 
     Used by sweeps (`sweep.py`) to train one R-network shared by the scenarios of one level.
     Restartable like `launch`; returns the newest `r_network_weights.*.h5`.
     """
     check_choice("ppo_plus_ec", scenario, scale)
-    os.makedirs(run_dir, exist_ok=True)
     gin.clear_config()
-    gin.parse_config_files_and_bindings(config_files("ppo_plus_ec", scenario, scale), list(gin_bindings),
-                                        skip_unknown=False)
+    cli.parse_gin(config_files("ppo_plus_ec", scenario, scale), list(gin_bindings))
+    settings = SCALE_SETTINGS[scale]
+    problems = []
+    for split in seeding.R_NETWORK_DATA_SPLITS:
+        try:
+            generate_r_training_data.generate_r_training_data(
+                "<not written>", scenario, total_env_steps=settings.data_env_steps, num_tasks=settings.data_tasks,
+                num_workers=settings.data_workers, split=split, seed=seed, validate_only=True)
+        except cli.ConfigError as error:
+            problems += error.problems
+    try:
+        train_r.train_r([], "<not written>", seed=seed, validate_only=True)
+    except cli.ConfigError as error:
+        problems += error.problems
+    cli.raise_if_problems(problems, f"R-network job for {scenario}")
+    os.makedirs(run_dir, exist_ok=True)
+    provenance.record(run_dir, "r_network_job", seed=seed, extra={"scenario": scenario, "scale": scale})
     atomic_files.write_text(os.path.join(run_dir, "launcher.gin"), gin.config_str())
-    return _train_r_network(run_dir, scenario, SCALE_SETTINGS[scale], show_progress)
+    return _train_r_network(run_dir, scenario, settings, show_progress, seed)
 
 
-def _train_r_network(run_dir: str, scenario: str, settings: ScaleSettings, show_progress: bool) -> str:
-    """Data generation for both splits, then `train_r`; each skips what is already done."""
+def _train_r_network(run_dir: str, scenario: str, settings: ScaleSettings, show_progress: bool,
+                     seed: int) -> str:
+    """Data generation for both R-network splits, then `train_r`; each skips what is done."""
     data_dirs = []
-    for split in ("R_TRAINING", "VALIDATION"):
+    for split in seeding.R_NETWORK_DATA_SPLITS:
         directory = os.path.join(run_dir, "r_training_data", split)
         logging.info("Stage: R-network training data, split %s -> %s", split, directory)
         generate_r_training_data.generate_r_training_data(
             directory, scenario, total_env_steps=settings.data_env_steps, num_tasks=settings.data_tasks,
-            num_workers=settings.data_workers, split=split, show_progress=show_progress)
+            num_workers=settings.data_workers, split=split, show_progress=show_progress, seed=seed)
         data_dirs.append(directory)
     r_dir = os.path.join(run_dir, "r_networks")
     logging.info("Stage: train_r -> %s", r_dir)
@@ -189,7 +289,7 @@ def _train_r_network(run_dir: str, scenario: str, settings: ScaleSettings, show_
     num_epochs = gin.query_parameter("train_r.num_epochs") if _bound("train_r.num_epochs") else 2000
     done_epochs = int(os.path.basename(newest).split(".")[1]) if newest else 0
     if done_epochs < num_epochs:
-        train_r.train_r(data_dirs, r_dir, show_progress=show_progress)
+        train_r.train_r(data_dirs, r_dir, show_progress=show_progress, seed=seed)
     return newest_r_network(r_dir)
 
 
@@ -199,3 +299,44 @@ def _bound(parameter: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _define_flags() -> None:
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    flags.DEFINE_string("workdir", None, "Root output folder.")
+    flags.DEFINE_enum("method", "ppo_plus_ec", list(METHODS), "Method.")
+    flags.DEFINE_enum("scenario", "vizdoom_sparse", environments.scenario_names(), "Registered scenario.")
+    flags.DEFINE_integer("run_number", 1, "Run index: names the folder and, without --seed, sets the seed "
+                         "(run number - 1).")
+    flags.DEFINE_integer("seed", None, "The run's seed (default: run number - 1).")
+    flags.DEFINE_integer("num_timesteps", None, "Agent steps (default by --scale).")
+    flags.DEFINE_integer("num_env", None, "Parallel envs (default by --scale).")
+    flags.DEFINE_string("r_networks_path", None,
+                        "Pre-trained R-net .h5, or a folder searched for the newest one.")
+    flags.DEFINE_enum("scale", "paper", list(SCALES), "Sizes: " + ", ".join(SCALES) + ".")
+    flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings (applied last).")
+    flags.DEFINE_integer("intra_op_threads", 0, "TensorFlow threads per op (0: one per core).")
+    flags.DEFINE_integer("inter_op_threads", 0, "Concurrent TensorFlow ops (0: default).")
+
+
+def main(argv: Sequence[str]) -> None:
+    from absl import app  # pylint: disable=g-import-not-at-top
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import process_control  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import runtime  # pylint: disable=g-import-not-at-top
+    del argv
+    config = flags.FLAGS
+    if not config.workdir:
+        raise app.UsageError("--workdir is required")
+    process_control.install_stop_handlers()
+    runtime.configure_threads(config.intra_op_threads, config.inter_op_threads)
+    outputs = launch(config.workdir, config.method, config.scenario, config.run_number,
+                     config.num_timesteps, config.num_env, config.r_networks_path, config.scale,
+                     config.gin_bindings, seed=config.seed)
+    for name, value in outputs.items():
+        print(f"{name}: {value}")
+
+
+def run() -> None:
+    """Console script `ec-launcher`."""
+    cli.run(main, define_flags=_define_flags)

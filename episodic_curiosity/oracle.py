@@ -63,8 +63,9 @@ class OracleRewardWrapper(gym.Wrapper):
     """Replaces a single env's reward by the grid-oracle exploration reward.
 
     The original's "run oracle before monitor" for the no-reward scenarios: the env's own
-    reward (and so the logged training reward) becomes the exploration score. The task reward
-    is kept in `info['task_reward']`.
+    reward (and so the logged training reward and every evaluation) becomes the exploration
+    score. The level's own reward is kept in `info['goal_reward']`. (Not `task_reward`: the
+    curiosity wrapper fills that with the env reward, i.e. this score.)
     """
 
     def __init__(self, env: gym.Env, reward_grid_size: float = 30.0, cell_reward_normalizer: float = 900.0):
@@ -79,6 +80,6 @@ class OracleRewardWrapper(gym.Wrapper):
         observation, reward, terminated, truncated, info = self.env.step(action)
         if "position" not in info:
             raise KeyError("OracleRewardWrapper needs info['position'] from the env")
-        info = {**info, "task_reward": reward}
+        info = {**info, "goal_reward": reward}
         oracle_reward = float(self._oracle.update(np.asarray(info["position"])[None])[0])
         return observation, oracle_reward, terminated, truncated, info

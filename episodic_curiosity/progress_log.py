@@ -2,14 +2,21 @@
 
 Rows are appended; the header is written when the file is new. A rerun after a kill passes
 `skip_through` (the last logged update) so that updates done again are not logged twice.
+
+A kill or a full disk mid-write can cut the last line of either file short. Reading
+`progress.csv` skips such a last row (or a last row with the wrong number of fields) with a
+warning, and the next write truncates it away from `progress.csv` (and a cut last line from
+`log.txt`) before appending; a malformed row before the last raises a ValueError naming the file
+and line (the rules of `append_only`).
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from typing import Mapping
+
+from episodic_curiosity import append_only
 
 
 def _format(value) -> str:
@@ -37,30 +44,45 @@ class ProgressLog:
         self.csv_path = os.path.join(directory, "progress.csv")
         self.text_path = os.path.join(directory, "log.txt")
         self._keys = None
-        if os.path.exists(self.csv_path) and os.path.getsize(self.csv_path) > 0:
-            with open(self.csv_path, newline="") as f:
-                self._keys = next(csv.reader(f))
+        if os.path.exists(self.csv_path):
+            lines, tail = append_only.read_lines(self.csv_path)
+            if lines:
+                self._keys = lines[0].split(",")
+            elif tail is not None:  # the header itself was cut: a new log, rewritten on write
+                append_only.warn_torn(self.csv_path, 1, tail)
+
+    def _row(self, fields: list[str]) -> dict[str, str]:
+        if len(fields) != len(self._keys):
+            raise ValueError(f"{len(fields)} fields, the header has {len(self._keys)}")
+        return dict(zip(self._keys, fields))
+
+    def _row_ok(self, fields: list[str]) -> bool:
+        return len(fields) == len(self._keys)
 
     def last_logged(self, key: str = "nupdates") -> int | None:
-        """The value of `key` in the last row, or None for a new log."""
+        """The value of `key` in the last complete row, or None for a new log."""
         if self._keys is None:
             return None
-        with open(self.csv_path, newline="") as f:
-            rows = list(csv.DictReader(f))
+        lines, tail = append_only.read_lines(self.csv_path)
+        rows = append_only.parse_rows(self.csv_path, lines[1:], tail, self._row)
         return int(float(rows[-1][key])) if rows else None
 
     def write(self, values: Mapping[str, object]) -> str:
         """Appends `values` (always the same keys) to both files; returns the text table."""
         keys = sorted(values)
         if self._keys is None:
+            append_only.drop_torn_tail(self.csv_path)  # a cut header
             self._keys = keys
             with open(self.csv_path, "a", newline="") as f:
                 f.write(",".join(keys) + "\n")
         elif keys != self._keys:
             raise ValueError(f"progress keys changed: {keys} vs {self._keys} in {self.csv_path}")
+        else:
+            append_only.drop_torn_tail(self.csv_path, self._row_ok)
         with open(self.csv_path, "a", newline="") as f:
             f.write(",".join(_format(values[k]) for k in keys) + "\n")
         text = table(values)
+        append_only.drop_torn_tail(self.text_path)
         with open(self.text_path, "a") as f:
             f.write(text)
         return text

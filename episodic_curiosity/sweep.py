@@ -1,6 +1,6 @@
 r"""Sweeps of launcher runs (methods x scenarios x run numbers) on Ray, restartable and retried.
 
-Every run is one `scripts/launcher_script.py` invocation in its own process (a Ray task spawns
+Every run is one launcher (`python -m episodic_curiosity.launcher`) invocation in its own process (a Ray task spawns
 it as a subprocess, so TensorFlow state and crashes stay isolated), in the launcher's layout
 `<workdir>/<method>/<scenario>/run_number_<n>/`, with its output in `<run_dir>/launcher.log`.
 
@@ -63,10 +63,8 @@ LOG_FILE = "launcher.log"
 R_NETWORK_FOLDER = "r_networks"  # <workdir>/r_networks/<owner scenario>/run_number_<n>/
 SUMMARY_FOLDER = "summary"
 SPEC_KEYS = ("methods", "scenarios", "runs", "scale", "gin_bindings", "num_timesteps", "num_env",
-             "r_networks_path")
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LAUNCHER_SCRIPT = os.path.join(_REPO_ROOT, "scripts", "launcher_script.py")
-# Lines `name: value` that scripts/launcher_script.py prints when it finishes.
+             "r_networks_path", "seed")
+# Lines `name: value` that the launcher prints when it finishes.
 _OUTPUT_LINE = re.compile(r"^(run_dir|r_checkpoint|policy_checkpoint|reward_train|reward_csvs): (.*)$")
 
 
@@ -88,6 +86,8 @@ class SweepSpec:
       num_env: int or None, parallel envs per run (None: the scale's).
       r_networks_path: str or None, pre-trained R-networks for `ppo_plus_ec` (a file, or a folder
         laid out like the original's release); None trains them in R-network jobs.
+      seed: int or None, the seed of run number 1; run n gets seed + n - 1 (None: 0, i.e. the
+        launcher's default, run number - 1). R-network jobs of run n get the same seed.
     """
 
     methods: tuple[str, ...]
@@ -98,6 +98,11 @@ class SweepSpec:
     num_timesteps: int | None = None
     num_env: int | None = None
     r_networks_path: str | None = None
+    seed: int | None = None
+
+    def seed_of(self, run_number: int) -> int:
+        """The seed of run number `run_number` (see `seed`)."""
+        return (self.seed or 0) + run_number - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +160,8 @@ def _run_numbers(runs: Any) -> tuple[int, ...]:
 
 def make_spec(methods: Any, scenarios: Any, runs: Any = 1, scale: str = "paper",
               gin_bindings: Sequence[str] = (), num_timesteps: int | None = None,
-              num_env: int | None = None, r_networks_path: str | None = None) -> SweepSpec:
+              num_env: int | None = None, r_networks_path: str | None = None,
+              seed: int | None = None) -> SweepSpec:
     """A SweepSpec from lists or comma-separated strings; `runs` = N or a list of numbers.
 
     Checks the shape only; `validate` checks the names.
@@ -168,10 +174,12 @@ def make_spec(methods: Any, scenarios: Any, runs: Any = 1, scale: str = "paper",
     for name, value in (("num_timesteps", num_timesteps), ("num_env", num_env)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise SweepSpecError(f"{name} must be a positive integer, got {value!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise SweepSpecError(f"seed must be an integer >= 0, got {seed!r}")
     if isinstance(gin_bindings, str):
         gin_bindings = [gin_bindings]
     return SweepSpec(tuple(dict.fromkeys(methods)), tuple(dict.fromkeys(scenarios)), _run_numbers(runs),
-                     str(scale), tuple(gin_bindings), num_timesteps, num_env, r_networks_path)
+                     str(scale), tuple(gin_bindings), num_timesteps, num_env, r_networks_path, seed)
 
 
 def load_sweep_file(path: str) -> dict:
@@ -445,12 +453,12 @@ def launcher_command(job: Job, settings: ExecutionSettings, local_root: str,
     if job.kind == "r_network":
         return [sys.executable, "-m", "episodic_curiosity.sweep",
                 f"--run_dir={os.path.join(local_root, job.relative_dir)}",
-                f"--scenario={job.scenario}", f"--scale={spec.scale}", *bindings]
-    if not os.path.isfile(LAUNCHER_SCRIPT):
-        raise FileNotFoundError(f"{LAUNCHER_SCRIPT} not found: install this project from its source tree "
-                                "(pip install -e .) on every node")
-    command = [sys.executable, LAUNCHER_SCRIPT, f"--workdir={local_root}", f"--method={job.method}",
-               f"--scenario={job.scenario}", f"--run_number={job.run_number}", f"--scale={spec.scale}"]
+                f"--scenario={job.scenario}", f"--scale={spec.scale}",
+                f"--seed={spec.seed_of(job.run_number)}", *bindings]
+    command = [sys.executable, "-m", "episodic_curiosity.launcher", f"--workdir={local_root}",
+               f"--method={job.method}",
+               f"--scenario={job.scenario}", f"--run_number={job.run_number}", f"--scale={spec.scale}",
+               f"--seed={spec.seed_of(job.run_number)}"]
     if spec.num_timesteps is not None:
         command.append(f"--num_timesteps={spec.num_timesteps}")
     if spec.num_env is not None:
@@ -660,6 +668,11 @@ def run_sweep(spec: SweepSpec, workdir: str, *, address: str | None = None, cpus
                              f"got {cpus_per_run}, {gpus_per_run}")
     storage = Storage(workdir, staging_dir)
     jobs = plan(spec)
+    if not is_uri(workdir):
+        from episodic_curiosity import provenance  # pylint: disable=import-outside-toplevel
+        provenance.record(workdir, "sweep", seed=spec.seed,
+                          extra={"spec": dataclasses.asdict(spec),
+                                 "seeds": {str(n): spec.seed_of(n) for n in spec.runs}})
     finished = {job.key: storage.read_done(job.relative_dir) for job in jobs}
     skipped = [key for key, done in finished.items() if done is not None]
     todo = [job for job in jobs if finished[job.key] is None]
@@ -770,17 +783,20 @@ def _define_flags() -> None:
     flags.DEFINE_string("scenario", None, "Scenario whose random-policy data trains the R-network.")
     flags.DEFINE_string("scale", "paper", "paper or smoke sizes.")
     flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings.")
+    flags.DEFINE_integer("seed", 0, "The seed of the runs this R-network serves.")
 
 
 def main(argv: Sequence[str]) -> None:
     del argv
     from absl import flags  # pylint: disable=import-outside-toplevel
     from episodic_curiosity import launcher  # pylint: disable=import-outside-toplevel
+    from episodic_curiosity import process_control  # pylint: disable=import-outside-toplevel
     config = flags.FLAGS
     if not config.run_dir or not config.scenario:
         raise SystemExit("--run_dir and --scenario are required")
+    process_control.install_stop_handlers()
     checkpoint = launcher.train_r_network_only(config.run_dir, config.scenario, config.scale,
-                                               config.gin_bindings, show_progress=False)
+                                               config.gin_bindings, show_progress=False, seed=config.seed)
     print(f"r_checkpoint: {checkpoint}")
 
 

@@ -23,6 +23,14 @@ with fresh episodes, counters, optimizer and policy continue, and no CSV row is 
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m episodic_curiosity.train_policy` runs the package's copy of this module, so that gin
+    # sees one set of configurables (a second copy as __main__ would make every binding
+    # ambiguous once another module imports this one).
+    from episodic_curiosity.train_policy import run as _run
+    _run()
+    raise SystemExit(0)
+
 import collections
 import math
 import os
@@ -40,26 +48,26 @@ import tqdm
 
 from episodic_curiosity import atomic_files
 from episodic_curiosity import checkpoint_io
+from episodic_curiosity import cli
 from episodic_curiosity import curiosity_env_wrapper
 from episodic_curiosity import environments
 from episodic_curiosity import icm_env_wrapper
 from episodic_curiosity import metrics_csv
 from episodic_curiosity import online_r_training as online_r_training_lib
 from episodic_curiosity import ppo
+from episodic_curiosity import process_control
 from episodic_curiosity import progress_log
+from episodic_curiosity import provenance
 from episodic_curiosity import r_network
 from episodic_curiosity import runtime
-from episodic_curiosity.r_training_data import MIXER_SEEDS
+from episodic_curiosity import seeding
 
 _CHECKPOINT_PATTERN = re.compile(r"^policy\.(\d{5})\.h5$")
 
 
-def split_base_seed(split: str, base_seed: int = environments.DEFAULT_BASE_SEED) -> int:
-    """Base env seed of a split: training uses 123; validation/test mix in their seed."""
-    mixer = {"train": "R_TRAINING", "valid": "VALIDATION", "test": "TEST"}
-    if split not in mixer:
-        raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
-    return base_seed ^ MIXER_SEEDS[mixer[split]]
+def split_base_seed(split: str, seed: int = 0) -> int:
+    """Env seed of env 0 of a policy split of a non-DMLab scenario (see `seeding`)."""
+    return seeding.mix(seeding.env_base_seed(seed), seeding.policy_split_name(split))
 
 
 def make_policy_envs(scenario: str, num_env: int, split: str, r_net, *, asynchronous: bool,
@@ -67,29 +75,41 @@ def make_policy_envs(scenario: str, num_env: int, split: str, r_net, *, asynchro
                      scale_task_reward: float = 1.0,
                      scale_surrogate_reward: float = 0.0,
                      deferred_bonus: bool = False,
-                     background_bonus: bool = False) -> curiosity_env_wrapper.CuriosityEnvWrapper:
+                     background_bonus: bool = False,
+                     seed: int = 0,
+                     target_image_shape: Sequence[int] | None = None) -> curiosity_env_wrapper.CuriosityEnvWrapper:
     """The vector env of one split behind its own curiosity wrapper.
 
-    DeepMind Lab envs keep the seeds 123 + i and get the split's `mixerSeed` (EC_FACTS 3.7:
-    POLICY_TRAINING / VALIDATION / TEST), as in the original; other simulators have no mixer,
-    so the split's mixer seed is XORed into the env seeds instead.
+    Split rule (`seeding`, the same for every family): 'train' / 'valid' / 'test' play the
+    POLICY_TRAINING / VALIDATION / TEST mixer seeds, the R-network's data R_TRAINING and
+    R_VALIDATION. DeepMind Lab envs get the mixer seed as `mixerSeed` and the env seeds
+    `env_base_seed(seed) + i` (123 + i for seed 0, as the original); other simulators have no
+    mixer, so the mixer seed is XORed into their env seeds.
+
+    Args:
+      target_image_shape: (h, w, c) of the policy's observations, or None for the gin-bound
+        `CuriosityEnvWrapper.target_image_shape` (evaluation of a checkpoint passes its shape).
     """
+    split_name = seeding.policy_split_name(split)
     if environments.get_scenario(scenario).family == "dmlab":
-        mixer = {"train": "POLICY_TRAINING", "valid": "VALIDATION", "test": "TEST"}[split]
-        vec = environments.make_vector_env(scenario, num_env, asynchronous=asynchronous,
-                                           env_kwargs={"mixer_seed": mixer, **(env_kwargs or {})})
+        vec = environments.make_vector_env(scenario, num_env, base_seed=seeding.env_base_seed(seed),
+                                           asynchronous=asynchronous,
+                                           env_kwargs={"mixer_seed": split_name, **(env_kwargs or {})})
     else:
-        vec = environments.make_vector_env(scenario, num_env, base_seed=split_base_seed(split),
+        vec = environments.make_vector_env(scenario, num_env, base_seed=split_base_seed(split, seed),
                                            asynchronous=asynchronous, env_kwargs=env_kwargs)
+    shape = {} if target_image_shape is None else {"target_image_shape": tuple(target_image_shape)}
     if training:  # settings come from gin (the method's configuration)
         return curiosity_env_wrapper.CuriosityEnvWrapper(vec, r_net, exploration_reward=exploration_reward,
                                                          deferred_bonus=deferred_bonus,
-                                                         background_bonus=background_bonus)
+                                                         background_bonus=background_bonus,
+                                                         memory_seed=seed, **shape)
     # Evaluation: the task reward alone unless configured otherwise, never the training bindings.
     return curiosity_env_wrapper.CuriosityEnvWrapper(
         vec, r_net, exploration_reward=exploration_reward, scale_task_reward=scale_task_reward,
         scale_surrogate_reward=scale_surrogate_reward, exploration_reward_min_step=0,
-        bonus_reward_additive_term=0.0, similarity_threshold=0.5, log_statistics=False)
+        bonus_reward_additive_term=0.0, similarity_threshold=0.5, log_statistics=False,
+        memory_seed=seed, **shape)
 
 
 def evaluate_episodes(env, policy: ppo.ActorCritic, seed: int | None = None) -> dict[str, float]:
@@ -136,8 +156,111 @@ def load_policy(path: str, observation_space, action_space) -> ppo.ActorCritic:
     return policy
 
 
+def _describe_space(space) -> dict[str, Any]:
+    """What a policy checkpoint records of its action space."""
+    if hasattr(space, "n"):
+        return {"type": "discrete", "n": int(space.n)}
+    return {"type": type(space).__name__, "shape": [int(d) for d in getattr(space, "shape", ())]}
+
+
+def _check_finite_update(update: int, stats: dict, policy: ppo.ActorCritic) -> None:
+    """Stops the run (before anything is saved) if an update produced non-finite values."""
+    for key in ("policy_loss", "value_loss", "policy_entropy", "approxkl"):
+        if key in stats and not math.isfinite(float(stats[key])):
+            raise ppo.NonFiniteError(f"non-finite {key} ({stats[key]}) in PPO update {update}; no "
+                                     "checkpoint was written from it (the previous ones are kept)")
+    for variable in policy.trainable_variables:
+        if not np.all(np.isfinite(variable.numpy())):
+            raise ppo.NonFiniteError(f"non-finite policy weights ({variable.name}) after PPO update "
+                                     f"{update}; no checkpoint was written from them")
+
+
 def _mean_or_nan(values) -> float:
     return float(np.mean(values)) if len(values) else math.nan
+
+
+def _gin_value(name: str, default):
+    """The gin binding of `name` (e.g. 'CuriosityEnvWrapper.scale_surrogate_reward'), else `default`."""
+    try:
+        return gin.query_parameter(name)
+    except ValueError:
+        return default
+
+
+def argument_problems(scenario: str, config: ppo.PPOConfig, *, num_env: int, num_timesteps: int,
+                      timesteps_multiplier: float, r_checkpoint: str | None, policy_architecture: str,
+                      exploration_reward: str, eval_exploration_reward: str, eval_every_rollouts: int,
+                      eval_splits: Sequence[str], save_interval: int, keep_checkpoints: int, seed: int,
+                      online_r_training: bool, intrinsic_model: str, r_network_inference_dtype: str,
+                      log_interval: int, check_files: bool = True) -> list[str]:
+    """Every problem of a train_policy call (and of the gin settings it will use), as text."""
+    problems = []
+    try:
+        environments.get_scenario(scenario)
+    except environments.UnknownScenarioError as error:
+        problems.append(str(error))
+    try:
+        config.validate(num_envs=num_env if isinstance(num_env, int) and num_env >= 1 else None)
+    except ValueError as error:
+        problems.append(str(error))
+
+    def check(condition: bool, message: str) -> None:
+        if not condition:
+            problems.append(message)
+
+    check(isinstance(num_env, int) and num_env >= 1, f"num_env must be >= 1, got {num_env!r}")
+    batch = num_env * config.nsteps if isinstance(num_env, int) and isinstance(config.nsteps, int) else 0
+    check(isinstance(num_timesteps, int) and batch > 0
+          and int(timesteps_multiplier * num_timesteps) >= batch,
+          f"num_timesteps={num_timesteps!r} is less than one batch of {batch} steps "
+          f"(num_env x PPOConfig.nsteps; num_timesteps x {timesteps_multiplier} is what runs)")
+    check(policy_architecture in ppo.ARCHITECTURES,
+          f"policy_architecture must be one of {', '.join(ppo.ARCHITECTURES)}, got {policy_architecture!r}")
+    for name, mode in (("exploration_reward", exploration_reward),
+                       ("eval_exploration_reward", eval_exploration_reward)):
+        check(mode in curiosity_env_wrapper.EXPLORATION_REWARDS,
+              f"train_policy.{name} must be one of {', '.join(curiosity_env_wrapper.EXPLORATION_REWARDS)}, "
+              f"got {mode!r}")
+    check(intrinsic_model in ("none", "icm"), f"unknown intrinsic_model {intrinsic_model!r}; valid: none, icm")
+    if intrinsic_model == "icm" and (exploration_reward != "none" or online_r_training):
+        problems.append(f"intrinsic_model='icm' needs exploration_reward='none' and no online R-network "
+                        f"training, got exploration_reward={exploration_reward!r}, "
+                        f"online_r_training={online_r_training}")
+    if exploration_reward == "episodic_curiosity" and not r_checkpoint and not online_r_training:
+        problems.append("exploration_reward='episodic_curiosity' needs an R-network: pass r_checkpoint "
+                        "(--r_checkpoint) or train it online (method ppo_plus_eco)")
+    if check_files and r_checkpoint and not os.path.isfile(r_checkpoint):
+        problems.append(f"r_checkpoint {r_checkpoint!r} does not exist")
+    check(r_network_inference_dtype in r_network.INFERENCE_DTYPES,
+          f"r_network_inference_dtype must be one of {', '.join(r_network.INFERENCE_DTYPES)}, "
+          f"got {r_network_inference_dtype!r}")
+    check(isinstance(eval_every_rollouts, int) and eval_every_rollouts >= 0,
+          f"eval_every_rollouts must be >= 0 (0: never), got {eval_every_rollouts!r}")
+    bad_splits = [s for s in eval_splits if s not in ("valid", "test")]
+    check(not bad_splits, f"eval_splits may hold 'valid' and 'test', got {list(eval_splits)!r}")
+    for name, value in (("save_interval", save_interval), ("keep_checkpoints", keep_checkpoints),
+                        ("log_interval", log_interval)):
+        check(isinstance(value, int) and value >= 1, f"{name} must be >= 1, got {value!r}")
+    try:
+        seeding.check_seed(seed)
+    except ValueError as error:
+        problems.append(str(error))
+    if exploration_reward != "none":
+        # A bonus that can never reach the reward is a silent PPO run: refuse it.
+        alpha = _gin_value("CuriosityEnvWrapper.scale_surrogate_reward", 0.0)
+        warm_up = _gin_value("CuriosityEnvWrapper.exploration_reward_min_step", 0)
+        if not alpha:
+            problems.append(f"exploration_reward={exploration_reward!r} with "
+                            f"CuriosityEnvWrapper.scale_surrogate_reward = {alpha!r}: the bonus never "
+                            "reaches the reward. Bind it (the method's .gin does) or use method 'ppo'")
+        if batch > 0 and isinstance(num_timesteps, int) and int(timesteps_multiplier * num_timesteps) >= batch:
+            vector_steps = ppo.num_updates(int(timesteps_multiplier * num_timesteps), num_env,
+                                           config.nsteps) * config.nsteps
+            if warm_up >= vector_steps > 0:
+                problems.append(f"CuriosityEnvWrapper.exploration_reward_min_step = {warm_up} vector steps, "
+                                f"but the run takes only {vector_steps}: the bonus would never be on. "
+                                "Lower it or train longer")
+    return problems
 
 
 @gin.configurable(denylist=["workdir", "scenario"])
@@ -162,9 +285,11 @@ def train_policy(workdir: str,
                  show_progress: bool = True,
                  online_r_training: bool = False,
                  intrinsic_model: str = "none",
-                 r_network_inference_dtype: str = "auto",
+                 r_network_inference_dtype: str = "float32",
+                 log_interval: int = 10,
                  deferred_curiosity_bonus: bool = True,
-                 background_curiosity_bonus: bool = True) -> dict[str, Any]:
+                 background_curiosity_bonus: bool = True,
+                 validate_only: bool = False) -> dict[str, Any]:
     """Trains a PPO policy on `scenario`; resumes from `workdir/checkpoints` if present.
 
     Args:
@@ -187,7 +312,8 @@ def train_policy(workdir: str,
         had no validation).
       save_interval: int, updates between checkpoints.
       keep_checkpoints: int, newest checkpoints kept.
-      seed: int, seeds the policy, the learner's shuffling and TF.
+      seed: int, the run's seed (`seeding`): the policy, the learner's shuffling, TF, the env
+        seeds of every split, the memories' random replacement, ECO's sampling, the ICM.
       asynchronous: bool, subprocess vector envs (False: in-process, for tests).
       env_kwargs: dict or None, scenario constructor overrides.
       show_progress: bool, a tqdm progress bar.
@@ -199,8 +325,11 @@ def train_policy(workdir: str,
         policy; needs exploration_reward 'none'; its losses are extra `progress.csv` columns
         and `curiosity_loss` is the ICM's loss, as in PPO2).
       r_network_inference_dtype: str, precision of the curiosity bonus's R-network inference:
-        'auto' (bf16 on GPUs and CPUs with native bf16, else fp32), 'float32', 'bfloat16'.
+        'float32' (default: the original's numbers), 'bfloat16' (opt-in, faster; changes
+        bonuses, see `r_network.RNetwork`) or 'auto' (bf16 on GPUs and CPUs with native bf16).
         Weights and R-network training stay fp32.
+      log_interval: int, print PPO2's key/value table every this-many updates (and the first
+        and last); `progress.csv` and `log.txt` get every update.
       deferred_curiosity_bonus: bool, compute the training env's episodic-curiosity bonus once
         per rollout with batched embeddings (`CuriosityEnvWrapper.deferred_bonus`; same
         rewards, faster); not used with `online_r_training`.
@@ -209,12 +338,27 @@ def train_policy(workdir: str,
         (`CuriosityEnvWrapper.background_bonus`; identical rewards). +2 to +4 % end to end on
         a saturated 2-core CPU (README "Performance"); more where the CPU idles during env
         steps (an R-network on a GPU, many cores).
+      validate_only: bool, only check the arguments and the gin-bound settings (raising one
+        ConfigError that lists every problem) and return {}: what the launcher does for every
+        stage before running the first. Files (`r_checkpoint`) are not checked then.
 
     Returns:
       dict with 'updates', 'total_timesteps', 'last_reward_train' and 'checkpoint'.
     """
     config = ppo.PPOConfig()
-    config.validate()
+    if exploration_reward is None:
+        exploration_reward = ("episodic_curiosity" if r_checkpoint or online_r_training else "none")
+    cli.raise_if_problems(argument_problems(
+        scenario, config, num_env=num_env, num_timesteps=num_timesteps,
+        timesteps_multiplier=timesteps_multiplier, r_checkpoint=r_checkpoint,
+        policy_architecture=policy_architecture, exploration_reward=exploration_reward,
+        eval_exploration_reward=eval_exploration_reward, eval_every_rollouts=eval_every_rollouts,
+        eval_splits=eval_splits, save_interval=save_interval, keep_checkpoints=keep_checkpoints,
+        seed=seed, online_r_training=online_r_training, intrinsic_model=intrinsic_model,
+        r_network_inference_dtype=r_network_inference_dtype, log_interval=log_interval,
+        check_files=not validate_only), "train_policy arguments")
+    if validate_only:
+        return {}
     os.makedirs(workdir, exist_ok=True)
     checkpoint_dir = os.path.join(workdir, "checkpoints")
     os.makedirs(checkpoint_dir, exist_ok=True)
@@ -223,21 +367,15 @@ def train_policy(workdir: str,
              if r_checkpoint else None)
     if online_r_training and r_net is None:  # random init, as the original's ECO
         r_net = r_network.RNetwork(inference_dtype=r_network_inference_dtype)
-    if exploration_reward is None:
-        exploration_reward = "episodic_curiosity" if r_net is not None else "none"
-    if intrinsic_model not in ("none", "icm"):
-        raise ValueError(f"unknown intrinsic_model {intrinsic_model!r}; valid: none, icm")
-    if intrinsic_model == "icm" and (exploration_reward != "none" or online_r_training):
-        raise ValueError(f"intrinsic_model='icm' needs exploration_reward='none' and no online R-network "
-                         f"training, got exploration_reward={exploration_reward!r}, "
-                         f"online_r_training={online_r_training}")
+    provenance.record(workdir, "train_policy", seed=seed, r_network_path=r_checkpoint)
 
     make = lambda split, training, mode, **scales: make_policy_envs(
         scenario, num_env, split, r_net, asynchronous=asynchronous, env_kwargs=env_kwargs,
-        training=training, exploration_reward=mode, **scales)
+        training=training, exploration_reward=mode, seed=seed, **scales)
     train_env = make("train", True, exploration_reward,
                      deferred_bonus=deferred_curiosity_bonus and not online_r_training,
                      background_bonus=background_curiosity_bonus)
+    curiosity_env = train_env  # its step counter gates the bonus; checkpointed with the policy
     icm_wrapper = None
     if intrinsic_model == "icm":
         train_env = icm_wrapper = icm_env_wrapper.IcmEnvWrapper(train_env, config.nsteps, seed=seed)
@@ -284,6 +422,9 @@ def train_policy(workdir: str,
             for side_model in (online_trainer, icm_wrapper):
                 if side_model is not None:
                     side_model.restore_attributes(attributes)
+            # Counters that gate behaviour continue where they were (the ECO warm-up).
+            curiosity_env.step_count = int(attributes.get("curiosity_step_count",
+                                                          int(attributes["update"]) * config.nsteps))
             start_update = int(attributes["update"])
             elapsed_before = float(attributes.get("time_elapsed", 0.0))
             episode_returns.extend(attributes.get("episode_returns", []))
@@ -295,11 +436,14 @@ def train_policy(workdir: str,
         progress = progress_log.ProgressLog(workdir)
         last_progress_update = progress.last_logged() or 0
 
-        def log_reward(name: str, step: int, value: float) -> None:
+        def log_reward(name: str, step: int, value: float) -> bool:
+            """Appends a row unless this step was logged before a resume; True if written."""
             last = logged_steps[name]
             if last is None or step > last:  # updates redone after a resume are not logged twice
                 metrics_csv.append_scalar(csv_paths[name], f"reward_{name}", step, value)
                 logged_steps[name] = step
+                return True
+            return False
 
         summary_writer = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
         runner = ppo.Runner(train_env, policy, config.nsteps, config.gamma, config.lam)
@@ -308,7 +452,7 @@ def train_policy(workdir: str,
             split_env.reset()
         start_time = time.time()
         bar = tqdm.tqdm(total=total_updates * batch_size, initial=start_update * batch_size, unit="step",
-                        disable=not show_progress, dynamic_ncols=True)
+                        desc="train_policy", disable=not show_progress, dynamic_ncols=True)
         checkpoint = newest
         stats = {}
         for update in range(start_update + 1, total_updates + 1):
@@ -316,16 +460,17 @@ def train_policy(workdir: str,
             if eval_envs and rollout_index % eval_every_rollouts == 0:
                 for split, split_env in eval_envs.items():
                     result = evaluate_episodes(split_env, policy)
-                    log_reward(split, rollout_index * batch_size, result["mean_return"])
-                    with summary_writer.as_default(step=rollout_index * batch_size):
-                        tf.summary.scalar(f"eval/{split}_return", result["mean_return"])
-                        tf.summary.scalar(f"eval/{split}_success_rate", result["success_rate"])
+                    if log_reward(split, rollout_index * batch_size, result["mean_return"]):
+                        with summary_writer.as_default(step=rollout_index * batch_size):
+                            tf.summary.scalar(f"eval/{split}_return", result["mean_return"])
+                            tf.summary.scalar(f"eval/{split}_success_rate", result["success_rate"])
             update_start = time.time()
             batch, rollout = runner.run()
             episode_returns.extend(rollout["episode_returns"])
             episode_lengths.extend(rollout["episode_lengths"])
             frac = ppo.annealing_fraction(update, total_updates)
             stats = learner.train(batch, frac)
+            _check_finite_update(update, stats, policy)
             step = update * batch_size
             fps = int(batch_size / max(time.time() - update_start, 1e-9))
             elapsed = elapsed_before + time.time() - start_time
@@ -341,23 +486,28 @@ def train_policy(workdir: str,
             }
             if icm_wrapper is not None:
                 record.update(icm_wrapper.progress_record(), curiosity_loss=icm_wrapper.last_losses["loss"])
-            if update > last_progress_update:
-                logging.info("\n%s", progress.write(record))
-            with summary_writer.as_default(step=step):
-                tf.summary.scalar("charts/reward_train", 0.0 if math.isnan(reward_train) else reward_train)
-                tf.summary.scalar("time/fps", fps)
-                for key in ("policy_loss", "value_loss", "policy_entropy", "approxkl", "clipfrac",
-                            "learning_rate", "cliprange"):
-                    tf.summary.scalar(f"losses/{key}", stats[key])
-                for key, value in train_env.statistics().items():
-                    tf.summary.scalar(f"curiosity/{key}", value)
+            if update > last_progress_update:  # else redone after a resume: logged before
+                table = progress.write(record)
+                if update % log_interval == 0 or update in (1, total_updates):
+                    logging.info("\n%s", table)
+                with summary_writer.as_default(step=step):
+                    tf.summary.scalar("charts/reward_train", 0.0 if math.isnan(reward_train) else reward_train)
+                    tf.summary.scalar("time/fps", fps)
+                    for key in ("policy_loss", "value_loss", "policy_entropy", "approxkl", "clipfrac",
+                                "learning_rate", "cliprange"):
+                        tf.summary.scalar(f"losses/{key}", stats[key])
+                    for key, value in train_env.statistics().items():
+                        tf.summary.scalar(f"curiosity/{key}", value)
             # After the logs: a kill between the two redoes this update and skips its rows.
             if update % save_interval == 0 or update == total_updates or update == 1:
                 checkpoint = os.path.join(checkpoint_dir, f"policy.{update:05d}.h5")
                 groups = _checkpoint_groups(policy, learner, online_trainer, icm_wrapper)
                 checkpoint_io.save_variables(checkpoint, groups, {
                     "update": update, "policy_architecture": policy_architecture,
-                    "scenario": scenario, "time_elapsed": elapsed,
+                    "scenario": scenario, "time_elapsed": elapsed, "seed": seed,
+                    "observation_shape": [int(d) for d in train_env.single_observation_space.shape],
+                    "action_space": _describe_space(train_env.single_action_space),
+                    "curiosity_step_count": int(curiosity_env.step_count),
                     "episode_returns": [float(r) for r in episode_returns],
                     "episode_lengths": [int(l) for l in episode_lengths],
                     **(online_trainer.state_attributes() if online_trainer else {}),
@@ -381,11 +531,13 @@ def train_policy(workdir: str,
 def _define_flags() -> None:
     """Flags of the entry point (defined only when run as a program)."""
     flags.DEFINE_string("workdir", None, "Output folder.")
-    flags.DEFINE_string("env_name", "vizdoom_sparse", "Scenario name (see environments.scenario_names()).")
+    flags.DEFINE_enum("env_name", "vizdoom_sparse", environments.scenario_names(), "Scenario name.")
     flags.DEFINE_integer("num_env", 12, "Parallel envs.")
     flags.DEFINE_integer("num_timesteps", 20_000_000, "Agent steps (x1.1, rounded down to whole batches).")
     flags.DEFINE_string("r_checkpoint", None, "R-network weights (.h5) for episodic curiosity.")
     flags.DEFINE_enum("policy_architecture", "cnn", ["cnn", "mlp"], "Policy network.")
+    flags.DEFINE_integer("seed", None, "The run's seed (policy, learner, TF, env seeds, memories); "
+                         "default: gin's train_policy.seed, else 0.")
     flags.DEFINE_multi_string("gin_config", [], "Gin config files.")
     flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'PPOConfig.nsteps=16'.")
     flags.DEFINE_bool("asynchronous", True, "Subprocess vector envs.")
@@ -399,22 +551,29 @@ def main(argv: Sequence[str]) -> None:
     config = flags.FLAGS
     if not config.workdir:
         raise app.UsageError("--workdir is required")
+    process_control.install_stop_handlers()
     runtime.configure_threads(config.intra_op_threads, config.inter_op_threads)
-    gin.parse_config_files_and_bindings(config.gin_config, config.gin_bindings, skip_unknown=False)
-    environments.get_scenario(config.env_name)  # unknown names fail before anything is written
+    from episodic_curiosity import configurables  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
+    cli.parse_gin(config.gin_config, config.gin_bindings)
+    seed = {} if config.seed is None else {"seed": config.seed}
+    arguments = dict(num_env=config.num_env, num_timesteps=config.num_timesteps,
+                     r_checkpoint=config.r_checkpoint, policy_architecture=config.policy_architecture,
+                     asynchronous=config.asynchronous, show_progress=config.show_progress, **seed)
+    train_policy(config.workdir, config.env_name, validate_only=True, **arguments)  # before any file
     os.makedirs(config.workdir, exist_ok=True)
     atomic_files.write_text(os.path.join(config.workdir, "flags.txt"), config.flags_into_string())
     logging.info("Gin config:\n%s", gin.config_str())
     atomic_files.write_text(os.path.join(config.workdir, "train_policy.gin"), gin.config_str())
-    result = train_policy(config.workdir, config.env_name, num_env=config.num_env,
-                          num_timesteps=config.num_timesteps, r_checkpoint=config.r_checkpoint,
-                          policy_architecture=config.policy_architecture,
-                          asynchronous=config.asynchronous, show_progress=config.show_progress)
+    result = train_policy(config.workdir, config.env_name, **arguments)
     atomic_files.write_text(os.path.join(config.workdir, "train_policy.gin"), gin.operative_config_str())
     print(f"updates: {result['updates']}; steps: {result['total_timesteps']}; "
           f"reward_train: {result['last_reward_train']}; checkpoint: {result['checkpoint']}")
 
 
+def run() -> None:
+    """Console script `ec-train-policy`."""
+    cli.run(main, define_flags=_define_flags)
+
+
 if __name__ == "__main__":
-    _define_flags()
-    app.run(main)
+    run()

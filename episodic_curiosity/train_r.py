@@ -17,6 +17,14 @@ every 30 epochs, NNNNN the 1-based epoch. Written to `--workdir`:
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m episodic_curiosity.train_r` runs the package's copy of this module, so that gin
+    # sees one set of configurables (a second copy as __main__ would make every binding
+    # ambiguous once another module imports this one).
+    from episodic_curiosity.train_r import run as _run
+    _run()
+    raise SystemExit(0)
+
 import glob
 import os
 from typing import Mapping, Sequence
@@ -30,10 +38,14 @@ import tensorflow as tf
 import tqdm
 
 from episodic_curiosity import atomic_files
+from episodic_curiosity import cli
 from episodic_curiosity import metrics_csv
+from episodic_curiosity import process_control
+from episodic_curiosity import provenance
 from episodic_curiosity import r_network
 from episodic_curiosity import r_network_training
 from episodic_curiosity import r_training_data
+from episodic_curiosity import seeding
 
 _METRICS = ("loss", "acc", "val_loss", "val_acc")
 
@@ -49,6 +61,31 @@ def find_tfrecords(input_dirs: Sequence[str]) -> list[str]:
     if not files:
         raise FileNotFoundError(f"no .tfrecords files in {list(input_dirs)}")
     return sorted(files)
+
+
+def argument_problems(*, image_shape, num_epochs, batch_size, steps_per_epoch, validation_steps,
+                      percent_validation_files, checkpoint_every_epochs, keep_full_checkpoints,
+                      shuffle_buffer, learning_rate, seed) -> list[str]:
+    """Every problem of train_r's arguments, as text."""
+    problems = []
+    shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else ()
+    if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
+        problems.append(f"image_shape must be three positive ints (H, W, C), got {image_shape!r}")
+    for name, value in (("num_epochs", num_epochs), ("batch_size", batch_size),
+                        ("steps_per_epoch", steps_per_epoch), ("validation_steps", validation_steps),
+                        ("checkpoint_every_epochs", checkpoint_every_epochs),
+                        ("keep_full_checkpoints", keep_full_checkpoints), ("shuffle_buffer", shuffle_buffer)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            problems.append(f"train_r.{name} must be an int >= 1, got {value!r}")
+    if not isinstance(percent_validation_files, (int, float)) or not 0 <= percent_validation_files <= 100:
+        problems.append(f"train_r.percent_validation_files must be in [0, 100], got {percent_validation_files!r}")
+    if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+        problems.append(f"train_r.learning_rate must be > 0, got {learning_rate!r}")
+    try:
+        seeding.check_seed(seed)
+    except ValueError as error:
+        problems.append(str(error))
+    return problems
 
 
 def _summary_text(epoch_metrics: Mapping[str, float], attributes: Mapping[str, object]) -> str:
@@ -75,7 +112,8 @@ def train_r(input_dirs: Sequence[str],
             seed: int = 0,
             attributes: Mapping[str, object] | None = None,
             show_progress: bool = True,
-            validation_dirs: Sequence[str] | None = None) -> dict:
+            validation_dirs: Sequence[str] | None = None,
+            validate_only: bool = False) -> dict:
     """Trains an R-network on the pairs under `input_dirs`; resumes from `workdir` if possible.
 
     Args:
@@ -99,10 +137,20 @@ def train_r(input_dirs: Sequence[str],
       show_progress: bool, a tqdm progress bar over epochs.
       validation_dirs: list of str or None, folders whose files are the validation set, all of
         them and nothing else (then `input_dirs` holds only training files).
+      validate_only: bool, only check the arguments and gin settings (one ConfigError listing
+        every problem) and return {}; the input files are not looked at.
 
     Returns:
       dict with the last epoch's metrics, the number of epochs done and the newest weights path.
     """
+    cli.raise_if_problems(argument_problems(
+        image_shape=image_shape, num_epochs=num_epochs, batch_size=batch_size,
+        steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+        percent_validation_files=percent_validation_files, checkpoint_every_epochs=checkpoint_every_epochs,
+        keep_full_checkpoints=keep_full_checkpoints, shuffle_buffer=shuffle_buffer,
+        learning_rate=learning_rate, seed=seed), "train_r arguments")
+    if validate_only:
+        return {}
     files = find_tfrecords(input_dirs)
     if validation_dirs:
         train_files, validation_files = files, find_tfrecords(validation_dirs)
@@ -118,6 +166,7 @@ def train_r(input_dirs: Sequence[str],
     for path in files:
         r_training_data.validate_tfrecord_file(path)
     os.makedirs(workdir, exist_ok=True)
+    provenance.record(workdir, "train_r", seed=seed, extra={"input_dirs": [os.path.abspath(d) for d in input_dirs]})
     tf.keras.utils.set_random_seed(seed)
     network = r_network.RNetwork(input_shape=image_shape)
     trainer = r_network_training.PairTrainer(network, r_network_training.make_optimizer(learning_rate))
@@ -211,6 +260,8 @@ def _define_flags() -> None:
     flags.DEFINE_list("validation_dirs", None,
                       "Folders of held-out *.tfrecords; if given, --input_dirs are all training "
                       "files and --percent_validation_files is ignored.")
+    flags.DEFINE_integer("seed", None, "Seeds the R-network's initial weights and the shuffling "
+                         "(default: gin's train_r.seed, else 0).")
     flags.DEFINE_multi_string("gin_config", [], "Gin config files.")
     flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'train_r.batch_size=8'.")
 
@@ -220,19 +271,30 @@ def main(argv):
     config = flags.FLAGS
     if not config.input_dirs or not config.workdir:
         raise app.UsageError("--input_dirs and --workdir are required")
-    gin.parse_config_files_and_bindings(config.gin_config, config.gin_bindings, skip_unknown=False)
+    process_control.install_stop_handlers()
+    from episodic_curiosity import configurables  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
+    cli.parse_gin(config.gin_config, config.gin_bindings)
+    try:
+        image_shape = tuple(int(d) for d in config.image_shape)
+    except ValueError:
+        raise cli.ConfigError([f"--image_shape must be three ints H,W,C, got {config.image_shape}"]) from None
+    arguments = dict(image_shape=image_shape, num_epochs=config.num_epochs,
+                     percent_validation_files=config.percent_validation_files,
+                     validation_dirs=config.validation_dirs,
+                     **({} if config.seed is None else {"seed": config.seed}))
+    train_r(config.input_dirs, config.workdir, validate_only=True, **arguments)
     os.makedirs(config.workdir, exist_ok=True)
     logging.info("Gin config:\n%s", gin.config_str())
     atomic_files.write_text(os.path.join(config.workdir, "flags.txt"), config.flags_into_string())
-    result = train_r(config.input_dirs, config.workdir,
-                     image_shape=tuple(int(d) for d in config.image_shape),
-                     num_epochs=config.num_epochs,
-                     percent_validation_files=config.percent_validation_files,
-                     validation_dirs=config.validation_dirs)
+    result = train_r(config.input_dirs, config.workdir, **arguments)
     atomic_files.write_text(os.path.join(config.workdir, "train_r.gin"), gin.operative_config_str())
     print(f"epochs done: {result['epochs_done']}; newest weights: {result['newest_weights']}")
 
 
+def run() -> None:
+    """Console script `ec-train-r`."""
+    cli.run(main, define_flags=_define_flags)
+
+
 if __name__ == "__main__":
-    _define_flags()
-    app.run(main)
+    run()

@@ -414,7 +414,9 @@ def main(argv: Sequence[str]) -> None:
         raise app.UsageError("--workdir is required")
     if config.trajectory_mode == "policy" and not config.policy_path:
         raise app.UsageError("--trajectory_mode=policy needs --policy_path (or use random / do_nothing)")
-    gin.parse_config_files_and_bindings(config.gin_config, config.gin_bindings, skip_unknown=False)
+    from episodic_curiosity import cli  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import configurables  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
+    cli.parse_gin(config.gin_config, config.gin_bindings)
     environments.get_scenario(config.scenario)  # unknown names fail before anything is built
     if not config.r_net_weights:
         logging.warning("No --r_net_weights: using a randomly initialised R-network.")
@@ -430,6 +432,11 @@ def main(argv: Sequence[str]) -> None:
         print(path)
 
 
+def run() -> None:
+    """Console script `ec-visualize-curiosity-reward`."""
+    from episodic_curiosity import cli  # pylint: disable=g-import-not-at-top
+    cli.run(main, define_flags=_define_flags)
+
+
 if __name__ == "__main__":
-    _define_flags()
-    app.run(main)
+    run()

@@ -24,7 +24,6 @@ wall time), `headline.json`. Policy runs stay in --work_dir.
 
 from __future__ import annotations
 
-import csv
 import os
 import time
 
@@ -60,12 +59,23 @@ def run_one(work_dir: str, method: str, seed: int, num_timesteps: int, num_env: 
 
 
 def read_rows(path: str) -> list[tuple[int, float]]:
+    """(step, value) rows of a reward CSV; a row cut short by a kill is skipped."""
+    from episodic_curiosity import metrics_csv
+    return [(step, value) for step, value, _ in metrics_csv.read_scalars(path)]
+
+
+def read_timings(path: str) -> dict[tuple[str, int], float]:
+    """Seconds per (method, seed) from the `method,seed,seconds` lines of `path`; the last wins."""
+    from episodic_curiosity import append_only
     if not os.path.exists(path):
-        return []
-    with open(path) as handle:
-        reader = csv.reader(handle)
-        next(reader, None)
-        return [(int(row[0]), float(row[1])) for row in reader]
+        return {}
+
+    def parse(fields):
+        method, seed, value = fields
+        return (method, int(seed)), float(value)
+
+    lines, tail = append_only.read_lines(path)
+    return dict(append_only.parse_rows(path, lines, tail, parse, first_line_number=1))
 
 
 def _define_flags() -> None:
@@ -85,6 +95,7 @@ def _define_flags() -> None:
 def main(argv):
     del argv
     config = flags.FLAGS
+    from episodic_curiosity import append_only
     from episodic_curiosity import plot_training
     methods = config.methods or methods_available()
     seeds = [1] if config.quick else [int(s) for s in config.seeds]
@@ -103,14 +114,11 @@ def main(argv):
                 result = run_one(work_dir, method, seed, num_timesteps, config.num_env, r_path,
                                  5 if config.quick else config.eval_every_rollouts)
                 logging.info("finished %s seed %d in %.0f s", method, seed, result["seconds"])
+                append_only.drop_torn_tail(runs_path)
                 with open(runs_path, "a") as handle:
                     handle.write(f"{method},{seed},{result['seconds']:.1f}\n")
 
-    seconds = {}
-    if os.path.exists(runs_path):
-        for line in open(runs_path):
-            method, seed, value = line.strip().split(",")
-            seconds[(method, int(seed))] = float(value)  # the last (longest-running) entry wins
+    seconds = read_timings(runs_path)  # the last (longest-running) entry wins
     run_rows = []
     for method in methods:
         for seed in seeds:

@@ -20,8 +20,11 @@ def test_a_user_set_backend_is_kept_without_probing(monkeypatch):
 
 
 def test_falls_back_to_osmesa_when_egl_fails(monkeypatch):
-    monkeypatch.delenv("MUJOCO_GL", raising=False)
-    monkeypatch.delenv("PYOPENGL_PLATFORM", raising=False)
+    for name in ("MUJOCO_GL", "PYOPENGL_PLATFORM"):
+        # setenv first: monkeypatch then restores the variable that configure_gl_backend sets
+        # (a delenv of an unset variable is not recorded, and the chosen backend would leak).
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     tried = []
 
     def probe(backend):

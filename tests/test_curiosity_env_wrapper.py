@@ -73,7 +73,12 @@ def test_episode_end_bonus_zero_and_memory_restarts_with_next_episodes_first_fra
     raw_observation = recorder.calls[-1][0]  # untouched: the next episode's first frame
     assert raw_observation.shape == (1, 120, 160, 3)
     np.testing.assert_allclose(env.memory.embeddings[0, 0], network.embed(raw_observation)[0], rtol=1e-5)
-    assert not np.allclose(env.memory.embeddings[0, 0], network.embed(infos["final_obs"][0][None])[0])
+    raw_final = recorder.calls[-1][3]["final_obs"][0]  # the ended episode's last frame
+    assert not np.allclose(env.memory.embeddings[0, 0], network.embed(raw_final[None])[0])
+    # The policy's copy of it is resized like the observations (84 x 84, the observation space).
+    assert infos["final_obs"][0].shape == env.single_observation_space.shape == (84, 84, 3)
+    np.testing.assert_array_equal(infos["final_obs"][0],
+                                  curiosity_env_wrapper.resize_frames(raw_final[None], (84, 84, 3))[0])
 
 
 def test_reward_combines_task_and_bonus_after_min_step():

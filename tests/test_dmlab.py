@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import cv2
+import gin
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -124,7 +125,8 @@ def test_renderer_mixer_seed_and_level_settings_are_passed_as_strings(lab):
     assert created.config["mixerSeed"] == "729410964" == str(0x2B79ED94)
     assert created.config["minGoalDistance"] == "15" and created.config["episodeLengthSeconds"] == "5"
     assert dmlab.SPLIT_MIXER_SEEDS == {"R_TRAINING": 0, "POLICY_TRAINING": 0x3D23BE66,
-                                       "VALIDATION": 0x2B79ED94, "TEST": 0x600D5EED}
+                                       "VALIDATION": 0x2B79ED94, "TEST": 0x600D5EED,
+                                       "R_VALIDATION": 0x1C0FFEE5}
     assert _env(lab, "dense2", mixer_seed=7).config["mixerSeed"] == "7"
 
 
@@ -397,3 +399,28 @@ def test_policy_envs_of_each_split_get_the_splits_mixer_seed(lab):
             assert [l.config["mixerSeed"] for l in lab.created_labs] == [str(mixer)] * 2
         finally:
             env.close()
+
+
+def test_noreward_training_and_evaluation_report_the_exploration_score(lab, tmp_path, clean_gin):
+    """reward_train.csv and eval_policy of a no-reward scenario hold the grid-oracle score (the
+    original's oracle before monitor), not the (hidden) goal return."""
+    from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import metrics_csv  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
+    gin.parse_config_files_and_bindings(
+        launcher.config_files("ppo", "noreward", "smoke"),
+        ["PPOConfig.nsteps=8", "train_policy.eval_every_rollouts=1"], skip_unknown=False)
+    short = {"level_settings": {"episodeLengthSeconds": 1}}  # 15 agent steps per episode
+    result = train_policy.train_policy(str(tmp_path), "noreward", num_env=2, num_timesteps=60,
+                                       asynchronous=False, show_progress=False, env_kwargs=short)
+    rows = metrics_csv.read_scalars(str(tmp_path / "reward_train.csv"))
+    finished = [value for _, value, _ in rows if not np.isnan(value)]
+    # A walk visits at least its start cell: the score is >= 1.0 per episode; the goal return
+    # of these levels without their goal in reach is 0.
+    assert finished and min(finished) >= 1.0
+    evaluated = [value for _, value, _ in metrics_csv.read_scalars(str(tmp_path / "reward_test.csv"))]
+    assert evaluated and min(evaluated) >= 1.0
+    summary = eval_policy.eval_policy(result["checkpoint"], "noreward", num_episodes=2, num_env=2,
+                                      asynchronous=False, env_kwargs=short,
+                                      output=str(tmp_path / "eval.json"))
+    assert summary["mean_return"] >= 1.0

@@ -91,3 +91,16 @@ def test_negative_revisits_needs_poses():
     network = _FakeRNetwork()
     assert r_network_quality.negative_revisits(network, [network.embed(_frames(range(40)))], [poses],
                                                pairs_per_episode=10, seed=0) == {}
+
+
+def test_sparse_navigation_skips_rows_cut_by_a_kill(tmp_path):
+    import sparse_navigation  # pylint: disable=g-import-not-at-top
+    reward = tmp_path / "reward_train.csv"
+    reward.write_text("step,reward_train,timestamp_s\n0,0.0,100\n64,1.0,110\n13")
+    assert sparse_navigation.read_rows(str(reward)) == [(0, 0.0), (64, 1.0)]
+    timings = tmp_path / "timings.csv"
+    timings.write_text("ppo,1,12.5\nppo,2,13.0\nppo,1,20.0\nppo_plus_ec,1")
+    assert sparse_navigation.read_timings(str(timings)) == {("ppo", 1): 20.0, ("ppo", 2): 13.0}
+    timings.write_text("ppo,1\nppo,2,13.0\n")
+    with pytest.raises(ValueError, match=r"timings\.csv: line 1"):
+        sparse_navigation.read_timings(str(timings))

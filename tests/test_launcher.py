@@ -64,8 +64,11 @@ def test_newest_r_network_picks_the_greatest_name(tmp_path):
 
 @pytest.mark.parametrize("method", ["ppo", "ppo_plus_grid_oracle", "ppo_plus_eco"])
 def test_policy_only_methods_end_to_end_on_fake(method, tmp_path):
+    # ECO: a warm-up shorter than the run (its 400 smoke-scale steps would never end here).
+    eco = (["CuriosityEnvWrapper.exploration_reward_min_step = 8",
+            "OnlineRNetworkTrainer.observation_history_size = 8"] if method == "ppo_plus_eco" else [])
     outputs = launcher.launch(str(tmp_path), method, "fake", num_timesteps=40, num_env=2, scale="smoke",
-                              gin_bindings=TINY, asynchronous=False, show_progress=False)
+                              gin_bindings=TINY + eco, asynchronous=False, show_progress=False)
     run_dir = tmp_path / method / "fake" / "run_number_1"
     assert outputs["run_dir"] == str(run_dir)
     assert len(metrics_csv.read_scalars(str(run_dir / "reward_train.csv"))) == 2  # 44 // 16
@@ -77,7 +80,7 @@ def test_ppo_plus_ec_chains_stages_and_skips_them_on_rerun(tmp_path):
                   show_progress=False)
     outputs = launcher.launch(str(tmp_path), "ppo_plus_ec", "fake", **kwargs)
     run_dir = tmp_path / "ppo_plus_ec" / "fake" / "run_number_1"
-    for split in ("R_TRAINING", "VALIDATION"):
+    for split in ("R_TRAINING", "R_VALIDATION"):
         assert any(n.endswith(".tfrecords") for n in os.listdir(run_dir / "r_training_data" / split))
     assert os.path.basename(outputs["r_checkpoint"]) == "r_network_weights.00002.h5"
     stamps = {p: os.path.getmtime(p) for p in
@@ -106,9 +109,13 @@ def test_noreward_scenario_configs_hold_the_originals_eval_settings(name):
     gin.parse_config_files_and_bindings(files, [], skip_unknown=False)
     assert gin.query_parameter("CuriosityEnvWrapper.scale_task_reward") == 0.0
     assert gin.query_parameter("EpisodicMemory.replacement") == "fifo"
-    assert gin.query_parameter("train_policy.eval_exploration_reward") == "oracle"
-    assert gin.query_parameter("train_policy.scale_surrogate_reward_for_eval") == 1.0
     assert gin.query_parameter("GridOracle.reward_grid_size") == 30.0
+    # The exploration score is the env reward itself, so evaluation keeps the defaults
+    # (task reward, no bonus) and reports it.
+    for unbound in ("train_policy.eval_exploration_reward", "train_policy.scale_surrogate_reward_for_eval"):
+        with pytest.raises(ValueError):
+            gin.query_parameter(unbound)
+    assert environments.get_scenario(name).entry_point.endswith(":make_exploration_scored_env")
 
 
 def test_released_r_networks_are_picked_per_level(tmp_path):
@@ -121,3 +128,20 @@ def test_released_r_networks_are_picked_per_level(tmp_path):
         os.path.join("explore_goal_locations_large", "r_network_weights.01860.h5"))
     assert launcher.r_network_for_scenario(str(tmp_path), "dense1").endswith("r_network_weights.01350.h5")
     assert launcher.r_network_for_scenario(str(tmp_path), "vizdoom_sparse").endswith("r_network_weights.02010.h5")
+
+
+@pytest.mark.parametrize("method", ["ppo", "ppo_plus_ec"])
+def test_missing_mujoco_fails_before_any_work(method, tmp_path, monkeypatch):
+    from episodic_curiosity.environments import mujoco_rendering  # pylint: disable=g-import-not-at-top
+    monkeypatch.setitem(sys.modules, "mujoco", None)  # the `mujoco` extra not installed
+    monkeypatch.delitem(sys.modules, "episodic_curiosity.environments.ant", raising=False)
+    for name in ("MUJOCO_GL", "PYOPENGL_PLATFORM"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(mujoco_rendering, "probe_backend",  # as a probe reports without mujoco
+                        lambda backend: "ModuleNotFoundError: No module named 'mujoco'")
+    with pytest.raises(environments.MissingDependencyError, match=r"pip install -e '\.\[mujoco\]'"):
+        launcher.launch(str(tmp_path / "runs"), method, "ant_no_reward", scale="smoke", show_progress=False)
+    with pytest.raises(environments.MissingDependencyError, match=r"episodic-curiosity\[mujoco\]"):
+        launcher.train_r_network_only(str(tmp_path / "r"), "ant_no_reward", "smoke", show_progress=False)
+    assert not os.path.exists(tmp_path / "runs") and not os.path.exists(tmp_path / "r")

@@ -38,7 +38,7 @@ def test_oracle_reward_wrapper_replaces_the_env_reward():
     for action in [0, 1, 1, 1, 2, 2, 1]:
         _, reward, _, _, info = env.step(action)
         rewards.append(reward)
-        assert info["task_reward"] == 0.0
+        assert info["goal_reward"] == 0.0
     distinct_cells = len({tuple(np.floor(p)) for p in [info["position"]]})
     assert rewards[0] == 1.0 and sum(rewards) >= distinct_cells
     env.reset()

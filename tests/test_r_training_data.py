@@ -368,7 +368,8 @@ def test_split_train_validation_takes_the_first_sorted_files():
 
 def test_mixer_seeds():
     assert data.MIXER_SEEDS == {"R_TRAINING": 0, "POLICY_TRAINING": 0x3D23BE66,
-                                "VALIDATION": 0x2B79ED94, "TEST": 0x600D5EED}
+                                "VALIDATION": 0x2B79ED94, "TEST": 0x600D5EED,
+                                "R_VALIDATION": 0x1C0FFEE5}
 
 
 def test_records_that_are_not_pairs_are_reported(tmp_path):

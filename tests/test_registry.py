@@ -1,5 +1,6 @@
 """Scenario registry: names, errors for unknown/unavailable scenarios and missing packages."""
 
+import os
 import sys
 
 import pytest
@@ -75,3 +76,56 @@ def test_vizdoom_spec_defaults():
     assert spec.env_kwargs["variant"] == "verysparse"
     assert spec.action_names == ("noop", "forward", "turn_left", "turn_right")
     assert spec.max_episode_steps == 525
+
+
+def _without_mujoco(monkeypatch):
+    """As if the `mujoco` extra were not installed (a None entry makes `import mujoco` fail)."""
+    monkeypatch.setitem(sys.modules, "mujoco", None)
+    monkeypatch.delitem(sys.modules, "episodic_curiosity.environments.ant", raising=False)
+    for name in ("MUJOCO_GL", "PYOPENGL_PLATFORM"):
+        monkeypatch.setenv(name, "")  # so that monkeypatch restores whatever is set meanwhile
+        monkeypatch.delenv(name)
+    from episodic_curiosity.environments import mujoco_rendering  # pylint: disable=g-import-not-at-top
+    # What probing a GL backend in a subprocess reports without mujoco (no subprocess here).
+    monkeypatch.setattr(mujoco_rendering, "probe_backend",
+                        lambda backend: "ModuleNotFoundError: No module named 'mujoco'")
+
+
+def _assert_names_the_mujoco_extra(error):
+    message = str(error.value)
+    assert error.value.package == "mujoco" and error.value.extra == "mujoco"
+    assert "pip install 'episodic-curiosity[mujoco]'" in message
+    assert "pip install -e '.[mujoco]'" in message
+
+
+def test_missing_mujoco_gives_install_command(monkeypatch):
+    _without_mujoco(monkeypatch)
+    with pytest.raises(environments.MissingDependencyError) as error:
+        environments.get_scenario("ant_no_reward").constructor()
+    _assert_names_the_mujoco_extra(error)
+    with pytest.raises(environments.MissingDependencyError) as error:
+        environments.make_env("ant_no_reward")
+    _assert_names_the_mujoco_extra(error)
+    assert "MUJOCO_GL" not in os.environ  # no GL backend was probed or chosen
+
+
+def test_missing_mujoco_is_reported_before_probing_gl_backends(monkeypatch):
+    _without_mujoco(monkeypatch)
+    from episodic_curiosity.environments import mujoco_rendering  # pylint: disable=g-import-not-at-top
+    monkeypatch.setattr(mujoco_rendering, "probe_backend", lambda backend: pytest.fail("probed " + backend))
+    with pytest.raises(environments.MissingDependencyError) as error:
+        mujoco_rendering.import_mujoco()
+    _assert_names_the_mujoco_extra(error)
+    with pytest.raises(environments.MissingDependencyError):
+        mujoco_rendering.check_mujoco()
+
+
+def test_missing_mujoco_fails_in_parent_before_starting_workers(monkeypatch):
+    _without_mujoco(monkeypatch)
+    with pytest.raises(environments.MissingDependencyError):
+        environments.make_vector_env("ant_no_reward", 2, asynchronous=True)
+
+
+def test_ant_spec_checks_for_mujoco():
+    spec = environments.get_scenario("ant_no_reward")
+    assert spec.dependency_check == "episodic_curiosity.environments.mujoco_rendering:check_mujoco"

@@ -93,8 +93,9 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     _run(_command(workdir, 30, extra=_fake_env_binding()))
     result = subprocess.run(_command(workdir, 60, extra=_fake_env_binding()) + ["--policy_architecture=mlp"],
                             capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, check=False)
-    assert result.returncode != 0
-    assert "CheckpointError" in result.stderr and "'cnn'" in result.stderr
+    assert result.returncode == 2  # one line, no traceback: the input is wrong, not the program
+    assert "error: checkpoint" in result.stderr and "'cnn'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_mismatched_checkpoint_arrays_give_one_clear_error(tmp_path):
@@ -146,6 +147,7 @@ ECO_TINY = ["train_policy.online_r_training = True",
             "OnlineRNetworkTrainer.observation_history_size = 40",
             "OnlineRNetworkTrainer.training_interval = -1", "OnlineRNetworkTrainer.num_epochs = 1",
             "CuriosityEnvWrapper.exploration_reward_min_step = 40",
+            "CuriosityEnvWrapper.scale_surrogate_reward = 0.03",
             "build_embedding_network.stage_filters = (4, 8, 8, 8)",
             "build_embedding_network.embedding_size = 16", "build_comparator_network.hidden_units = 16"]
 
@@ -165,3 +167,37 @@ def test_eco_resume_after_kill_restores_r_network_and_counters(tmp_path):
     assert (workdir / "r_network_weights.00002.h5").exists()  # round 1 of 1 epoch: the original's +1
     assert [s for s, _, _ in metrics_csv.read_scalars(str(workdir / "reward_train.csv"))] == [
         16 * u for u in range(1, 42)]
+
+
+class _FirstStepSeen(Exception):
+    pass
+
+
+def test_eco_bonus_is_on_at_the_first_step_after_a_resume(tmp_path, monkeypatch, clean_gin):
+    """The warm-up counter is checkpointed: a resumed ECO run does not mute its bonus again."""
+    import gin  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import curiosity_env_wrapper  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
+    workdir = tmp_path / "run"
+    bindings = [*TINY, *_fake_env_binding(60), *ECO_TINY]
+    command = _command(workdir, 600, extra=_fake_env_binding(60) + ECO_TINY)
+    # Warm-up: 40 vector steps = 5 updates of 8; the bonus is on from update 6.
+    process_helpers.run_until_file_then_kill(command, workdir / "checkpoints" / "policy.00008.h5", REPO_ROOT)
+    killed = checkpoint_io.read_attributes(str(sorted((workdir / "checkpoints").glob("policy.*.h5"))[-1]))
+    assert killed["update"] * 8 > 40 and killed["curiosity_step_count"] == killed["update"] * 8
+    seen = []
+    original_step = curiosity_env_wrapper.CuriosityEnvWrapper.step
+
+    def spy(self, actions):
+        result = original_step(self, actions)
+        if self.log_statistics:  # the training wrapper
+            seen.append((self.step_count, self.current_alpha()))
+            raise _FirstStepSeen
+        return result
+
+    monkeypatch.setattr(curiosity_env_wrapper.CuriosityEnvWrapper, "step", spy)
+    gin.parse_config_files_and_bindings([], bindings, skip_unknown=False)
+    with pytest.raises(_FirstStepSeen):
+        train_policy.train_policy(str(workdir), "fake", num_env=2, num_timesteps=600, asynchronous=False,
+                                  show_progress=False)
+    assert seen == [(killed["update"] * 8 + 1, 0.03)]

@@ -53,3 +53,21 @@ def test_eval_policy_logs_its_returns_at_the_checkpoints_update(tmp_path):
     assert scalars["eval_policy/valid_mean_return"] == [(7, pytest.approx(result["mean_return"]))]
     assert scalars["eval_policy/valid_success_rate"] == [(7, pytest.approx(result["success_rate"]))]
     assert eval_policy.tensorboard_dir(str(tmp_path / "policy.h5")) == str(tmp_path / "tb")
+
+
+def test_a_resumed_policy_run_writes_each_step_to_tensorboard_once(tmp_path, clean_gin):
+    """Updates redone after a resume (those after the newest checkpoint) are not written again."""
+    import gin  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
+    gin.parse_config_files_and_bindings([], ["PPOConfig.nsteps=8", "PPOConfig.nminibatches=2",
+                                             "PPOConfig.noptepochs=1", "train_policy.eval_every_rollouts=2",
+                                             "train_policy.save_interval=3", "train_policy.keep_checkpoints=5"],
+                                        skip_unknown=False)
+    kwargs = dict(num_env=2, num_timesteps=80, asynchronous=False, show_progress=False,
+                  env_kwargs={"episode_length": 6})
+    train_policy.train_policy(str(tmp_path), "fake", **kwargs)  # 88 // 16 = 5 updates
+    os.remove(tmp_path / "checkpoints" / "policy.00005.h5")  # as if killed after update 5's logs
+    train_policy.train_policy(str(tmp_path), "fake", **kwargs)  # resumes at 3, redoes 4 and 5
+    scalars = read_scalars(str(tmp_path / "tb"))
+    assert [step for step, _ in scalars["losses/policy_loss"]] == [16 * u for u in range(1, 6)]
+    assert [step for step, _ in scalars["eval/test_return"]] == [0, 32, 64]

@@ -74,12 +74,15 @@ OBS_FRAME_NUMBER = "MAP_FRAME_NUMBER"
 OBSERVATIONS = (OBS_FRAME, OBS_POSITION, OBS_ROTATION, OBS_VELOCITY, OBS_MAZE_LAYOUT,
                 OBS_FRAME_NUMBER)
 
-# Mixer seed of each data split (EC_FACTS.md 3.7), DeepMind Lab's `mixerSeed` setting.
+# Mixer seed of each data split, DeepMind Lab's `mixerSeed` setting. The first four are the
+# original code's; R_VALIDATION (this project's) keeps the R-network's held-out data apart from
+# the policy's validation envs, which the original both played with VALIDATION.
 SPLIT_MIXER_SEEDS = {
     "R_TRAINING": 0,
     "POLICY_TRAINING": 0x3D23BE66,
     "VALIDATION": 0x2B79ED94,
     "TEST": 0x600D5EED,
+    "R_VALIDATION": 0x1C0FFEE5,
 }
 
 # Action vectors: (look left/right px, look down/up px, strafe left/right, move back/forward,
@@ -270,6 +273,15 @@ class LevelCache:
             return
         with atomic_files.atomic_path(path) as tmp_path:
             shutil.copyfile(pk3_path, tmp_path)
+
+
+def make_exploration_scored_env(**kwargs) -> gym.Env:
+    """A no-reward scenario's env: `DMLabEnv(**kwargs)` whose reward is the grid-oracle
+    exploration score (30-unit cells, 1.0 per new cell), the original's "oracle before
+    monitor": the training reward CSV and every evaluation report that score. The policy of
+    these scenarios never sees it (its task reward is scaled by 0)."""
+    from episodic_curiosity import oracle  # pylint: disable=g-import-not-at-top
+    return oracle.OracleRewardWrapper(DMLabEnv(**kwargs), reward_grid_size=30.0, cell_reward_normalizer=900.0)
 
 
 class DMLabEnv(gym.Env):

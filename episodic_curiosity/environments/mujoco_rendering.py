@@ -5,7 +5,9 @@ set by the user is respected; otherwise EGL, then OSMesa, is tried by rendering 
 in a subprocess (a failed EGL attempt poisons PyOpenGL's platform choice in-process, so the
 probe cannot run here). The winner is written to `MUJOCO_GL` (and `PYOPENGL_PLATFORM`), which
 subprocess workers inherit, so they do not probe again. If neither works, one error names the
-Debian packages to install (`DEBIAN_PACKAGES`).
+Debian packages to install (`DEBIAN_PACKAGES`). Without the `mujoco` package itself, nothing is
+probed: `check_mujoco` (run first by `import_mujoco` and by the registry) raises
+MissingDependencyError with the `pip install` command of the `mujoco` extra.
 
 Speed: MuJoCo's default visual settings (shadow maps of 4096 px, 4x multisampling, a 640x480
 offscreen buffer, reflections, skybox) render ~20 frames/s on a 2-core CPU with Mesa's
@@ -27,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import importlib.abc
+import importlib.util
 import os
 import subprocess
 import sys
@@ -59,15 +62,41 @@ class RenderingUnavailableError(RuntimeError):
     """No headless OpenGL backend works on this machine."""
 
 
+def _missing_mujoco() -> errors.MissingDependencyError:
+    return errors.MissingDependencyError("mujoco", "mujoco", "MuJoCo Ant")
+
+
+def check_mujoco() -> None:
+    """Raises MissingDependencyError (naming the `mujoco` extra) unless `mujoco` is installed.
+
+    Finds the package without importing it (`mujoco` reads `MUJOCO_GL` when imported, so it is
+    imported only after `configure_gl_backend`) and without probing GL backends, so a missing
+    package is reported as such rather than as missing system libraries. The registry runs this
+    for the Ant scenario (`ScenarioSpec.dependency_check`) before building anything.
+    """
+    if sys.modules.get("mujoco") is not None:
+        return
+    try:
+        spec = importlib.util.find_spec("mujoco")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise _missing_mujoco()
+
+
 def import_mujoco():
-    """Imports `mujoco` (after `configure_gl_backend`), or raises MissingDependencyError."""
+    """Imports `mujoco` (after `configure_gl_backend`), or raises MissingDependencyError.
+
+    The package is looked for first (`check_mujoco`), before any GL backend is probed.
+    """
+    check_mujoco()
     backend = configure_gl_backend()
     if "mujoco" not in sys.modules and "tensorflow" in sys.modules:
         _deep_bind_mesa(backend)  # OSMesa is loaded by `import mujoco` itself
     try:
         import mujoco  # pylint: disable=g-import-not-at-top
     except ImportError as e:
-        raise errors.MissingDependencyError("mujoco", "mujoco", "MuJoCo Ant") from e
+        raise _missing_mujoco() from e
     if backend == "osmesa":
         _guard_tensorflow_import()  # libOSMesa (llvmpipe) is now loaded process-wide
     return mujoco
@@ -103,6 +132,8 @@ def configure_gl_backend() -> str:
             os.environ["MUJOCO_GL"] = backend
             os.environ.setdefault("PYOPENGL_PLATFORM", backend)
             return backend
+        if "No module named 'mujoco'" in problem:  # the probe's interpreter lacks the package
+            raise _missing_mujoco()
         failures.append(f"{backend}: {problem}")
     packages = " ".join(p for backend in BACKENDS for p in DEBIAN_PACKAGES[backend])
     raise RenderingUnavailableError(

@@ -125,7 +125,10 @@ for _name, _actions, _seconds in (
     register(ScenarioSpec(
         name=_name,
         family="dmlab",
-        entry_point="episodic_curiosity.environments.dmlab:DMLabEnv",
+        # No-reward scenarios score exploration: their env reward is the grid oracle's.
+        entry_point=("episodic_curiosity.environments.dmlab:make_exploration_scored_env"
+                     if _name in ("noreward", "norewardnofire") else
+                     "episodic_curiosity.environments.dmlab:DMLabEnv"),
         env_kwargs={"scenario": _name, "action_repeat": 4},
         action_names=_actions,
         max_episode_steps=_seconds * 60 // 4,  # 60 fps, action repeat 4
@@ -141,6 +144,8 @@ register(ScenarioSpec(
     env_kwargs={"texture_mode": "random_tiled", "random_start_position": True, "reward": "grid_oracle",
                 "oracle_grid_size": 5.0, "oracle_cell_reward_normalizer": 25.0, "max_episode_steps": 1000},
     max_episode_steps=1001,
+    # Without the `mujoco` extra: MissingDependencyError, before any GL backend is probed.
+    dependency_check="episodic_curiosity.environments.mujoco_rendering:check_mujoco",
 ))
 
 register(ScenarioSpec(

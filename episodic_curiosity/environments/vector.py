@@ -15,6 +15,12 @@ would instead return the reset observation one call later, with an ignored actio
 Seeds: env i is seeded `base_seed + i` (base 123, as the original) on its first reset.
 Subprocess workers are started with `forkserver` (never `fork`: forking a process that has
 initialised TensorFlow can hang).
+
+Stopping (`process_control`): each worker runs `process_control.die_with_parent` before it
+builds its env, so it ignores Ctrl-C (the parent closes it) and exits, closing its env, when
+the process that built the vector env is gone, even after a kill -9 of that process. Closing
+the vector env while the process is stopping (a stop signal, or an exception such as
+KeyboardInterrupt on its way out) terminates the workers instead of waiting on them.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import multiprocessing
+import os
 import sys
 import types
 from typing import Any
@@ -29,10 +36,29 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
+from episodic_curiosity import process_control
 from episodic_curiosity.environments import registry
 
 DEFAULT_BASE_SEED = 123
 AUTORESET_MODE = AutoresetMode.SAME_STEP
+
+
+def _make_env_in_worker(parent: process_control.ProcessIdentity, scenario: str, **kwargs) -> gym.Env:
+    """An env worker's constructor: ties the worker to `parent`, then builds the env.
+
+    AsyncVectorEnv also calls it once in the parent itself (a throw-away env for the spaces);
+    there it only builds the env.
+    """
+    if os.getpid() != parent.pid:
+        process_control.die_with_parent(parent)
+    return registry.make_env(scenario, **kwargs)
+
+
+class _AsyncVectorEnv(gym.vector.AsyncVectorEnv):
+    """AsyncVectorEnv that terminates its workers when closed while the process is stopping."""
+
+    def close_extras(self, timeout: float | None = None, terminate: bool = False) -> None:
+        super().close_extras(timeout=timeout, terminate=terminate or process_control.stopping())
 
 
 @contextlib.contextmanager
@@ -78,9 +104,13 @@ def make_vector_env(scenario: str,
         for i in range(num_envs)
     ]
     if asynchronous:
+        parent = process_control.ProcessIdentity.of()
+        env_fns = [functools.partial(_make_env_in_worker, parent, *fn.args, **fn.keywords)
+                   for fn in env_fns]
         if context == "forkserver":
-            # The fork server preloads the registry (cheap) instead of the caller's __main__.
-            multiprocessing.get_context("forkserver").set_forkserver_preload([registry.__name__])
+            # The fork server preloads the registry and this module (cheap: the workers'
+            # constructors) instead of the caller's __main__.
+            multiprocessing.get_context("forkserver").set_forkserver_preload([registry.__name__, __name__])
         with _workers_skip_main_module():
-            return gym.vector.AsyncVectorEnv(env_fns, context=context, autoreset_mode=AUTORESET_MODE)
+            return _AsyncVectorEnv(env_fns, context=context, autoreset_mode=AUTORESET_MODE)
     return gym.vector.SyncVectorEnv(env_fns, autoreset_mode=AUTORESET_MODE)

@@ -80,9 +80,12 @@ def _start_engine_reaper(engine_pid: int) -> subprocess.Popen | None:
 
     The VizDoom engine is a separate process that keeps running when its controller dies
     without calling `close()` (e.g. a killed training run), so a tiny shell loop watches both.
+    A process counts as gone once it has exited, even while nobody has reaped it yet (a zombie
+    answers `kill -0`; its state in /proc is Z).
     """
-    script = ("while kill -0 $0 2>/dev/null && kill -0 $1 2>/dev/null; do sleep 1; done; "
-              "kill -9 $1 2>/dev/null")
+    script = ("alive() { [ -r /proc/$1/stat ] || { kill -0 $1 2>/dev/null; return; }; "
+              "read -r s < /proc/$1/stat || return 0; s=${s##*) }; [ \"${s%% *}\" != Z ]; }; "
+              "while alive $0 && alive $1; do sleep 1; done; kill -9 $1 2>/dev/null")
     try:
         return subprocess.Popen(["sh", "-c", script, str(os.getpid()), str(engine_pid)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

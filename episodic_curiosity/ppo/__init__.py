@@ -27,6 +27,8 @@ from episodic_curiosity.ppo.losses import policy_loss
 from episodic_curiosity.ppo.losses import value_loss
 from episodic_curiosity.ppo.policies import ActorCritic
 from episodic_curiosity.ppo.policies import ARCHITECTURES
+from episodic_curiosity.ppo.runner import check_step_data
+from episodic_curiosity.ppo.runner import NonFiniteError
 from episodic_curiosity.ppo.runner import Runner
 from episodic_curiosity.ppo.runner import swap_and_flatten
 
@@ -41,6 +43,8 @@ __all__ = [
     "clip_fraction",
     "compute_gae",
     "explained_variance",
+    "NonFiniteError",
+    "check_step_data",
     "minibatch_indices",
     "normalize_advantages",
     "num_updates",

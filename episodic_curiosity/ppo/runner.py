@@ -20,6 +20,38 @@ from episodic_curiosity.ppo.gae import compute_gae
 from episodic_curiosity.ppo.policies import ActorCritic
 
 
+class NonFiniteError(FloatingPointError):
+    """A NaN or infinite reward, loss or weight: training stops before it reaches a checkpoint."""
+
+
+def check_step_data(observations, rewards, space: gym.Space | None, vector_step: int) -> None:
+    """Raises NonFiniteError / ValueError naming the vector step and env for bad step data.
+
+    Args:
+      observations: [N, ...] array the env returned.
+      rewards: [N] rewards the env returned.
+      space: the env's single observation space (its dtype and shape are checked), or None.
+      vector_step: int, the vector step counted from the start of the run (1-based).
+    """
+    rewards = np.asarray(rewards)
+    bad = np.flatnonzero(~np.isfinite(rewards.astype(np.float64)))
+    if bad.size:
+        raise NonFiniteError(f"non-finite reward {float(rewards[bad[0]])} from env {int(bad[0])} at vector "
+                             f"step {vector_step} ({bad.size} envs affected); training stopped before "
+                             "any update used it")
+    if space is not None and getattr(space, "shape", None) is not None:
+        observations = np.asarray(observations)
+        if observations.dtype != space.dtype or tuple(observations.shape[1:]) != tuple(space.shape):
+            raise ValueError(f"observations at vector step {vector_step} are {observations.dtype} "
+                             f"{list(observations.shape[1:])} per env, the observation space says "
+                             f"{space.dtype} {list(space.shape)}")
+        if np.issubdtype(observations.dtype, np.floating):
+            bad_envs = np.flatnonzero(~np.isfinite(observations.reshape(len(observations), -1)).all(axis=1))
+            if bad_envs.size:
+                raise NonFiniteError(f"non-finite observation from env {int(bad_envs[0])} at vector "
+                                     f"step {vector_step}")
+
+
 def swap_and_flatten(array: np.ndarray) -> np.ndarray:
     """[T, N, ...] -> [N * T, ...], env-major (PPO2's sf01).
 
@@ -62,6 +94,7 @@ class Runner:
         self.dones = np.zeros(self.num_envs, bool)  # Whether it starts a new episode.
         self._episode_returns = np.zeros(self.num_envs)  # Raw task reward so far, per env.
         self._episode_lengths = np.zeros(self.num_envs, np.int64)
+        self.vector_steps = 0  # steps taken by this runner, for error messages
 
     def reset(self, seed: int | list[int] | None = None) -> None:
         """Resets the env, the done-before-step flags (False) and the episode counters.
@@ -103,6 +136,9 @@ class Runner:
             observations[t] = self.observations
             dones[t] = self.dones
             self.observations, step_rewards, terminated, truncated, infos = self.env.step(step_actions)
+            self.vector_steps += 1
+            check_step_data(self.observations, step_rewards,
+                            getattr(self.env, "single_observation_space", None), self.vector_steps)
             rewards[t] = step_rewards
             self.dones = np.logical_or(terminated, truncated)
             self._count_episodes(step_rewards, infos, finished_returns, finished_lengths)
@@ -111,6 +147,10 @@ class Runner:
         rollout_rewards = getattr(self.env, "rollout_rewards", None)
         if rollout_rewards is not None:
             rewards = np.asarray(rollout_rewards(rewards), np.float32)
+            if not np.all(np.isfinite(rewards)):
+                t, env = np.argwhere(~np.isfinite(rewards))[0]
+                raise NonFiniteError(f"non-finite reward (with the curiosity bonus) from env {env} at "
+                                     f"vector step {self.vector_steps - steps + t + 1}")
         last_values = self.policy.value(self.observations)
         advantages, returns = compute_gae(rewards, values, dones, last_values, self.dones,
                                           self.gamma, self.lam)
