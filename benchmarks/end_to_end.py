@@ -26,7 +26,7 @@ allow. `--memory=natural` keeps the paper's threshold of 0.5, whose fill depends
 R-network's weights (`--r_checkpoint`; a random init by default).
 
     python benchmarks/end_to_end.py [--methods ppo,ppo_plus_ec] [--updates 2] \
-        [--inference_dtype auto] [--scenario vizdoom_sparse]
+        [--inference_dtype float32] [--scenario vizdoom_sparse]
 
 The load average before each measurement is printed: above ~0.5 the machine was busy and
 the figures are pessimistic.
@@ -55,8 +55,9 @@ _SCENARIO = flags.DEFINE_string("scenario", "vizdoom_sparse", "Scenario (a DMLab
 _NUM_ENVS = flags.DEFINE_integer("num_envs", 12, "Parallel envs.")
 _NSTEPS = flags.DEFINE_integer("nsteps", 256, "Steps per env per rollout (paper: 256).")
 _UPDATES = flags.DEFINE_integer("updates", 2, "Timed updates after one untimed.")
-_INFERENCE_DTYPE = flags.DEFINE_enum("inference_dtype", "auto", ["auto", "float32", "bfloat16"],
-                                     "R-network inference precision ('auto': train_policy's default).")
+_INFERENCE_DTYPE = flags.DEFINE_enum("inference_dtype", "float32", ["float32", "bfloat16", "auto"],
+                                     "R-network inference precision ('float32': train_policy's "
+                                     "default; 'auto': bf16 where the hardware has it).")
 _R_CHECKPOINT = flags.DEFINE_string("r_checkpoint", None, "R-network weights (default: random init).")
 _MEMORY = flags.DEFINE_enum("memory", "full", ["full", "natural"], "Memory fill policy (see above).")
 _ASYNCHRONOUS = flags.DEFINE_bool("asynchronous", True, "Subprocess envs (False: in-process).")

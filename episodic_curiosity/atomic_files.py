@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from typing import Any, Iterator
 
 
@@ -22,14 +22,22 @@ def atomic_path(path: str, mode: int = 0o644) -> Iterator[str]:
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix="tmp_", suffix=os.path.splitext(path)[1])
-    os.close(fd)
+    tmp_path = None
     try:
+        # The name is known before the file exists, so that an interrupt (Ctrl-C, SIGTERM) even
+        # right after its creation still removes it below.
+        while True:
+            tmp_path = os.path.join(directory, f"tmp_{secrets.token_hex(4)}{os.path.splitext(path)[1]}")
+            try:
+                os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                break
+            except FileExistsError:  # another writer's temp file: never touched
+                tmp_path = None
         yield tmp_path
         os.chmod(tmp_path, mode)
         os.replace(tmp_path, path)
     finally:
-        if os.path.exists(tmp_path):
+        if tmp_path is not None and os.path.exists(tmp_path):
             os.remove(tmp_path)
 
 

@@ -45,6 +45,58 @@ def read_attributes(path: str) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path!r} is unreadable or not a checkpoint of this project ({e})") from e
 
 
+def describe_space(space) -> dict[str, Any]:
+    """What a policy checkpoint records of an action space: {'type': 'discrete', 'n': N}, or
+    {'type': <class name>, 'shape': [...]} for other spaces."""
+    if hasattr(space, "n"):
+        return {"type": "discrete", "n": int(space.n)}
+    return {"type": type(space).__name__, "shape": [int(d) for d in getattr(space, "shape", ())]}
+
+
+def _space_text(description: Mapping[str, Any]) -> str:
+    if description.get("type") == "discrete":
+        return f"Discrete({description.get('n')})"
+    return f"{description.get('type')}(shape {tuple(description.get('shape', ()))})"
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "x".join(str(int(d)) for d in shape)
+
+
+def policy_observation_shape(path: str) -> tuple[int, ...] | None:
+    """The observation shape a policy checkpoint was trained on (for image policies, the
+    curiosity wrapper's `target_image_shape`), or None if it records none (older checkpoints)."""
+    shape = read_attributes(path).get("observation_shape")
+    return None if shape is None else tuple(int(d) for d in shape)
+
+
+def check_policy_spaces(path: str, attributes: Mapping[str, Any], observation_space, action_space) -> None:
+    """Raises CheckpointError if the spaces differ from those policy checkpoint `path` records.
+
+    `attributes` are its attributes (`read_attributes`); entries it lacks are not checked.
+    """
+    scenario = attributes.get("scenario")
+    trained_on = f" (scenario {scenario!r})" if scenario else ""
+    recorded_shape = attributes.get("observation_shape")
+    env_shape = tuple(int(d) for d in getattr(observation_space, "shape", ()))
+    if recorded_shape is not None and tuple(int(d) for d in recorded_shape) != env_shape:
+        recorded_shape = tuple(int(d) for d in recorded_shape)
+        if len(recorded_shape) == 3 and len(env_shape) == 3:
+            remedy = (f"build the env's CuriosityEnvWrapper with target_image_shape={recorded_shape}, e.g. "
+                      f"--gin_bindings='CuriosityEnvWrapper.target_image_shape={recorded_shape}' "
+                      "(eval_policy and visualize_curiosity_reward take it from the checkpoint)")
+        else:
+            remedy = f"use the scenario and env settings it was trained with{trained_on}"
+        raise CheckpointError(
+            f"policy checkpoint {path!r} was trained on {_shape_text(recorded_shape)} observations, the env "
+            f"gives {_shape_text(env_shape)}: {remedy}")
+    recorded_actions = attributes.get("action_space")
+    if recorded_actions is not None and dict(recorded_actions) != describe_space(action_space):
+        raise CheckpointError(
+            f"policy checkpoint {path!r} was trained for {_space_text(recorded_actions)} actions, the env "
+            f"has {_space_text(describe_space(action_space))}: use the scenario it was trained on{trained_on}")
+
+
 def load_variables(path: str, groups: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
     """Assigns the stored arrays to `groups`' variables; returns the attributes.
 

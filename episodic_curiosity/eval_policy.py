@@ -39,8 +39,13 @@ def eval_policy(checkpoint: str, scenario: str, split: str = "test", num_episode
     if num_episodes < 1:
         raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
     num_env = min(num_env, num_episodes)
-    env = train_policy.make_policy_envs(scenario, num_env, split, None, asynchronous=asynchronous,
-                                        env_kwargs=env_kwargs, training=False, exploration_reward="none")
+    # Image policies see the frames resized to the shape they were trained on, which the
+    # checkpoint records (older checkpoints: the gin-bound CuriosityEnvWrapper.target_image_shape).
+    observation_shape = checkpoint_io.policy_observation_shape(checkpoint)
+    env = train_policy.make_policy_envs(
+        scenario, num_env, split, None, asynchronous=asynchronous, env_kwargs=env_kwargs, training=False,
+        exploration_reward="none",
+        target_image_shape=observation_shape if observation_shape and len(observation_shape) == 3 else None)
     try:
         policy = train_policy.load_policy(checkpoint, env.single_observation_space, env.single_action_space)
         # Every round finishes one episode per env, so the mean of round means is the episode mean.

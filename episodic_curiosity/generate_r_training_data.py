@@ -26,6 +26,10 @@ whose marker is valid and redoes the others, first removing their temp files and
 shards. Finished output is never deleted. Tasks are deterministic, so a redone task writes
 the same records. Do not run two generators on one directory at the same time.
 
+Stopping (`process_control`): Ctrl-C or SIGTERM stops a run within seconds, without waiting
+for running tasks: the pool's workers are terminated and their unfinished shards' temp files
+removed. The workers also stop (writing nothing more) when the generator is killed outright.
+
     python -m episodic_curiosity.generate_r_training_data --output_dir=DIR \
         --scenario=vizdoom_sparse --total_env_steps=2500000 --num_tasks=160 --num_workers=30
 """
@@ -394,11 +398,14 @@ def _run_tasks(tasks: Sequence[_TaskConfig], num_workers: int, progress: tqdm.tq
     # task the running ones still finish (their output is kept), as before.
     context = multiprocessing.get_context("forkserver")
     pool = concurrent.futures.ProcessPoolExecutor(
-        min(num_workers, len(tasks)), mp_context=context, initializer=process_control.die_with_parent,
+        min(num_workers, len(tasks)), mp_context=context, initializer=process_control.init_tensorflow_worker,
         initargs=(process_control.ProcessIdentity.of(),))
     try:
         task_function = functools.partial(process_control.call_in_pool_worker, _run_task)
-        futures = [pool.submit(task_function, task) for task in tasks]
+        # Workers start (at submit) without re-importing this program's __main__ module:
+        # that would load TensorFlow, with its start-up lines, before the initializer runs.
+        with environments.vector.workers_skip_main_module():
+            futures = [pool.submit(task_function, task) for task in tasks]
         for future in concurrent.futures.as_completed(futures):
             results.append(future.result())
             progress.update(1)

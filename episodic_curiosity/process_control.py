@@ -34,6 +34,7 @@ Worker processes (the env workers of `environments.make_vector_env`, the pool of
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import os
@@ -164,6 +165,33 @@ def stopping() -> bool:
 # --- Workers ------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def stderr_silenced():
+    """Points file descriptor 2 at /dev/null for the block (C++ libraries write there directly,
+    past Python's sys.stderr); restores it afterwards, also on errors."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def init_tensorflow_worker(parent: "ProcessIdentity | None" = None) -> None:
+    """Pool initializer of workers that use TensorFlow (the R-network data generator's):
+    `die_with_parent(parent)`, then TensorFlow loaded without its C++ start-up lines, which
+    this TensorFlow prints once per process whatever TF_CPP_MIN_LOG_LEVEL says. (This module
+    imports no TensorFlow, so unpickling the initializer loads none before the silencing.)"""
+    die_with_parent(parent)
+    with stderr_silenced():
+        import tensorflow as tf  # pylint: disable=g-import-not-at-top
+        tf.constant(0).numpy()  # the runtime's own start-up lines come with the first op
+
+
 def die_with_parent(parent: ProcessIdentity | None = None, grace_s: float = DEFAULT_GRACE_S) -> None:
     """Makes this (worker) process stop when `parent` does; call first thing in the worker.
 
@@ -199,6 +227,10 @@ def _on_worker_stop_signal(signum, frame) -> None:
     if _worker_stopping:
         return  # already on the way out; the deadline bounds it
     _worker_stopping = True
+    if sys.exc_info()[1] is not None:
+        # Already unwinding (e.g. the worker loop ended on its pipe's EOF and a `finally:` is
+        # closing the env): raising here would cut that clean-up short; the deadline bounds it.
+        return
     raise WorkerStopped(128 + signum)
 
 

@@ -1,6 +1,6 @@
 """The reachability network (R-network): a siamese ResNet-18 embedding + an MLP comparator.
 
-Architecture (EC_FACTS.md section 2):
+Architecture (the paper's, as the original code builds it):
 
   * embedding branch: raw 0..255 RGB frames (no normalisation) -> pre-activation ResNet-18
     (7x7/2 conv, BN, ReLU, 3x3/2 max-pool, 4 stages x 2 basic blocks of 64/128/256/512
@@ -15,12 +15,18 @@ Checkpoints are HDF5 files in the layout the original implementation wrote with 
 weights; in each, trainable weights in layer order, then every BatchNorm's moving statistics).
 This project both reads the original's released files and writes its own in that layout, so
 checkpoints move freely between the two implementations.
+
+This project's files also record the network's architecture as root attributes
+(`ARCHITECTURE_KEYS`: input shape, stage filters, blocks per stage, embedding size, comparator
+width and depth; Keras 2 ignores them), so `RNetwork(weights_path=...)` builds the matching
+network without gin bindings; for files without them (the original's) the architecture is
+deduced from the weights' shapes (`deduce_architecture`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import gin
 import h5py
@@ -32,13 +38,219 @@ from episodic_curiosity import atomic_files
 
 EMBEDDING_SIZE = 512
 DEFAULT_INPUT_SHAPE = (120, 160, 3)
-_BN_EPSILON = 1e-3  # Keras defaults, as the original (matters for parity: see EC_FACTS 2.2.1)
+_BN_EPSILON = 1e-3  # Keras defaults, as the original (another epsilon breaks output parity)
 _BN_MOMENTUM = 0.99
 _L2 = 1e-4
 
 
 class CheckpointError(ValueError):
     """An R-network weight file that cannot be read or does not fit the network."""
+
+
+class ArchitectureMismatchError(CheckpointError):
+    """A weight file of another architecture than the network it is loaded into.
+
+    Attributes:
+      path: str, the file.
+      file_architecture: dict, the file's architecture (recorded or deduced).
+      network_architecture: dict, the network's.
+    """
+
+    def __init__(self, message: str, path: str, file_architecture: dict, network_architecture: dict):
+        super().__init__(message)
+        self.path = path
+        self.file_architecture = file_architecture
+        self.network_architecture = network_architecture
+
+
+# What an R-network `.h5` of this project records of its architecture, as root attributes
+# (int arrays or ints), beside the original's layout.
+ARCHITECTURE_KEYS = ("input_shape", "stage_filters", "blocks_per_stage", "embedding_size",
+                     "comparator_hidden_units", "comparator_hidden_layers")
+PAPER_ARCHITECTURE = {"input_shape": [120, 160, 3], "stage_filters": [64, 128, 256, 512],
+                      "blocks_per_stage": 2, "embedding_size": 512, "comparator_hidden_units": 512,
+                      "comparator_hidden_layers": 4}
+
+
+def _normalized_architecture(values: Mapping[str, Any]) -> dict:
+    return {"input_shape": [int(d) for d in values["input_shape"]],
+            "stage_filters": [int(f) for f in values["stage_filters"]],
+            **{key: int(values[key]) for key in ARCHITECTURE_KEYS[2:]}}
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "x".join(str(int(d)) for d in shape)
+
+
+def describe_architecture(architecture: Mapping[str, Any]) -> str:
+    """E.g. 'input 120x160x3, stage filters (64, 128, 256, 512) x 2 blocks, embedding 512,
+    comparator 4 x 512 units'."""
+    return (f"input {_shape_text(architecture['input_shape'])}, stage filters "
+            f"{tuple(architecture['stage_filters'])} x {architecture['blocks_per_stage']} blocks, "
+            f"embedding {architecture['embedding_size']}, comparator "
+            f"{architecture['comparator_hidden_layers']} x {architecture['comparator_hidden_units']} units")
+
+
+def architecture_bindings(architecture: Mapping[str, Any]) -> list[str]:
+    """The gin bindings that make `build_embedding_network` / `build_comparator_network` build
+    `architecture`'s layers (the input shape is `RNetwork`'s `input_shape` argument)."""
+    return [f"build_embedding_network.stage_filters={tuple(architecture['stage_filters'])}",
+            f"build_embedding_network.blocks_per_stage={architecture['blocks_per_stage']}",
+            f"build_embedding_network.embedding_size={architecture['embedding_size']}",
+            f"build_comparator_network.hidden_units={architecture['comparator_hidden_units']}",
+            f"build_comparator_network.num_hidden_layers={architecture['comparator_hidden_layers']}"]
+
+
+def _open_weights(path: str) -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"cannot read R-network weights {path!r}: not a readable HDF5 file ({e})") from e
+
+
+def _recorded_architecture(handle: h5py.File, path: str) -> dict | None:
+    present = [key for key in ARCHITECTURE_KEYS if key in handle.attrs]
+    if not present:
+        return None
+    if len(present) != len(ARCHITECTURE_KEYS):
+        missing = [key for key in ARCHITECTURE_KEYS if key not in present]
+        raise CheckpointError(f"R-network weights {path!r} record only part of their architecture "
+                              f"(missing {', '.join(missing)})")
+    try:
+        return _normalized_architecture({key: np.asarray(handle.attrs[key]).tolist() for key in ARCHITECTURE_KEYS})
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"R-network weights {path!r} record an unreadable architecture ({e})") from e
+
+
+def read_architecture(path: str) -> dict | None:
+    """The architecture an R-network `.h5` records (keys `ARCHITECTURE_KEYS`; shapes and filters
+    as lists), or None for a file that records none (the original's, or this project's from
+    before the metadata). Raises CheckpointError for an unreadable file."""
+    with _open_weights(path) as handle:
+        return _recorded_architecture(handle, path)
+
+
+def _stored_shapes(handle: h5py.File, path: str) -> dict[str, list[tuple[int, ...]]]:
+    """Shapes of the arrays of groups 'model' (embedding) and 'model_1' (comparator), stored order."""
+    root = handle["model_weights"] if "model_weights" in handle else handle
+    shapes = {}
+    for group_name in ("model", "model_1"):
+        if group_name not in root:
+            raise CheckpointError(
+                f"R-network weights {path!r} have no group {group_name!r} "
+                f"(found {sorted(root.keys())}); expected the original's layout")
+        group = root[group_name]
+        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs.get("weight_names", [])]
+        try:
+            shapes[group_name] = [tuple(int(d) for d in group[name].shape) for name in names]
+        except (KeyError, OSError) as e:
+            raise CheckpointError(f"R-network weights {path!r} are truncated or corrupt: {e}") from e
+    return shapes
+
+
+def _weight_shapes(architecture: Mapping[str, Any]) -> dict[str, list[tuple[int, ...]]]:
+    """The array shapes `RNetwork` stores for `architecture`, by group, in storage order
+    (computed from the sizes alone, as `build_embedding_network` lays the layers out)."""
+    height, width, channels = architecture["input_shape"]
+    ceil_half = lambda n, stride: -(-n // stride)  # "same" padding
+    filters = architecture["stage_filters"]
+    layers = [("conv", 7, channels, filters[0]), ("bn", filters[0])]  # in layer order
+    height, width, channels = ceil_half(ceil_half(height, 2), 2), ceil_half(ceil_half(width, 2), 2), filters[0]
+    for stage, stage_filters in enumerate(filters):
+        for block in range(architecture["blocks_per_stage"]):
+            stride = 2 if stage > 0 and block == 0 else 1
+            if (stage, block) != (0, 0):
+                layers.append(("bn", channels))
+            layers += [("conv", 3, channels, stage_filters), ("bn", stage_filters)]
+            out_height, out_width = ceil_half(height, stride), ceil_half(width, stride)
+            if (out_height, out_width, stage_filters) != (height, width, channels):
+                layers.append(("conv", 1, channels, stage_filters))  # the projection shortcut
+            layers.append(("conv", 3, stage_filters, stage_filters))
+            height, width, channels = out_height, out_width, stage_filters
+    layers += [("bn", channels), ("dense", channels, architecture["embedding_size"])]
+    width_in = 2 * architecture["embedding_size"]
+    comparator = [("bn", width_in)]
+    for _ in range(architecture["comparator_hidden_layers"]):
+        comparator += [("dense", width_in, architecture["comparator_hidden_units"]),
+                       ("bn", architecture["comparator_hidden_units"])]
+        width_in = architecture["comparator_hidden_units"]
+    comparator.append(("dense", width_in, 2))
+
+    def storage_order(layer_list):
+        trainable, statistics = [], []
+        for kind, *sizes in layer_list:
+            if kind == "bn":
+                trainable += [(sizes[0],)] * 2
+                statistics += [(sizes[0],)] * 2
+            elif kind == "conv":
+                size, units_in, units_out = sizes
+                trainable += [(size, size, units_in, units_out), (units_out,)]
+            else:
+                trainable += [tuple(sizes), (sizes[1],)]
+        return trainable + statistics
+
+    return {"model": storage_order(layers), "model_1": storage_order(comparator)}
+
+
+def _architecture_from_shapes(shapes: Mapping[str, list], input_shape: Sequence[int] | None,
+                              path: str) -> dict:
+    """The architecture whose weights have `shapes` (see `deduce_architecture`)."""
+    kernels = [s for s in shapes["model"] if len(s) == 4]
+    embedding_dense = [s for s in shapes["model"] if len(s) == 2]
+    comparator_dense = [s for s in shapes["model_1"] if len(s) == 2]
+    not_ours = CheckpointError(f"R-network weights {path!r} do not hold an embedding ResNet and a comparator "
+                               "as this project and the original build them")
+    if not kernels or kernels[0][:2] != (7, 7) or len(embedding_dense) != 1 or not comparator_dense:
+        raise not_ours
+    if input_shape is None:
+        input_shape = (*DEFAULT_INPUT_SHAPE[:2], kernels[0][2])
+    block_filters = [k[3] for k in kernels if k[:2] == (3, 3)][::2]  # two 3x3 convs per block
+    layers = {"embedding_size": embedding_dense[0][1], "comparator_hidden_units": comparator_dense[0][1],
+              "comparator_hidden_layers": len(comparator_dense) - 1}
+    candidates = []
+    for blocks in range(1, len(block_filters) + 1):
+        if len(block_filters) % blocks == 0:
+            candidate = _normalized_architecture({"input_shape": input_shape, "blocks_per_stage": blocks,
+                                                  "stage_filters": block_filters[::blocks], **layers})
+            if _weight_shapes(candidate) == {k: [tuple(s) for s in v] for k, v in shapes.items()}:
+                candidates.append(candidate)
+    if not candidates:
+        raise CheckpointError(f"R-network weights {path!r} fit no network this project builds for "
+                              f"{_shape_text(input_shape)} frames")
+    return min(candidates, key=lambda c: c["blocks_per_stage"] != 2)  # ResNet-18's if ambiguous
+
+
+def deduce_architecture(path: str, input_shape: Sequence[int] | None = None) -> dict:
+    """The architecture of the network an R-network `.h5` holds weights for.
+
+    The recorded one (`read_architecture`) if the file has it. Else it is deduced from the
+    weights' shapes: stage filters, blocks per stage, embedding size and the comparator's width
+    and depth are determined by them; the frames' height and width are not (the embedding
+    ends in a global average pool), so they are `input_shape`'s, or the paper's 120x160 with the
+    file's number of channels. The original's files give `PAPER_ARCHITECTURE`.
+
+    Raises:
+      CheckpointError: unreadable file, or weights that fit no network this module builds.
+    """
+    with _open_weights(path) as handle:
+        recorded = _recorded_architecture(handle, path)
+        if recorded is not None:
+            return recorded
+        shapes = _stored_shapes(handle, path)
+    return _architecture_from_shapes(shapes, input_shape, path)
+
+
+def _mismatch_error(path: str, file_architecture: dict, network_architecture: dict,
+                    deduced: bool) -> ArchitectureMismatchError:
+    source = "its weights' shapes give" if deduced else "it records"
+    return ArchitectureMismatchError(
+        f"R-network weights {path!r} are of another architecture than this network: the file's "
+        f"({source}) is {describe_architecture(file_architecture)}; this network's is "
+        f"{describe_architecture(network_architecture)}. Build the network from the file "
+        f"(RNetwork(weights_path={path!r}) takes the file's architecture, no gin bindings needed), "
+        f"or build this one with input_shape={tuple(file_architecture['input_shape'])} and "
+        f"--gin_bindings {' '.join(repr(b) for b in architecture_bindings(file_architecture))}",
+        path, file_architecture, network_architecture)
 
 
 INFERENCE_DTYPES = ("float32", "bfloat16", "auto")
@@ -74,6 +286,8 @@ class _Branch:
     """The layers of one weighted sub-network, in the order the original stores them."""
 
     weighted_layers: list[keras.layers.Layer] = dataclasses.field(default_factory=list)
+    # The sizes it was built with (after gin), as `ARCHITECTURE_KEYS` entries.
+    settings: dict = dataclasses.field(default_factory=dict)
 
     def add(self, layer):
         self.weighted_layers.append(layer)
@@ -131,7 +345,9 @@ def build_embedding_network(input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
     Returns:
       (model, branch): the Keras model and its weighted layers in checkpoint order.
     """
-    branch = _Branch()
+    branch = _Branch(settings={"input_shape": [int(d) for d in input_shape],
+                               "stage_filters": [int(f) for f in stage_filters],
+                               "blocks_per_stage": int(blocks_per_stage), "embedding_size": int(embedding_size)})
     frames = keras.Input(shape=tuple(input_shape), name="frames")
     x = _conv(branch, stage_filters[0], 7, strides=2)(frames)
     x = keras.layers.Activation("relu")(_batch_norm(branch)(x))
@@ -161,7 +377,8 @@ def build_comparator_network(embedding_size: int = EMBEDDING_SIZE,
     Returns:
       (probabilities_model, logits_model, branch): both map [e1, e2] to [B, 2] and share layers.
     """
-    branch = _Branch()
+    branch = _Branch(settings={"comparator_hidden_units": int(hidden_units),
+                               "comparator_hidden_layers": int(num_hidden_layers)})
     first = keras.Input(shape=(embedding_size,), name="embedding_a")
     second = keras.Input(shape=(embedding_size,), name="embedding_b")
     x = keras.layers.Concatenate()([first, second])
@@ -198,42 +415,74 @@ class RNetwork:
     Weights are loaded at construction (`weights_path`) or later with `load_weights`. All
     inference runs inside `tf.function` (no `Model.predict`), with BatchNorm in inference
     mode.
+
+    Where the architecture comes from: with `weights_path`, from the file (its recorded
+    architecture, or for a file without one, e.g. the original's, the one its weights' shapes
+    give, see `deduce_architecture`); the file wins over the gin bindings of
+    `build_embedding_network` / `build_comparator_network`, which then do not apply. An
+    explicit `input_shape` that differs from the file's recorded one raises an
+    ArchitectureMismatchError naming both; for a file that records none, `input_shape` (else
+    120x160 with the file's channels) is taken. Without `weights_path`, the layers come from
+    those gin bindings (else the paper's sizes) and the input shape from `input_shape` (else
+    120x160x3). `load_weights` of a file of another architecture than the network's raises an
+    ArchitectureMismatchError naming both and what to pass.
     """
 
     def __init__(self,
-                 input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
+                 input_shape: Sequence[int] | None = None,
                  weights_path: str | None = None,
                  jit_compile: bool = False,
                  inference_dtype: str = "float32"):
         """Args:
-          input_shape: (H, W, C), frame shape.
-          weights_path: str or None, an `.h5` weight file (the original's or this project's).
+          input_shape: (H, W, C), frame shape, or None: the weight file's, else 120x160x3.
+          weights_path: str or None, an `.h5` weight file (the original's or this project's);
+            the network is built with its architecture (see the class docstring).
           jit_compile: bool, compile inference with XLA.
           inference_dtype: str, 'float32' (default), 'bfloat16' or 'auto' (bf16 where the
             hardware computes it natively, see `resolve_inference_dtype`). With bf16,
-            `embed` runs a bf16 copy of the embedding branch (about 1.6x faster on CPUs
-            with AVX512-BF16; embeddings differ from fp32 by ~0.4% relative) and the
-            key-based comparison (`similarity_from_keys`) multiplies in bf16 with fp32
+            `embed` runs a bf16 copy of the embedding branch and the key-based comparison
+            (`similarity_from_keys`, `memory_similarities`) multiplies in bf16 with fp32
             batch norms and softmax. Weights, training and `similarity` stay fp32. Call
             `sync_inference_weights()` after changing the weights other than through
-            `load_weights`.
+            `load_weights`. fp32 is the default because it is the original's precision; what
+            bf16 changes, measured with `benchmarks/bf16_fidelity.py` on a 2-core CPU with
+            AVX512-BF16 (shared with a background training job), paper-size network (weights
+            of a short run of the original code, fine-tuned 300 steps on VizDoom pairs, two
+            runs: seeds 0 and 10; untuned, its similarities on real frames saturate at 0),
+            2 x 1,575 frames of random-policy vizdoom_dense episodes, a 200-entry memory with
+            90th-percentile aggregation: embeddings differ by 0.4-0.5% relative (median; max
+            0.74%), single similarities by at most 0.049 (mean 0.002), the bonus (beta -
+            aggregate) by at most 0.041 (mean 0.002-0.004), and the add-to-memory decision
+            (aggregate < 0.5) flips at 6 of 3,144 steps (0.19%). Embedding a batch of 128
+            120x160x3 frames: 1.2-1.3 s in bf16 against 2.0-2.7 s in fp32 (1.6-2.1x faster;
+            both slowed by the shared machine).
         """
         inference_dtype = resolve_inference_dtype(inference_dtype)
-        self.input_shape = tuple(int(d) for d in input_shape)
+        embedding_sizes, comparator_sizes = {}, {}  # explicit arguments win over gin bindings
+        if weights_path:
+            file_architecture = self._file_architecture(weights_path, input_shape)
+            input_shape = file_architecture["input_shape"]
+            embedding_sizes = {key: file_architecture[key]
+                               for key in ("stage_filters", "blocks_per_stage", "embedding_size")}
+            comparator_sizes = {"hidden_units": file_architecture["comparator_hidden_units"],
+                                "num_hidden_layers": file_architecture["comparator_hidden_layers"]}
+        self.input_shape = tuple(int(d) for d in (DEFAULT_INPUT_SHAPE if input_shape is None else input_shape))
         self.inference_dtype = inference_dtype
-        self.embedding_network, self._embedding_branch = build_embedding_network(self.input_shape)
+        self.embedding_network, self._embedding_branch = build_embedding_network(
+            self.input_shape, **embedding_sizes)
         self._inference_embedding_network = self.embedding_network
         if inference_dtype == "bfloat16":
             previous_policy = keras.config.dtype_policy()
             keras.config.set_dtype_policy("mixed_bfloat16")
             try:
-                self._inference_embedding_network, _ = build_embedding_network(self.input_shape)
+                self._inference_embedding_network, _ = build_embedding_network(
+                    **self._embedding_branch.settings)  # the same sizes, whatever gin says now
             finally:
                 keras.config.set_dtype_policy(previous_policy)
             self.sync_inference_weights()
         embedding_size = self.embedding_network.output.shape[-1]
         self.comparator, self.comparator_logits, self._comparator_branch = (
-            build_comparator_network(embedding_size=embedding_size))
+            build_comparator_network(embedding_size=embedding_size, **comparator_sizes))
         first = keras.Input(shape=self.input_shape, name="x1")
         second = keras.Input(shape=self.input_shape, name="x2")
         self.pair_model = keras.Model(
@@ -269,6 +518,27 @@ class RNetwork:
                              tf.TensorSpec([None, None, key_size], tf.float32)], jit_compile=jit_compile)
         if weights_path:
             self.load_weights(weights_path)
+
+    @property
+    def architecture(self) -> dict:
+        """The network's sizes, as a weight file records them (keys `ARCHITECTURE_KEYS`)."""
+        return _normalized_architecture({**self._embedding_branch.settings, **self._comparator_branch.settings})
+
+    @staticmethod
+    def _file_architecture(path: str, input_shape: Sequence[int] | None) -> dict:
+        """The architecture to build for `path`; an explicit conflicting `input_shape` raises."""
+        recorded = read_architecture(path)
+        if recorded is None:
+            return deduce_architecture(path, input_shape)
+        if input_shape is not None and [int(d) for d in input_shape] != recorded["input_shape"]:
+            shape = tuple(recorded["input_shape"])
+            raise ArchitectureMismatchError(
+                f"R-network weights {path!r} were trained on {_shape_text(shape)} frames, but "
+                f"input_shape={tuple(int(d) for d in input_shape)} ({_shape_text(input_shape)}) was passed: "
+                f"pass input_shape={shape} or no input_shape (the file's is taken then), and give the "
+                f"network {_shape_text(shape)} frames", path, recorded,
+                {**recorded, "input_shape": [int(d) for d in input_shape]})
+        return recorded
 
     # Inference ---------------------------------------------------------------------------------
 
@@ -371,13 +641,25 @@ class RNetwork:
         """Loads an `.h5` file in the original's layout (the original's or ours).
 
         Raises CheckpointError (naming the file and the problem) for an unreadable file, a
-        missing group or a weight whose shape does not fit; the network is left unchanged then.
+        missing group or a weight whose shape does not fit, and its ArchitectureMismatchError
+        (naming both architectures and what to pass) for a file of another architecture (the
+        recorded one, input shape included, or the one the weights' shapes give); the network
+        is left unchanged then.
         """
-        try:
-            handle = h5py.File(path, "r")
-        except (OSError, ValueError) as e:
-            raise CheckpointError(f"cannot read R-network weights {path!r}: not a readable HDF5 file ({e})") from e
-        with handle:
+        with _open_weights(path) as handle:
+            recorded = _recorded_architecture(handle, path)
+            if recorded is not None and recorded != self.architecture:
+                raise _mismatch_error(path, recorded, self.architecture, deduced=False)
+            if recorded is None:
+                shapes = _stored_shapes(handle, path)
+                if shapes != {name: [tuple(v.shape) for v in variables]
+                              for name, variables in self._groups().items()}:
+                    try:
+                        deduced = _architecture_from_shapes(shapes, self.input_shape, path)
+                    except CheckpointError:
+                        deduced = None  # not ours: the array-by-array check below names the problem
+                    if deduced is not None:
+                        raise _mismatch_error(path, deduced, self.architecture, deduced=True)
             root = handle["model_weights"] if "model_weights" in handle else handle
             values = {}
             for group_name, variables in self._groups().items():
@@ -407,12 +689,15 @@ class RNetwork:
         self.sync_inference_weights()
 
     def save_weights(self, path: str) -> None:
-        """Writes the weights in the original's `.h5` layout, atomically (temp file + rename)."""
+        """Writes the weights in the original's `.h5` layout, atomically (temp file + rename),
+        with the architecture as root attributes (`ARCHITECTURE_KEYS`, see `read_architecture`)."""
         with atomic_files.atomic_path(path) as tmp_path:
             with h5py.File(tmp_path, "w") as handle:
                 handle.attrs["backend"] = "tensorflow"
                 handle.attrs["keras_version"] = keras.__version__
                 handle.attrs["layer_names"] = np.array([b"x1", b"x2", b"model", b"model_1"])
+                for key, value in self.architecture.items():
+                    handle.attrs[key] = np.asarray(value, np.int64)
                 for name in ("x1", "x2"):
                     handle.create_group(name).attrs["weight_names"] = np.array([], dtype="S1")
                 for group_name, variables in self._groups().items():

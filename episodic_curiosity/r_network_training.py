@@ -4,7 +4,7 @@ Shared by the offline trainer (`train_r`) and the online (ECO) trainer. Pair sam
 TFRecord format and the `tf.data` pipeline live in `r_training_data.py` and are re-exported
 here for convenience.
 
-Loss (EC_FACTS.md 2.6): 2-class cross-entropy on the comparator's logits (the original's
+Loss (as the original code computes it): 2-class cross-entropy on the comparator's logits (the original's
 Keras softmax + categorical cross-entropy computes exactly this from the logits) plus the L2
 penalties of the convolutions. The two images of a pair go through the embedding branch in two
 separate calls, each with its own BatchNorm batch statistics, as in the original's siamese
@@ -123,7 +123,8 @@ class PairTrainer:
     # Full checkpoints (weights + optimizer state) ---------------------------------------------
 
     def save_full_checkpoint(self, path: str, epoch: int, attributes: dict | None = None) -> None:
-        """Writes weights (original layout) + optimizer variables + `epoch`, atomically."""
+        """Writes weights (original layout, with the architecture attributes of
+        `RNetwork.save_weights`) + optimizer variables + `epoch`, atomically."""
         with atomic_files.atomic_path(path) as tmp_path:
             self.network.save_weights(tmp_path)
             with h5py.File(tmp_path, "a") as handle:
@@ -135,13 +136,30 @@ class PairTrainer:
                     group.create_dataset(str(index), data=np.asarray(variable.numpy()))
 
     def load_full_checkpoint(self, path: str) -> tuple[int, dict]:
-        """Restores a full checkpoint; returns (epoch, attributes)."""
-        self.network.load_weights(path)
+        """Restores a full checkpoint; returns (epoch, attributes).
+
+        Raises:
+          r_network.ArchitectureMismatchError: a checkpoint of another architecture (input
+            shape included) than the trainer's network, naming both and the train_r settings
+            that resume it.
+          r_network.CheckpointError: an unreadable or incomplete checkpoint.
+        """
+        try:
+            self.network.load_weights(path)
+        except r_network.ArchitectureMismatchError as e:
+            saved, running = e.file_architecture, e.network_architecture
+            bindings = " ".join(f"--gin_bindings={b!r}" for b in r_network.architecture_bindings(saved))
+            raise r_network.ArchitectureMismatchError(
+                f"cannot resume from full checkpoint {path!r}: it holds an R-network of "
+                f"{r_network.describe_architecture(saved)}, this run builds one of "
+                f"{r_network.describe_architecture(running)}. Resume with the checkpoint's settings "
+                f"(train_r: --image_shape={','.join(map(str, saved['input_shape']))} {bindings}) "
+                f"or train in another workdir", path, saved, running) from e
         try:
             with h5py.File(path, "r") as handle:
                 epoch = int(handle.attrs["epoch"])
                 attributes = {k: handle.attrs[k] for k in handle.attrs if k not in
-                              ("epoch", "backend", "keras_version", "layer_names")}
+                              ("epoch", "backend", "keras_version", "layer_names", *r_network.ARCHITECTURE_KEYS)}
                 group = handle["optimizer"]
                 arrays = [np.asarray(group[str(i)]) for i in range(len(group))]
         except (KeyError, OSError) as e:

@@ -64,6 +64,9 @@ R_NETWORK_FOLDER = "r_networks"  # <workdir>/r_networks/<owner scenario>/run_num
 SUMMARY_FOLDER = "summary"
 SPEC_KEYS = ("methods", "scenarios", "runs", "scale", "gin_bindings", "num_timesteps", "num_env",
              "r_networks_path", "seed")
+# Launchers run in the folder holding the package (a checkout's root), so `python -m` finds it
+# even when it is not installed.
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Lines `name: value` that the launcher prints when it finishes.
 _OUTPUT_LINE = re.compile(r"^(run_dir|r_checkpoint|policy_checkpoint|reward_train|reward_csvs): (.*)$")
 
@@ -551,7 +554,7 @@ def execute_job(job: Job, settings: ExecutionSettings, r_network_result: dict | 
                       f"{time.strftime('%Y-%m-%d %H:%M:%S')} =====\n$ {' '.join(command)}\n")
             log.flush()
             offset = log.tell()
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=_REPO_ROOT,
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=_PACKAGE_PARENT,
                                        preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         kill = attempts == 1 and job.key in settings.kill_after_first_checkpoint
         last_sync = time.time()

@@ -149,18 +149,16 @@ def _checkpoint_groups(policy, learner, *side_models):
 
 
 def load_policy(path: str, observation_space, action_space) -> ppo.ActorCritic:
-    """Builds the policy a checkpoint was saved from and loads its weights."""
+    """Builds the policy a checkpoint was saved from and loads its weights.
+
+    Raises checkpoint_io.CheckpointError, naming both and what to pass, if the spaces differ
+    from the observation shape / action space the checkpoint records (when it records them).
+    """
     attributes = checkpoint_io.read_attributes(path)
+    checkpoint_io.check_policy_spaces(path, attributes, observation_space, action_space)
     policy = ppo.ActorCritic(attributes["policy_architecture"], observation_space, action_space)
     checkpoint_io.load_variables(path, {"policy": policy.trainable_variables})
     return policy
-
-
-def _describe_space(space) -> dict[str, Any]:
-    """What a policy checkpoint records of its action space."""
-    if hasattr(space, "n"):
-        return {"type": "discrete", "n": int(space.n)}
-    return {"type": type(space).__name__, "shape": [int(d) for d in getattr(space, "shape", ())]}
 
 
 def _check_finite_update(update: int, stats: dict, policy: ppo.ActorCritic) -> None:
@@ -196,8 +194,9 @@ def argument_problems(scenario: str, config: ppo.PPOConfig, *, num_env: int, num
     """Every problem of a train_policy call (and of the gin settings it will use), as text."""
     problems = []
     try:
-        environments.get_scenario(scenario)
-    except environments.UnknownScenarioError as error:
+        environments.get_scenario(scenario).constructor()  # unknown, unavailable or not installed
+    except (environments.UnknownScenarioError, environments.ScenarioNotAvailableError,
+            environments.MissingDependencyError) as error:
         problems.append(str(error))
     try:
         config.validate(num_envs=num_env if isinstance(num_env, int) and num_env >= 1 else None)
@@ -416,6 +415,8 @@ def train_policy(workdir: str,
                 raise checkpoint_io.CheckpointError(
                     f"checkpoint {newest!r} holds a {attributes.get('policy_architecture')!r} policy, "
                     f"this run builds {policy_architecture!r}")
+            checkpoint_io.check_policy_spaces(newest, attributes, train_env.single_observation_space,
+                                              train_env.single_action_space)
             learner.optimizer.build(policy.trainable_variables)
             attributes = checkpoint_io.load_variables(
                 newest, _checkpoint_groups(policy, learner, online_trainer, icm_wrapper))
@@ -506,7 +507,7 @@ def train_policy(workdir: str,
                     "update": update, "policy_architecture": policy_architecture,
                     "scenario": scenario, "time_elapsed": elapsed, "seed": seed,
                     "observation_shape": [int(d) for d in train_env.single_observation_space.shape],
-                    "action_space": _describe_space(train_env.single_action_space),
+                    "action_space": checkpoint_io.describe_space(train_env.single_action_space),
                     "curiosity_step_count": int(curiosity_env.step_count),
                     "episode_returns": [float(r) for r in episode_returns],
                     "episode_lengths": [int(l) for l in episode_lengths],

@@ -74,9 +74,11 @@ def argument_problems(*, image_shape, num_epochs, batch_size, steps_per_epoch, v
     for name, value in (("num_epochs", num_epochs), ("batch_size", batch_size),
                         ("steps_per_epoch", steps_per_epoch), ("validation_steps", validation_steps),
                         ("checkpoint_every_epochs", checkpoint_every_epochs),
-                        ("keep_full_checkpoints", keep_full_checkpoints), ("shuffle_buffer", shuffle_buffer)):
+                        ("keep_full_checkpoints", keep_full_checkpoints)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             problems.append(f"train_r.{name} must be an int >= 1, got {value!r}")
+    if isinstance(shuffle_buffer, bool) or not isinstance(shuffle_buffer, int) or shuffle_buffer < 0:
+        problems.append(f"train_r.shuffle_buffer must be an int >= 0 (0: no shuffling), got {shuffle_buffer!r}")
     if not isinstance(percent_validation_files, (int, float)) or not 0 <= percent_validation_files <= 100:
         problems.append(f"train_r.percent_validation_files must be in [0, 100], got {percent_validation_files!r}")
     if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:

@@ -43,6 +43,7 @@ import gymnasium as gym
 import numpy as np
 
 from episodic_curiosity import atomic_files
+from episodic_curiosity import checkpoint_io
 from episodic_curiosity import curiosity_env_wrapper
 from episodic_curiosity import environments
 from episodic_curiosity import r_network
@@ -234,9 +235,9 @@ def do_nothing_action(action_space: gym.Space) -> Any:
     raise ValueError(f"'do_nothing' needs a Discrete or Box action space, got {action_space}")
 
 
-def load_policy(policy_path: str, env: gym.vector.VectorEnv):
-    """The policy of a checkpoint file, or of the newest checkpoint in a folder (a run dir or
-    its `checkpoints/`), for `env`'s (wrapped) observation and action spaces."""
+def policy_checkpoint_file(policy_path: str) -> str:
+    """`policy_path` if it is a checkpoint file, else the newest checkpoint in that folder (a
+    run dir or its `checkpoints/`)."""
     path = policy_path
     if os.path.isdir(path):
         path = (train_policy.newest_checkpoint(path)
@@ -246,7 +247,24 @@ def load_policy(policy_path: str, env: gym.vector.VectorEnv):
                                     "or its checkpoints/ folder")
     elif not os.path.exists(path):
         raise FileNotFoundError(f"policy checkpoint {policy_path!r} does not exist")
-    return train_policy.load_policy(path, env.single_observation_space, env.single_action_space)
+    return path
+
+
+def load_policy(policy_path: str, env: gym.vector.VectorEnv):
+    """The policy of a checkpoint file, or of the newest checkpoint in a folder (a run dir or
+    its `checkpoints/`), for `env`'s (wrapped) observation and action spaces."""
+    return train_policy.load_policy(policy_checkpoint_file(policy_path), env.single_observation_space,
+                                    env.single_action_space)
+
+
+def _policy_image_shape(policy) -> tuple[int, ...] | None:
+    """The (h, w, c) observations `policy` (a checkpoint path or an ActorCritic) was built for,
+    or None (not an image policy, or a checkpoint that does not record it)."""
+    if isinstance(policy, (str, os.PathLike)):
+        shape = checkpoint_io.policy_observation_shape(policy_checkpoint_file(os.fspath(policy)))
+    else:
+        shape = getattr(getattr(policy, "observation_space", None), "shape", None)
+    return tuple(int(d) for d in shape) if shape is not None and len(shape) == 3 else None
 
 
 def _write_history(history: EpisodeHistory, path: str) -> None:
@@ -329,6 +347,8 @@ def visualize(workdir: str, scenario: str, r_net, policy=None,
       r_net: the R-network (`r_network.RNetwork`; input shape = the scenario's curiosity frames).
       policy: a `ppo.ActorCritic` (for the wrapped env's spaces), or str, a policy checkpoint
         (file, run dir or checkpoints dir), or None; required for trajectory_mode 'policy'.
+        Its observations are the frames resized to the shape it was built for (the one the
+        checkpoint records; else the gin-bound `CuriosityEnvWrapper.target_image_shape`).
       num_episodes: int, episodes (episode i is seeded seed + i).
       num_steps: int, most steps per episode.
       visualization_type: str, 'surrogate_reward' or 'memory' (adds the memory thumbnails).
@@ -361,6 +381,9 @@ def visualize(workdir: str, scenario: str, r_net, policy=None,
     except ImportError as e:
         raise environments.MissingDependencyError("imageio", "video", "Writing videos") from e
     os.makedirs(workdir, exist_ok=True)
+    # A policy sees the frames resized to the shape it was trained on (else the gin-bound one).
+    image_shape = _policy_image_shape(policy) if trajectory_mode == "policy" else None
+    shape = {} if image_shape is None else {"target_image_shape": image_shape}
     written = []
     for episode in range(num_episodes):
         vector_env = environments.make_vector_env(scenario, 1, base_seed=seed + episode, asynchronous=False,
@@ -368,7 +391,7 @@ def visualize(workdir: str, scenario: str, r_net, policy=None,
         # The bonus must be computed at every step (never deferred to the end of a rollout).
         env = curiosity_env_wrapper.CuriosityEnvWrapper(
             vector_env, r_net, exploration_reward="episodic_curiosity", log_statistics=False,
-            deferred_bonus=False)
+            deferred_bonus=False, **shape)
         stem = os.path.join(workdir, f"{visualization_type}_{episode}")
         gif_path = stem + ".gif" if write_gif else None
         try:
@@ -393,7 +416,8 @@ def visualize(workdir: str, scenario: str, r_net, policy=None,
 
 def _define_flags() -> None:
     flags.DEFINE_string("workdir", None, "Output folder for the videos.")
-    flags.DEFINE_string("r_net_weights", None, "R-network weights (.h5); random init if unset.")
+    flags.DEFINE_string("r_net_weights", None, "R-network weights (.h5), built with the file's "
+                        "architecture (no gin bindings needed); random init if unset.")
     flags.DEFINE_string("policy_path", None, "Policy checkpoint, or a folder with checkpoints.")
     flags.DEFINE_string("scenario", "vizdoom_sparse", "Registered scenario name.")
     flags.DEFINE_integer("num_episodes", 2, "Episodes to record.")

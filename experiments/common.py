@@ -2,8 +2,9 @@
 
 The R-network used by every experiment is the reduced-width one trained by
 `r_network_quality.py`: stage filters (16, 32, 64, 128) instead of (64, 128, 256, 512),
-128-d embeddings instead of 512, 128-unit comparator layers instead of 512. Every script that
-loads it binds these gin parameters first (`R_NETWORK_BINDINGS`).
+128-d embeddings instead of 512, 128-unit comparator layers instead of 512: the gin parameters
+`R_NETWORK_BINDINGS`, which training it binds. Loading it needs none (`load_r_network`: the
+weight file gives the architecture).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ R_NETWORK_BINDINGS = (
 # of its last stage (1.6 M steps of training data).
 R_NETWORK_DIR = os.path.join(SCRATCH_DIR, "r_network_quality_1600k", "r_networks")
 
-# The episodic-curiosity settings of method_ppo_plus_ec.gin (EC_FACTS.md 1.5).
+# The episodic-curiosity settings of method_ppo_plus_ec.gin (the paper's PPO+EC settings).
 MEMORY_CAPACITY = 200
 BETA = 0.5
 TAU = 0.5
@@ -50,10 +51,9 @@ def newest_r_network(directory: str = R_NETWORK_DIR) -> str:
 
 
 def load_r_network(weights_path: str):
-    """The reduced-width RNetwork with `weights_path` loaded (binds R_NETWORK_BINDINGS)."""
-    import gin
+    """The RNetwork of `weights_path`, built with the file's architecture (recorded, or for
+    files written before that was recorded, deduced from the weights): no gin bindings."""
     from episodic_curiosity import r_network
-    gin.parse_config(list(R_NETWORK_BINDINGS))
     return r_network.RNetwork(weights_path=weights_path, inference_dtype="float32")
 
 

@@ -73,6 +73,14 @@ def test_same_seed_gives_the_same_run_and_run_numbers_give_different_ones(tmp_pa
         assert json.load(f) == {"seed": 1, "run_number": 2}
     records = provenance.read(other["run_dir"])
     assert {"launcher", "train_policy"} <= set(records) and records["train_policy"][-1]["seed"] == 1
+    used = records["train_policy"][-1]
+    assert used["r_network"] == {"path": os.path.abspath(other["r_checkpoint"]),
+                                 "sha256": provenance.sha256_of(other["r_checkpoint"])}
+    assert used["command"] and used["package_version"]
+    if os.path.exists(os.path.join(os.path.dirname(os.path.dirname(__file__)), ".git")):
+        assert len(used["git"]["commit"]) == 40 and isinstance(used["git"]["dirty"], bool)
+    for stage_dir in ("r_networks", os.path.join("r_training_data", "R_TRAINING")):
+        assert provenance.read(os.path.join(other["run_dir"], stage_dir)), stage_dir
 
 
 def test_explicit_seed_overrides_the_run_number_and_a_run_keeps_its_seed(tmp_path):

@@ -145,6 +145,27 @@ def test_resumed_train_r_uses_the_learning_rate_it_is_given(pair_data, tmp_path,
     np.testing.assert_allclose(saved_learning_rate(2), 1e-5, rtol=1e-6)
 
 
+def test_resume_from_a_full_checkpoint_of_another_architecture_is_refused(pair_data, tmp_path, clean_gin):
+    import gin  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+    gin.parse_config(["build_embedding_network.stage_filters=(4, 4, 4, 4)",
+                      "build_embedding_network.embedding_size=8", "build_comparator_network.hidden_units=8"])
+    workdir = tmp_path / "r_net"
+    workdir.mkdir()
+    checkpoint = workdir / r_network_training.full_checkpoint_name(1)
+    r_network_training.PairTrainer(r_network.RNetwork(input_shape=SHAPE)).save_full_checkpoint(str(checkpoint), 1)
+    gin.clear_config()
+    gin.parse_config(TINY_BINDINGS[:3])
+    with pytest.raises(r_network.CheckpointError) as error:
+        train_r.train_r(pair_data, str(workdir), num_epochs=2, image_shape=SHAPE, batch_size=4, steps_per_epoch=1,
+                        validation_steps=1, percent_validation_files=50, shuffle_buffer=1, show_progress=False)
+    message = str(error.value)
+    assert "r_network_full.00001.h5" in message and "cannot resume" in message
+    assert "stage filters (4, 4, 4, 4)" in message and "stage filters (4, 8, 8, 8)" in message
+    assert "--gin_bindings='build_embedding_network.stage_filters=(4, 4, 4, 4)'" in message
+    assert not (workdir / "loss.csv").exists()
+
+
 def test_explicit_validation_dirs(pair_data, tmp_path, monkeypatch, clean_gin):
     import gin  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import r_training_data  # pylint: disable=g-import-not-at-top
@@ -178,8 +199,9 @@ def test_corrupt_full_checkpoint_is_reported_and_kept(pair_data, tmp_path):
     corrupt.write_bytes(b"garbage")
     result = subprocess.run(_command(pair_data, workdir, num_epochs=4), capture_output=True,
                             text=True, timeout=300, cwd=REPO_ROOT, check=False)
-    assert result.returncode != 0
-    assert "r_network_full.00003.h5" in result.stderr and "CheckpointError" in result.stderr
+    assert result.returncode == 2  # one "error: ..." line naming the file, no traceback
+    assert "r_network_full.00003.h5" in result.stderr and "error:" in result.stderr
+    assert "Traceback" not in result.stderr
     assert corrupt.read_bytes() == b"garbage"
     assert not (workdir / "loss.csv").exists()
 

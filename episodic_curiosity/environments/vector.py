@@ -62,7 +62,7 @@ class _AsyncVectorEnv(gym.vector.AsyncVectorEnv):
 
 
 @contextlib.contextmanager
-def _workers_skip_main_module():
+def workers_skip_main_module():
     """Starts worker processes without re-importing the caller's `__main__` in each.
 
     forkserver and spawn children normally import the parent's main module (as
@@ -111,6 +111,6 @@ def make_vector_env(scenario: str,
             # The fork server preloads the registry and this module (cheap: the workers'
             # constructors) instead of the caller's __main__.
             multiprocessing.get_context("forkserver").set_forkserver_preload([registry.__name__, __name__])
-        with _workers_skip_main_module():
+        with workers_skip_main_module():
             return _AsyncVectorEnv(env_fns, context=context, autoreset_mode=AUTORESET_MODE)
     return gym.vector.SyncVectorEnv(env_fns, autoreset_mode=AUTORESET_MODE)
