@@ -221,18 +221,7 @@ def validate_stages(method: str, scenario: str, settings: ScaleSettings, *, num_
     except ValueError as error:
         problems.append(str(error))
     if trains_r_network:
-        for split in seeding.R_NETWORK_DATA_SPLITS:
-            try:
-                generate_r_training_data.generate_r_training_data(
-                    "<not written>", scenario, total_env_steps=settings.data_env_steps,
-                    num_tasks=settings.data_tasks, num_workers=settings.data_workers, split=split,
-                    seed=seed if isinstance(seed, int) else None, validate_only=True)
-            except cli.ConfigError as error:
-                problems += [f"R-network data ({split}): {p}" for p in error.problems]
-        try:
-            train_r.train_r([], "<not written>", seed=seed, validate_only=True)
-        except cli.ConfigError as error:
-            problems += [f"train_r: {p}" for p in error.problems]
+        problems += _r_network_stage_problems(scenario, settings, seed if isinstance(seed, int) else 0)
     try:
         train_policy.train_policy("<not written>", scenario, num_env=num_env, num_timesteps=num_timesteps,
                                   r_checkpoint=r_checkpoint or ("<trained first>" if trains_r_network else None),
@@ -240,6 +229,23 @@ def validate_stages(method: str, scenario: str, settings: ScaleSettings, *, num_
     except cli.ConfigError as error:
         problems += [f"train_policy: {p}" for p in error.problems]
     cli.raise_if_problems(problems, f"launch of {method} on {scenario}")
+
+
+def _r_network_stage_problems(scenario: str, settings: ScaleSettings, seed: int) -> list[str]:
+    """The problems of the data-generation and train_r stages (gin must be parsed)."""
+    problems = []
+    for split in seeding.R_NETWORK_DATA_SPLITS:
+        try:
+            generate_r_training_data.generate_r_training_data(
+                "<not written>", scenario, total_env_steps=settings.data_env_steps, num_tasks=settings.data_tasks,
+                num_workers=settings.data_workers, split=split, seed=seed, validate_only=True)
+        except cli.ConfigError as error:
+            problems += [f"R-network data ({split}): {p}" for p in error.problems]
+    try:
+        train_r.train_r([], "<not written>", seed=seed, validate_only=True)
+    except cli.ConfigError as error:
+        problems += [f"train_r: {p}" for p in error.problems]
+    return problems
 
 
 def train_r_network_only(run_dir: str, scenario: str, scale: str = "paper", gin_bindings: Sequence[str] = (),
@@ -253,19 +259,7 @@ def train_r_network_only(run_dir: str, scenario: str, scale: str = "paper", gin_
     gin.clear_config()
     cli.parse_gin(config_files("ppo_plus_ec", scenario, scale), list(gin_bindings))
     settings = SCALE_SETTINGS[scale]
-    problems = []
-    for split in seeding.R_NETWORK_DATA_SPLITS:
-        try:
-            generate_r_training_data.generate_r_training_data(
-                "<not written>", scenario, total_env_steps=settings.data_env_steps, num_tasks=settings.data_tasks,
-                num_workers=settings.data_workers, split=split, seed=seed, validate_only=True)
-        except cli.ConfigError as error:
-            problems += error.problems
-    try:
-        train_r.train_r([], "<not written>", seed=seed, validate_only=True)
-    except cli.ConfigError as error:
-        problems += error.problems
-    cli.raise_if_problems(problems, f"R-network job for {scenario}")
+    cli.raise_if_problems(_r_network_stage_problems(scenario, settings, seed), f"R-network job for {scenario}")
     os.makedirs(run_dir, exist_ok=True)
     provenance.record(run_dir, "r_network_job", seed=seed, extra={"scenario": scenario, "scale": scale})
     atomic_files.write_text(os.path.join(run_dir, "launcher.gin"), gin.config_str())
