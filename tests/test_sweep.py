@@ -171,3 +171,19 @@ def test_a_run_larger_than_the_local_ray_is_refused(tmp_path, ray_session):
     with pytest.raises(sweep.SweepSpecError, match="asks for 64 CPUs"):
         sweep.run_sweep(_spec(["ppo"], runs=1), str(tmp_path), cpus_per_run=64)
     assert not (tmp_path / "ppo").exists()
+
+
+def test_runs_and_their_r_network_jobs_get_distinct_recorded_seeds(tmp_path):
+    """Run n of a sweep gets seed `seed + n - 1` (default 0: the launcher's run number - 1), and
+    the R-network job serving it the same one."""
+    spec = sweep.make_spec(["ppo_plus_ec"], ["vizdoom_sparse"], runs=[1, 3], seed=5)
+    settings = sweep.ExecutionSettings(workdir=str(tmp_path), staging_dir=None, spec=spec, sweep_id="t",
+                                       max_attempts=1, sync_period_s=60.0)
+    commands = {(job.kind, job.run_number): sweep.launcher_command(job, settings, str(tmp_path), None)
+                for job in sweep.plan(spec)}
+    assert "--seed=5" in commands[("run", 1)] and "--seed=7" in commands[("run", 3)]
+    assert "--seed=7" in commands[("r_network", 3)]
+    default = sweep.make_spec(["ppo"], ["vizdoom_sparse"], runs=2)
+    assert [default.seed_of(n) for n in (1, 2)] == [0, 1]
+    with pytest.raises(sweep.SweepSpecError, match="seed"):
+        sweep.make_spec(["ppo"], ["vizdoom_sparse"], seed=-1)
