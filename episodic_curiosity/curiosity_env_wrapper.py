@@ -1,6 +1,6 @@
 """The curiosity vector-env wrapper: turns "similarity to episodic memory" into a reward.
 
-Per vector step, in the original's order (EC_FACTS.md 5.2):
+Per vector step, in the original's order (the original code):
 
   1. step the envs; observers (e.g. the online R-net trainer) get the untouched data;
   2. count the step;

@@ -1,6 +1,6 @@
 """Episodic memories of N parallel envs as arrays, and the similarity aggregations.
 
-Semantics (EC_FACTS.md 1.2-1.4): each env's memory holds up to `capacity` embeddings. While
+Semantics (the original code): each env's memory holds up to `capacity` embeddings. While
 not full, new entries are appended; when full, `fifo` overwrites the oldest entry and `random`
 a uniformly drawn slot. Each entry remembers its insertion index ("age"). The similarity of a
 new embedding to a memory is aggregated over the memory's entries by

@@ -1,4 +1,4 @@
-r"""Offline R-network training data: random-policy episodes -> TFRecord pairs (EC_FACTS.md 3).
+r"""Offline R-network training data: random-policy episodes -> TFRecord pairs (the original code).
 
 Each of `num_tasks` tasks builds one env of the scenario (env seed `mix_seed(base_seed + task,
 MIXER_SEEDS[split])`, so the R_TRAINING split uses the original's 123 + task), acts uniformly at
@@ -6,7 +6,7 @@ random (`env.action_space.sample()`, seeded the same) and runs whole episodes un
 at least ceil(total_env_steps / num_tasks) steps. Pairs are sampled per episode with
 `r_training_data.sample_pairs` and written as the original's `tf.train.Example`s.
 
-Episode buffer (EC_FACTS.md 3.2): the frames returned by each `step()` of the episode except
+Episode buffer (the original code): the frames returned by each `step()` of the episode except
 the step that ends it, never the `reset()` frame. The generator drives a plain Gymnasium env
 and calls `reset()` itself after each ending step; in terms of the project's SAME_STEP vector
 rule this is "drop the reset observation and drop `final_obs`". The frame is `info['frame']`

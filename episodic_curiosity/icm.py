@@ -4,7 +4,7 @@ Networks (Keras 3):
 
   * feature encoder phi: image observations [H, W, C] are scaled by 1/255, resized to
     `image_size` (42 x 42, bilinear, as in the ICM code and the original's ppo2 ICM option,
-    EC_FACTS.md 7.5) and passed through 4 x [conv 32 filters 3x3 stride 2 'same', ELU], then
+    the original code) and passed through 4 x [conv 32 filters 3x3 stride 2 'same', ELU], then
     flattened (42 x 42 -> 3 x 3 x 32 = 288 features); vector observations (the Ant's state)
     go through an MLP, `mlp_feature_units` dense ELU layers (the last one is phi);
   * inverse model: [phi(s), phi(s')] -> dense `hidden_units` -> action logits (Discrete;

@@ -113,7 +113,7 @@ def check_choice(method: str, scenario: str, scale: str) -> None:
     spec.constructor()  # raises ScenarioNotAvailableError / MissingDependencyError
 
 
-# The original's released R-networks, one folder per DMLab level (EC_FACTS.md 2.8).
+# The original's released R-networks, one folder per DMLab level (the original code).
 RELEASED_R_NETWORK_FOLDERS = {
     "sparse": "explore_goal_locations_large", "verysparse": "explore_goal_locations_large",
     "noreward": "explore_goal_locations_large", "norewardnofire": "explore_goal_locations_large",

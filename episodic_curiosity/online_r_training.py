@@ -1,4 +1,4 @@
-"""PPO+ECO: the R-network trained online from the policy's own experience (EC_FACTS.md 4).
+"""PPO+ECO: the R-network trained online from the policy's own experience (the original code).
 
 `OnlineRNetworkTrainer` observes the curiosity wrapper (it gets the untouched frames and done
 flags of every vector step), keeps the last `observation_history_size` vector steps, and every

@@ -1,4 +1,4 @@
-"""Grid oracle: a privileged count bonus on position cells (EC_FACTS.md 6).
+"""Grid oracle: a privileged count bonus on position cells (the original code).
 
 A position (x, y, z) falls in cell (trunc(x / G), trunc(y / G), trunc(z / G)) (truncation
 toward zero, as the original: the cells straddling 0 are twice as wide). The first visit of a

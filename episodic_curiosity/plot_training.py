@@ -1,6 +1,6 @@
 r"""Training curves and final-reward tables from the reward CSVs of one or many workdirs.
 
-Reads `reward_{train,valid,test}.csv` (`step,<name>,timestamp_s`, EC_FACTS.md 10.1) of every
+Reads `reward_{train,valid,test}.csv` (`step,<name>,timestamp_s`, the original code) of every
 run found under the given folders:
 
   * the launcher layout `<workdir>/<method>/<scenario>/run_number_<n>/` (any number of folders

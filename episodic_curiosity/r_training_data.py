@@ -1,7 +1,7 @@
 """R-network training pairs: sampling, the original's TFRecord format, and the `tf.data` input.
 
 Used by the offline data generator (`generate_r_training_data.py`), the offline trainer
-(`train_r.py`) and, for the sampler, the online (ECO) trainer. Facts from EC_FACTS.md section 3
+(`train_r.py`) and, for the sampler, the online (ECO) trainer. Facts from the original code section 3
 (data) and 2.7 (input pipeline):
 
   * Pair sampling (`sample_pairs`): positives are 1..k steps apart (k = `max_action_distance`,
@@ -47,13 +47,13 @@ V2_FIXED_NUM_TRAINING_EXAMPLES = "v2_fixed_num_training_examples"
 V3_AFFECT_NUM_TRAINING_EXAMPLES_OVERLAP = "v3_affect_num_training_examples_overlap"
 SAMPLING_MODES = (V1_AFFECT_NUM_TRAINING_EXAMPLES, V2_FIXED_NUM_TRAINING_EXAMPLES,
                   V3_AFFECT_NUM_TRAINING_EXAMPLES_OVERLAP)
-# v2 advances its cursor by U{1..5} + 1 whatever k is (EC_FACTS.md 3.3).
+# v2 advances its cursor by U{1..5} + 1 whatever k is (the original code).
 _V2_CURSOR_MAX_DRAW = 5
 
-# Mixer seed of each data split (the original's `SplitType`, EC_FACTS.md 3.7). 0 = no mixing.
+# Mixer seed of each data split (the original's `SplitType`, the original code). 0 = no mixing.
 MIXER_SEEDS = dmlab.SPLIT_MIXER_SEEDS  # one table (the env module has no TensorFlow import)
 
-# The 26 feature keys of one record (EC_FACTS.md 3.6, fixtures/.../FEATURES.txt).
+# The 26 feature keys of one record (the original code, fixtures/.../FEATURES.txt).
 _INT64_KEYS = ("label", "seed", "mixer_seed", "episode", "example_index_in_episode",
                "example_index", "env_steps_at_episode", "global_env_steps_at_episode",
                "tv_num_images", "max_action_distance")
@@ -126,7 +126,7 @@ def sample_pairs(episode_length: int,
                  max_action_distance: int = MAX_ACTION_DISTANCE,
                  negative_multiplier: int = NEGATIVE_SAMPLE_MULTIPLIER,
                  mode: str = V1_AFFECT_NUM_TRAINING_EXAMPLES) -> list[Pair]:
-    """Samples labelled index pairs from one episode buffer (EC_FACTS.md 3.3).
+    """Samples labelled index pairs from one episode buffer (the original code).
 
     A cursor p walks the buffer from 0. At each cursor:
 
@@ -475,7 +475,7 @@ def _check_first_record(path: str, image_shape: Sequence[int]) -> None:
 
 def split_train_validation(file_paths: Sequence[str],
                            percent_validation_files: float) -> tuple[list[str], list[str]]:
-    """Sorts the file names and holds out the first N% for validation (EC_FACTS.md 3.5).
+    """Sorts the file names and holds out the first N% for validation (the original code).
 
     N% of the files is rounded down, but with 2 or more files and 0 < N < 100 each side gets at
     least one file. With N = 0 every file trains; with N = 100 every file validates.
@@ -524,7 +524,7 @@ def make_pair_dataset(file_paths: Sequence[str],
                       validate_files: bool = True,
                       drop_remainder: bool = False,
                       records_already_read: int = 0) -> tf.data.Dataset:
-    """Batches of training pairs from TFRecord files (EC_FACTS.md 2.7).
+    """Batches of training pairs from TFRecord files (the original code).
 
     All files are read in parallel, one element from each in turn (interleave with a cycle over
     every file, block length 1); with `repeat` each file repeats forever on its own. Records are

@@ -1,6 +1,6 @@
 r"""Policy training: envs -> curiosity wrapper -> PPO (PPO2 semantics), with logs and resume.
 
-Writes into `--workdir` (the original's names and columns, EC_FACTS.md 7.4 and 10):
+Writes into `--workdir` (the original's names and columns, the original code):
 
   * `reward_train.csv`: every update, `step` = update x num_env x nsteps, value = mean raw task
     return of the last <= 100 finished training episodes (nan before the first);

@@ -1,6 +1,6 @@
 r"""Offline R-network training (`train_r`): TFRecord pairs -> `r_network_weights.NNNNN.h5`.
 
-Schedule (EC_FACTS.md 2.6-2.8): Adam 1e-4, batch 64, an "epoch" is 100 batches followed by
+Schedule (the original code): Adam 1e-4, batch 64, an "epoch" is 100 batches followed by
 100 validation batches, at most 2000 epochs; `r_network_weights.NNNNN.h5` (+ `.summary.txt`)
 every 30 epochs, NNNNN the 1-based epoch. Written to `--workdir`:
 

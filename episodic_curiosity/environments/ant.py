@@ -1,4 +1,4 @@
-"""MuJoCo Ant with a head-mounted camera on a textured floor (EC_FACTS.md 9).
+"""MuJoCo Ant with a head-mounted camera on a textured floor (the original code).
 
 Gymnasium's Ant (v5 dynamics: RK4, timestep 0.01 s, frame skip 5, 8 motors of gear 150,
 healthy torso height [0.2, 1.0], reset noise 0.1) on this module's own MJCF model:

@@ -1,4 +1,4 @@
-"""DeepMind Lab scenarios of the paper (EC_FACTS.md 8) as a Gymnasium env, on a stock DeepMind Lab.
+"""DeepMind Lab scenarios of the paper (the original code) as a Gymnasium env, on a stock DeepMind Lab.
 
 DeepMind Lab is not on PyPI: users build its Python module themselves (README, "DeepMind Lab").
 This module imports fine without it; `deepmind_lab` is imported when an env is built, and a
@@ -23,14 +23,14 @@ Task, as the original used DeepMind Lab:
   * an episode that ends because its time ran out is `truncated`; one that the level ends
     earlier (dense1's goal, dense2's 10th good object) is `terminated`;
   * level seeds: each reset draws one from a `np.random.RandomState` seeded with the env seed
-    (EC_FACTS.md 5.6); `mixerSeed` per split (`SPLIT_MIXER_SEEDS`) makes splits disjoint;
+    (the original code); `mixerSeed` per split (`SPLIT_MIXER_SEEDS`) makes splits disjoint;
   * info: `position` (DEBUG.POS.TRANS, world x, y, z; what the grid oracle reads),
     `rotation` (DEBUG.POS.ROT, pitch, yaw, roll in degrees), `velocity`
     (DEBUG.PLAYERS.VELOCITY, world frame, units/s), `maze_layout` (DEBUG.MAZE.LAYOUT, '' in
     the rooms levels), `frame_number` (MAP_FRAME_NUMBER, restarts at each respawn),
     `respawned` (the frame number went down since the last step) and `level_seed`.
 
-DeepMind Lab quirks handled here (DMLAB_FACTS.md): settings must be strings; `step` and
+DeepMind Lab quirks handled here (DeepMind Lab's documented behaviour): settings must be strings; `step` and
 `observations` raise once the episode is over, so the last observation and info are kept and
 returned on the final step; `reset` after `close` crashes the process, so it is refused. Keep
 one env (one `Lab`) per process: vector envs use one subprocess per env.
@@ -64,7 +64,7 @@ WIDTH, HEIGHT = 160, 120
 DEFAULT_FPS = 60
 RENDERERS = ("software", "hardware")
 
-# The observations asked from DeepMind Lab (EC_FACTS.md 8.3).
+# The observations asked from DeepMind Lab (the original code).
 OBS_FRAME = "DEBUG.CAMERA.PLAYER_VIEW_NO_RETICLE"
 OBS_POSITION = "DEBUG.POS.TRANS"
 OBS_ROTATION = "DEBUG.POS.ROT"
@@ -86,7 +86,7 @@ SPLIT_MIXER_SEEDS = {
 }
 
 # Action vectors: (look left/right px, look down/up px, strafe left/right, move back/forward,
-# fire, jump, crouch), EC_FACTS.md 8.4.
+# fire, jump, crouch), the original code.
 _DEFAULT_ACTIONS = (
     ("forward", (0, 0, 0, 1, 0, 0, 0)),
     ("backward", (0, 0, 0, -1, 0, 0, 0)),
@@ -109,7 +109,7 @@ class DMLabScenario:
     """How one scenario is played.
 
     Attributes:
-      fully_qualified_level: str, the original's name of the level (EC_FACTS.md 8.1).
+      fully_qualified_level: str, the original's name of the level (the original code).
       level_name: str, the level script DeepMind Lab loads.
       project_level: bool, True if `level_name` is one of this package's `dmlab_levels/`
         (loaded through `levelDirectory`), False for a level shipped with DeepMind Lab.

@@ -11,7 +11,7 @@ wall, 'P' a spawn candidate, 'G' a goal candidate, every other character (space,
 Distances are flood-fill path lengths in maze cells (4-neighbour breadth-first search), the
 same as DeepMind Lab's `maze:visitFill`.
 
-Rule (EC_FACTS.md 8.5, DMLAB_FACTS.md 10): the spawn is drawn uniformly among the 'P' cells
+Rule (the original code, DeepMind Lab's documented behaviour): the spawn is drawn uniformly among the 'P' cells
 connected to the goal whose distance is at least `min_distance`; when none is that far, among
 the farthest connected 'P' cells instead (the level then prints a warning).
 """

@@ -3,7 +3,7 @@
 The stock map (shipped inside the `vizdoom` PyPI package) spawns the player at one of 17
 MapSpots (TIDs 10..26) with a uniformly random heading, from its ENTER script (ACS script 2).
 The paper's Sparse and Very Sparse tasks instead always start at one spot with a heading drawn
-from a narrow range (VIZDOOM_FACTS.md, Q1):
+from a narrow range (the ICM paper's VizDoom setup, Q1):
 
     * sparse:     TID 10 (240, -176), heading in [0.00, 0.01] of a turn (0 to 3.6 deg, east)
     * verysparse: TID 15 (544, -672), heading in [0.49, 0.51] of a turn (176.4 to 183.6 deg, west)

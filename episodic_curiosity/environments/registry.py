@@ -112,7 +112,7 @@ for _variant in ("dense", "sparse", "verysparse"):
         max_episode_steps=2100 // 4,
     ))
 
-# DeepMind Lab scenarios of the paper's Table 1 (EC_FACTS.md section 8; levels and settings in
+# DeepMind Lab scenarios of the paper's Table 1 (the original code; levels and settings in
 # environments/dmlab.py SCENARIOS). Listed as available; building one without the
 # `deepmind_lab` module raises DMLabNotInstalledError with the build instructions.
 _DMLAB_ACTIONS = ("forward", "backward", "strafe_left", "strafe_right", "look_left", "look_right",
@@ -139,7 +139,7 @@ register(ScenarioSpec(
     name="ant_no_reward",
     family="ant",
     entry_point="episodic_curiosity.environments.ant:make_ant_env",
-    # EC_FACTS.md 9: the env reward is the grid oracle (G = 5, N = 25), the original's
+    # the original code: the env reward is the grid oracle (G = 5, N = 25), the original's
     # oracle-before-monitor score; training scales it by 0 (configs/scenario_ant.gin).
     env_kwargs={"texture_mode": "random_tiled", "random_start_position": True, "reward": "grid_oracle",
                 "oracle_grid_size": 5.0, "oracle_cell_reward_normalizer": 25.0, "max_episode_steps": 1000},

@@ -10,7 +10,7 @@ Three variants of the same maze, on the stock `my_way_home.wad` of the `vizdoom`
 The spawn of sparse/verysparse is fixed by rewriting the map's ENTER script at run time
 (`my_way_home_wad.py`); no third-party wad is shipped.
 
-Task (as in Pathak et al.'s setup, see VIZDOOM_FACTS.md Q3):
+Task (as in Pathak et al.'s setup, see the ICM paper's VizDoom setup):
   * actions: Discrete(4) = {0: no-op, 1: move forward, 2: turn left, 3: turn right}, each held
     for `action_repeat` = 4 game tics (rewards summed, last frame returned, no max-pooling);
   * reward: +1 when the player picks up the green armour ("vest") at (1040, -352), which ends

@@ -1,4 +1,4 @@
-"""Generalised advantage estimation with PPO2's "done-before-step" flags (EC_FACTS.md 7.4).
+"""Generalised advantage estimation with PPO2's "done-before-step" flags (the original code).
 
 `dones[t, i]` is 1 when observation t of env i is the first of a new episode, i.e. the step
 t - 1 ended an episode. So the value of observation t + 1 is used (and the advantage chain

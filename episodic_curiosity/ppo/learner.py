@@ -1,4 +1,4 @@
-"""PPO2's update: epochs of shuffled minibatches, clipped losses, Adam (EC_FACTS.md 7.1, 7.4).
+"""PPO2's update: epochs of shuffled minibatches, clipped losses, Adam (the original code).
 
     config = PPOConfig(nsteps=256, nminibatches=4, noptepochs=4)
     config.validate(num_envs=12)
@@ -30,7 +30,7 @@ STAT_KEYS = ("policy_loss", "value_loss", "policy_entropy", "approxkl", "clipfra
 @gin.configurable
 @dataclasses.dataclass
 class PPOConfig:
-    """PPO hyperparameters; defaults are the original's `train()` defaults (EC_FACTS.md 7.1).
+    """PPO hyperparameters; defaults are the original's `train()` defaults (the original code).
 
     Args:
       nsteps: int, agent steps per env per rollout.

@@ -1,4 +1,4 @@
-"""PPO2's losses and diagnostics as pure TF functions (EC_FACTS.md 7.4).
+"""PPO2's losses and diagnostics as pure TF functions (the original code).
 
 All take 1-d tensors over a minibatch; `neglogp` is -log pi(a|s) under the current policy,
 `old_neglogp` under the policy that collected the data, so ratio = exp(old_neglogp - neglogp).

@@ -1,4 +1,4 @@
-"""Actor-critic policies for PPO: the Nature-DQN CNN and the two-tower MLP (EC_FACTS.md 7.3).
+"""Actor-critic policies for PPO: the Nature-DQN CNN and the two-tower MLP (the original code).
 
     policy = ActorCritic("cnn", env.observation_space, env.action_space, seed=0)
     actions, values, neglogps = policy.step(observations)       # numpy, sampled

@@ -1,4 +1,4 @@
-"""Rollout collection for PPO over a SAME_STEP auto-resetting vector env (EC_FACTS.md 7.4).
+"""Rollout collection for PPO over a SAME_STEP auto-resetting vector env (the original code).
 
 Per step t the runner stores the observation the policy saw, its action, value and -log p,
 the "done-before-step" flag (1 if that observation starts a new episode) and the reward.
