@@ -1,10 +1,19 @@
-r"""End-to-end training throughput: PPO and PPO+EC (fixed R-network) with the paper's sizes.
+r"""End-to-end training throughput: env alone, PPO and PPO+EC (fixed R-network), at a scale.
 
-For each method: 12 subprocess envs of `--scenario` (default `vizdoom_sparse`), PPO with
-nsteps 256, 4 minibatches, 4 epochs, the CNN policy on 84x84x3 frames, and for `ppo_plus_ec`
-the paper-size R-network (ResNet-18 at 120x160, 512-d embeddings, comparator 4 x 512) with
-episodic memories of 200 entries. One untimed update warms up (traces, worker start), then
-`--updates` updates (rollout + PPO update) are timed. Prints one JSON line per method:
+For each method: 12 subprocess envs of `--scenario` (default `vizdoom_sparse`) and
+
+  * `--scale=paper` (default): PPO with nsteps 256, 4 minibatches, 4 epochs, the CNN policy on
+    84x84x3 frames, and for `ppo_plus_ec` the paper-size R-network (ResNet-18 at 120x160,
+    512-d embeddings, comparator 4 x 512) with episodic memories of 200 entries;
+  * `--scale=laptop` (or `smoke`): every size from the launcher's gin files for that method,
+    scenario and scale (`configs/scale_laptop.gin`: PPOConfig, the policy's input shape, the
+    R-network's layers, the memory), plus `--gin_bindings`; the R-network is
+    `--r_checkpoint`'s when given (its own architecture), else a random init of those layers.
+
+`env_only` steps the same kind of vector env with uniformly random actions and no learner:
+the simulator's ceiling on this machine, measured in the same process as the other methods.
+One untimed update warms up (traces, worker start), then `--updates` updates (rollout + PPO
+update) are timed. Prints one JSON line per method:
 
   * `env_steps_per_s`: agent steps (all envs) per second over whole updates;
   * `seconds_per_update`: the time split per update: `env` (waiting for the vector env's
@@ -25,8 +34,11 @@ so memories are at capacity for most of each episode: the worst case the paper's
 allow. `--memory=natural` keeps the paper's threshold of 0.5, whose fill depends on the
 R-network's weights (`--r_checkpoint`; a random init by default).
 
-    python benchmarks/end_to_end.py [--methods ppo,ppo_plus_ec] [--updates 2] \
-        [--inference_dtype float32] [--scenario vizdoom_sparse]
+    python benchmarks/end_to_end.py [--scale laptop] [--methods env_only,ppo,ppo_plus_ec] \
+        [--updates 2] [--inference_dtype float32] [--scenario vizdoom_sparse]
+
+With `env_only` and `ppo` measured, a last line gives `ppo_over_env_only` and
+`ppo_plus_ec_over_ppo`.
 
 The load average before each measurement is printed: above ~0.5 the machine was busy and
 the figures are pessimistic.
@@ -35,6 +47,7 @@ the figures are pessimistic.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 import resource
@@ -45,15 +58,24 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
+import gin
+
+from episodic_curiosity import cli
 from episodic_curiosity import curiosity_env_wrapper
 from episodic_curiosity import environments
+from episodic_curiosity import launcher
 from episodic_curiosity import ppo
 from episodic_curiosity import r_network
+from episodic_curiosity import train_policy
 
-_METHODS = flags.DEFINE_list("methods", ["ppo", "ppo_plus_ec"], "Methods to measure.")
+_METHODS = flags.DEFINE_list("methods", ["env_only", "ppo", "ppo_plus_ec"], "Methods to measure.")
+_SCALE = flags.DEFINE_enum("scale", "paper", list(launcher.SCALES),
+                           "'paper': the fixed paper sizes above; other scales: the launcher's gin files.")
+_GIN_BINDINGS = flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings (non-paper scales).")
 _SCENARIO = flags.DEFINE_string("scenario", "vizdoom_sparse", "Scenario (a DMLab one needs deepmind_lab).")
 _NUM_ENVS = flags.DEFINE_integer("num_envs", 12, "Parallel envs.")
-_NSTEPS = flags.DEFINE_integer("nsteps", 256, "Steps per env per rollout (paper: 256).")
+_NSTEPS = flags.DEFINE_integer("nsteps", None, "Steps per env per rollout (default: 256 at paper "
+                                "scale, PPOConfig.nsteps from gin at other scales).")
 _UPDATES = flags.DEFINE_integer("updates", 2, "Timed updates after one untimed.")
 _INFERENCE_DTYPE = flags.DEFINE_enum("inference_dtype", "float32", ["float32", "bfloat16", "auto"],
                                      "R-network inference precision ('float32': train_policy's "
@@ -101,9 +123,74 @@ def _record(**fields) -> None:
     print(json.dumps(fields), flush=True)
 
 
+def _configure(method: str) -> None:
+    """Loads the gin configuration of `method` at a non-paper scale (nothing at paper scale)."""
+    gin.clear_config()
+    if _SCALE.value == "paper":
+        return
+    gin_method = "ppo" if method == "env_only" else method
+    cli.parse_gin(launcher.config_files(gin_method, _SCENARIO.value, _SCALE.value), _GIN_BINDINGS.value)
+
+
+def _ppo_config() -> ppo.PPOConfig:
+    if _SCALE.value == "paper":
+        return ppo.PPOConfig(nsteps=_NSTEPS.value or 256, nminibatches=4, noptepochs=4)
+    config = ppo.PPOConfig()
+    return config if _NSTEPS.value is None else dataclasses.replace(config, nsteps=_NSTEPS.value)
+
+
+def _r_network():
+    # Without a checkpoint the layers are the gin-bound ones: the paper's at paper scale (no
+    # bindings), the scale's otherwise.
+    return r_network.RNetwork(weights_path=_R_CHECKPOINT.value, inference_dtype=_INFERENCE_DTYPE.value)
+
+
+def _wrapper(vec, r_net, method: str):
+    """The training env's curiosity wrapper: fixed settings at paper scale, gin's otherwise."""
+    if method == "ppo_plus_ec":
+        threshold = {"similarity_threshold": 1.01} if _MEMORY.value == "full" else {}
+        if _SCALE.value == "paper":
+            threshold.setdefault("similarity_threshold", 0.5)
+            threshold["scale_surrogate_reward"] = 0.03
+        return curiosity_env_wrapper.CuriosityEnvWrapper(
+            vec, r_net, exploration_reward="episodic_curiosity", deferred_bonus=_DEFERRED.value,
+            background_bonus=_BACKGROUND.value, **threshold)
+    return curiosity_env_wrapper.CuriosityEnvWrapper(vec, exploration_reward="none")
+
+
+def measure_env_only(config: ppo.PPOConfig) -> dict:
+    """Random actions on the vector env (behind the resizing wrapper): the simulator's ceiling."""
+    vec = environments.make_vector_env(_SCENARIO.value, _NUM_ENVS.value, asynchronous=_ASYNCHRONOUS.value)
+    env = _wrapper(vec, None, "env_only")
+    try:
+        rng = np.random.default_rng(0)
+        num_actions = int(env.single_action_space.n)
+        env.reset(seed=0)
+        vector_steps = config.nsteps * _UPDATES.value
+        for _ in range(config.nsteps):  # warm-up, as one untimed update
+            env.step(rng.integers(num_actions, size=_NUM_ENVS.value))
+        load_before = round(os.getloadavg()[0], 2)
+        start = time.perf_counter()
+        for _ in range(vector_steps):
+            env.step(rng.integers(num_actions, size=_NUM_ENVS.value))
+        total = time.perf_counter() - start
+        return {"benchmark": "end_to_end", "method": "env_only", "scale": _SCALE.value,
+                "scenario": _SCENARIO.value, "num_envs": _NUM_ENVS.value, "vector_steps_timed": vector_steps,
+                "observation_shape": list(env.single_observation_space.shape),
+                "env_steps_per_s": round(vector_steps * _NUM_ENVS.value / total, 1),
+                "ms_per_vector_step": round(total / vector_steps * 1e3, 2), "load_average_before": load_before}
+    finally:
+        env.close()
+
+
 def measure(method: str) -> dict:
+    _configure(method)
+    config = _ppo_config()
+    if method == "env_only":
+        return measure_env_only(config)
+    if method not in ("ppo", "ppo_plus_ec"):
+        raise app.UsageError(f"unknown method {method!r}; valid: env_only, ppo, ppo_plus_ec")
     clock = _Clock()
-    config = ppo.PPOConfig(nsteps=_NSTEPS.value, nminibatches=4, noptepochs=4)
     vec = environments.make_vector_env(_SCENARIO.value, _NUM_ENVS.value, asynchronous=_ASYNCHRONOUS.value)
     vec.step = clock.wrap(vec.step, "env")
     r_net = None
@@ -113,22 +200,16 @@ def measure(method: str) -> dict:
     background = method == "ppo_plus_ec" and _DEFERRED.value and _BACKGROUND.value
     r_clock = _Clock() if background else clock
     if method == "ppo_plus_ec":
-        r_net = r_network.RNetwork(weights_path=_R_CHECKPOINT.value, inference_dtype=_INFERENCE_DTYPE.value)
+        r_net = _r_network()
         r_net.embed = r_clock.wrap(r_net.embed, "curiosity_embedding")
         for name in ("similarity", "query_keys", "memory_keys", "similarity_from_keys", "memory_similarities"):
             setattr(r_net, name, r_clock.wrap(getattr(r_net, name), "memory_comparison"))
-        env = curiosity_env_wrapper.CuriosityEnvWrapper(
-            vec, r_net, exploration_reward="episodic_curiosity", scale_surrogate_reward=0.03,
-            similarity_threshold=1.01 if _MEMORY.value == "full" else 0.5, deferred_bonus=_DEFERRED.value,
-            background_bonus=_BACKGROUND.value)
-        if background:
-            env.rollout_rewards = clock.wrap(env.rollout_rewards, "curiosity_wait")
-    elif method == "ppo":
-        env = curiosity_env_wrapper.CuriosityEnvWrapper(vec, exploration_reward="none")
-    else:
-        raise app.UsageError(f"unknown method {method!r}; valid: ppo, ppo_plus_ec")
+    env = _wrapper(vec, r_net, method)
+    if background:
+        env.rollout_rewards = clock.wrap(env.rollout_rewards, "curiosity_wait")
     try:
-        policy = ppo.ActorCritic("cnn", env.single_observation_space, env.single_action_space)
+        architecture = train_policy._gin_value("train_policy.policy_architecture", "cnn")  # pylint: disable=protected-access
+        policy = ppo.ActorCritic(architecture, env.single_observation_space, env.single_action_space)
         policy.step = clock.wrap(policy.step, "policy_inference")
         policy.value = clock.wrap(policy.value, "policy_inference")
         learner = ppo.PPOLearner(policy, config)
@@ -152,8 +233,10 @@ def measure(method: str) -> dict:
         per_update["other"] = round((total - sum(clock.seconds.values())) / _UPDATES.value, 3)
         workers = [p.pid for p in getattr(vec, "processes", [])]
         result = {
-            "benchmark": "end_to_end", "method": method, "scenario": _SCENARIO.value,
-            "num_envs": _NUM_ENVS.value, "nsteps": config.nsteps, "updates_timed": _UPDATES.value,
+            "benchmark": "end_to_end", "method": method, "scale": _SCALE.value, "scenario": _SCENARIO.value,
+            "num_envs": _NUM_ENVS.value, "nsteps": config.nsteps, "noptepochs": config.noptepochs,
+            "nminibatches": config.nminibatches, "updates_timed": _UPDATES.value,
+            "policy_input": list(env.single_observation_space.shape), "policy_architecture": architecture,
             "env_steps_per_s": round(steps / total, 1),
             "ms_per_vector_step": round(total / (_UPDATES.value * config.nsteps) * 1e3, 2),
             "seconds_per_update": per_update,
@@ -167,8 +250,10 @@ def measure(method: str) -> dict:
                 result["background_seconds_per_update"] = {
                     k: round(v / _UPDATES.value, 3) for k, v in sorted(r_clock.seconds.items())}
             result.update(curiosity_ms_per_vector_step=round(curiosity / (_UPDATES.value * config.nsteps) * 1e3, 2),
+                          r_network=r_network.describe_architecture(r_net.architecture),
                           deferred_bonus=_DEFERRED.value, background_bonus=background,
                           inference_dtype=r_net.inference_dtype, memory=_MEMORY.value,
+                          memory_capacity=int(env.memory.capacity),
                           memory_size_mean=round(float(np.mean(memory_sizes)), 1),
                           intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads())
         return result
@@ -189,10 +274,15 @@ def main(argv):
     for method in _METHODS.value:
         results[method] = measure(method)
         _record(**results[method])
-    if "ppo" in results and "ppo_plus_ec" in results:
-        _record(benchmark="end_to_end", measurement="ratio", scenario=_SCENARIO.value,
-                ppo_plus_ec_over_ppo=round(results["ppo_plus_ec"]["env_steps_per_s"]
-                                           / results["ppo"]["env_steps_per_s"], 3))
+    ratios = {}
+    for name, (top, bottom) in {"ppo_over_env_only": ("ppo", "env_only"),
+                                "ppo_plus_ec_over_env_only": ("ppo_plus_ec", "env_only"),
+                                "ppo_plus_ec_over_ppo": ("ppo_plus_ec", "ppo")}.items():
+        if top in results and bottom in results:
+            ratios[name] = round(results[top]["env_steps_per_s"] / results[bottom]["env_steps_per_s"], 3)
+    if ratios:
+        _record(benchmark="end_to_end", measurement="ratio", scale=_SCALE.value, scenario=_SCENARIO.value,
+                **ratios)
 
 
 if __name__ == "__main__":

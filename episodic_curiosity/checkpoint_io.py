@@ -70,6 +70,23 @@ def policy_observation_shape(path: str) -> tuple[int, ...] | None:
     return None if shape is None else tuple(int(d) for d in shape)
 
 
+def policy_input_settings(path: str) -> dict:
+    """The curiosity-wrapper settings that give an image policy checkpoint its observations:
+    {'target_image_shape': (h, w, c), 'frame_stack': k} (its observations are h x w x c*k), or
+    {} for a non-image policy or a checkpoint that records no observation shape (older ones:
+    the gin-bound settings apply then)."""
+    attributes = read_attributes(path)
+    shape = attributes.get("observation_shape")
+    if shape is None or len(shape) != 3:
+        return {}
+    frame_stack = int(attributes.get("frame_stack", 1))
+    height, width, channels = (int(d) for d in shape)
+    if frame_stack < 1 or channels % frame_stack:
+        raise CheckpointError(f"policy checkpoint {path!r} records {channels}-channel observations of "
+                              f"{frame_stack} stacked frames: not a whole number of channels per frame")
+    return {"target_image_shape": (height, width, channels // frame_stack), "frame_stack": frame_stack}
+
+
 def check_policy_spaces(path: str, attributes: Mapping[str, Any], observation_space, action_space) -> None:
     """Raises CheckpointError if the spaces differ from those policy checkpoint `path` records.
 

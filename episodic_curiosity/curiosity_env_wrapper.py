@@ -17,8 +17,11 @@ Per vector step, in the original's order (the original code):
   4. reward = `scale_task_reward` * r_env + alpha * bonus, alpha = `scale_surrogate_reward`,
      forced to 0 while fewer than `exploration_reward_min_step` vector steps were taken;
   5. images are resized to `target_image_shape` (84x84x3) with area interpolation for the
-     policy, and so is `info['final_obs']`; `info['task_reward']` and
-     `info['curiosity_bonus']` carry the parts.
+     policy, and so is `info['final_obs']`; with `frame_stack` k > 1 the policy sees the last
+     k resized frames of the episode stacked on the channel axis (an episode's first
+     observation repeated k times; the original fed one frame); `info['task_reward']` and
+     `info['curiosity_bonus']` carry the parts. The bonus always uses the single current
+     frame.
 
 Auto-reset (see `environments/vector.py`): SAME_STEP. On an ending step env i's observation is
 the next episode's first one, so that is what the emptied memory starts with, exactly as in
@@ -103,7 +106,8 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
                  log_statistics: bool = True,
                  deferred_bonus: bool = False,
                  embedding_batch_size: int = 128,
-                 background_bonus: bool = False):
+                 background_bonus: bool = False,
+                 frame_stack: int = 1):
         """Args:
           env: the vector env (SAME_STEP auto-reset).
           r_network: the R-network (needed for `episodic_curiosity`).
@@ -130,6 +134,9 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
             taken, so the embedding overlaps with env stepping and policy inference;
             `rollout_rewards` then only waits for the last chunk. Chunks run one at a time, in
             order, with the same arithmetic as without it: the rewards are identical.
+          frame_stack: int, resized frames per policy observation (1: the original's single
+            frame; the laptop scale stacks 4 grey 42x42 frames, as the ICM paper did for
+            VizDoom). Needs image observations and a `target_image_shape`.
         """
         super().__init__(env)
         if exploration_reward not in EXPLORATION_REWARDS:
@@ -154,10 +161,19 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         self._observers = []
         single_space = env.single_observation_space
         self._resize_to = None
+        self.frame_stack = frame_stack
+        if isinstance(frame_stack, bool) or not isinstance(frame_stack, (int, np.integer)) or frame_stack < 1:
+            raise ValueError(f"frame_stack must be an int >= 1, got {frame_stack!r}")
         if target_image_shape is not None and len(single_space.shape) >= 3:
             self._resize_to = tuple(int(d) for d in target_image_shape)
-            self.single_observation_space = gym.spaces.Box(0, 255, self._resize_to, np.uint8)
+            height, width, channels = self._resize_to
+            self.single_observation_space = gym.spaces.Box(0, 255, (height, width, channels * frame_stack), np.uint8)
             self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
+        elif frame_stack > 1:
+            raise ValueError(f"frame_stack={frame_stack} needs image observations resized by the wrapper "
+                             f"(target_image_shape), got observations of shape {single_space.shape} and "
+                             f"target_image_shape={target_image_shape}")
+        self._stack = None  # [N, h, w, c * k], the policy's last observation (frame_stack > 1)
         self.memory = None
         # R-networks with comparator keys (r_network.RNetwork) are compared through them.
         self._use_keys = all(hasattr(r_network, name) for name in
@@ -209,7 +225,7 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
             self.oracle.reset()
         self._episode_task_reward[:] = 0
         self._episode_bonus[:] = 0
-        return self._policy_observation(observations), infos
+        return self._policy_observation(observations, np.ones(self.num_envs, bool)), infos
 
     def step(self, actions):
         observations, rewards, terminated, truncated, infos = self.env.step(actions)
@@ -228,7 +244,7 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
                                   rewards, alpha, entry_infos))
             if self._executor is not None:
                 self._submit_chunks(final=False)
-            return (self._policy_observation(observations), self.scale_task_reward * rewards,
+            return (self._policy_observation(observations, dones), self.scale_task_reward * rewards,
                     terminated, truncated, infos)
         if self.exploration_reward == "episodic_curiosity":
             bonus = self._curiosity_bonus(observations, infos, dones)
@@ -239,7 +255,7 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         combined = self.scale_task_reward * rewards + alpha * bonus
         with_info(infos, "curiosity_bonus", bonus)
         self._track_episodes(rewards, bonus, dones)
-        return self._policy_observation(observations), combined, terminated, truncated, infos
+        return self._policy_observation(observations, dones), combined, terminated, truncated, infos
 
     def current_alpha(self) -> float:
         """The bonus factor of the step just counted: 0 during the warm-up
@@ -379,10 +395,29 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
 
     # Bookkeeping -------------------------------------------------------------------------------
 
-    def _policy_observation(self, observations):
+    def _policy_observation(self, observations, new_episode: np.ndarray):
+        """The policy's observations; `new_episode[i]`: env i's observation starts an episode
+        (its frame stack is refilled with it)."""
         if self._resize_to is None:
             return observations
-        return resize_frames(observations, self._resize_to)
+        frames = resize_frames(observations, self._resize_to)
+        if self.frame_stack == 1:
+            return frames
+        channels = frames.shape[-1]
+        if self._stack is None:
+            self._stack = np.tile(frames, (1, 1, 1, self.frame_stack))
+        else:
+            self._stack[:, :, :, :-channels] = self._stack[:, :, :, channels:].copy()
+            self._stack[:, :, :, -channels:] = frames
+            new = np.flatnonzero(new_episode)
+            self._stack[new] = np.tile(frames[new], (1, 1, 1, self.frame_stack))
+        return self._stack.copy()
+
+    def _stacked_final_observation(self, env: int, frame: np.ndarray) -> np.ndarray:
+        """An ended episode's last policy observation: its stack shifted by `frame`."""
+        if self.frame_stack == 1 or self._stack is None:
+            return frame
+        return np.concatenate([self._stack[env, :, :, frame.shape[-1]:], frame], axis=-1)
 
     def _resize_final_observations(self, infos: dict) -> dict:
         """`info['final_obs']` (the ended episodes' last observations) resized like the
@@ -394,7 +429,8 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         resized = np.empty(len(final), dtype=object)
         for env in range(len(final)):
             if mask[env] and final[env] is not None:
-                resized[env] = resize_frames(np.asarray(final[env])[None], self._resize_to)[0]
+                resized[env] = self._stacked_final_observation(
+                    env, resize_frames(np.asarray(final[env])[None], self._resize_to)[0])
         infos["final_obs"] = resized
         return infos
 

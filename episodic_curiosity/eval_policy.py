@@ -26,6 +26,7 @@ import numpy as np
 
 from episodic_curiosity import atomic_files
 from episodic_curiosity import checkpoint_io
+from episodic_curiosity import pretrained
 from episodic_curiosity import process_control
 from episodic_curiosity import train_policy
 
@@ -39,13 +40,12 @@ def eval_policy(checkpoint: str, scenario: str, split: str = "test", num_episode
     if num_episodes < 1:
         raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
     num_env = min(num_env, num_episodes)
-    # Image policies see the frames resized to the shape they were trained on, which the
-    # checkpoint records (older checkpoints: the gin-bound CuriosityEnvWrapper.target_image_shape).
-    observation_shape = checkpoint_io.policy_observation_shape(checkpoint)
+    checkpoint = pretrained.resolve(checkpoint)
+    # Image policies see the frames resized (and stacked) as they were trained on, which the
+    # checkpoint records (older checkpoints: the gin-bound CuriosityEnvWrapper settings).
     env = train_policy.make_policy_envs(
         scenario, num_env, split, None, asynchronous=asynchronous, env_kwargs=env_kwargs, training=False,
-        exploration_reward="none",
-        target_image_shape=observation_shape if observation_shape and len(observation_shape) == 3 else None)
+        exploration_reward="none", **checkpoint_io.policy_input_settings(checkpoint))
     try:
         policy = train_policy.load_policy(checkpoint, env.single_observation_space, env.single_action_space)
         # Every round finishes one episode per env, so the mean of round means is the episode mean.
@@ -81,7 +81,8 @@ def _write_tensorboard(checkpoint: str, summary: dict) -> None:
 
 
 def _define_flags() -> None:
-    flags.DEFINE_string("checkpoint", None, "Policy checkpoint written by train_policy.")
+    flags.DEFINE_string("checkpoint", None, "Policy checkpoint written by train_policy, or a shipped model "
+                        "(pretrained:vizdoom_sparse_ppo_plus_ec).")
     flags.DEFINE_string("env_name", "vizdoom_sparse", "Scenario name.")
     flags.DEFINE_enum("split", "test", ["train", "valid", "test"], "Which seeds to evaluate on.")
     flags.DEFINE_integer("num_episodes", 12, "Episodes to run.")

@@ -46,6 +46,7 @@ from episodic_curiosity import atomic_files
 from episodic_curiosity import cli
 from episodic_curiosity import environments
 from episodic_curiosity import generate_r_training_data
+from episodic_curiosity import pretrained
 from episodic_curiosity import provenance
 from episodic_curiosity import r_network_training
 from episodic_curiosity import seeding
@@ -55,7 +56,7 @@ from episodic_curiosity import train_r
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 METHODS = ("ppo", "ppo_plus_ec", "ppo_plus_eco", "ppo_plus_grid_oracle", "ppo_plus_icm")
 NOT_YET_METHODS: dict[str, str] = {}  # method -> why it cannot run yet
-SCALES = ("paper", "smoke")
+SCALES = ("paper", "laptop", "smoke")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +73,10 @@ class ScaleSettings:
 SCALE_SETTINGS = {
     "paper": ScaleSettings(num_timesteps=20_000_000, num_env=12, data_env_steps=2_500_000,
                            data_tasks=160, data_workers=os.cpu_count() or 1),
+    # Sized for a 2-core CPU (configs/scale_laptop.gin); sparse navigation asks for more steps
+    # (--num_timesteps).
+    "laptop": ScaleSettings(num_timesteps=2_000_000, num_env=12, data_env_steps=800_000, data_tasks=16,
+                            data_workers=2),
     "smoke": ScaleSettings(num_timesteps=12_000, num_env=4, data_env_steps=4_000, data_tasks=2,
                            data_workers=2),
 }
@@ -92,9 +97,10 @@ def config_files(method: str, scenario: str, scale: str) -> list[str]:
         path = os.path.join(CONFIG_DIR, f"scenario_{name}.gin")
         if os.path.exists(path) and path not in files:
             files.append(path)
-    # The scale's file, then its method-specific one (e.g. ECO's warm-up at smoke scale).
+    # The scale's file, then its family- and method-specific ones (e.g. the laptop scale's
+    # VizDoom policy input, ECO's warm-up at smoke scale).
     if scale != "paper":
-        for name in (scale, f"{scale}_{method}"):
+        for name in (scale, f"{scale}_{family}", f"{scale}_{method}"):
             path = os.path.join(CONFIG_DIR, f"scale_{name}.gin")
             if os.path.exists(path):
                 files.append(path)
@@ -125,10 +131,11 @@ RELEASED_R_NETWORK_FOLDERS = {
 def r_network_for_scenario(path: str, scenario: str) -> str:
     """The R-network to use for `scenario` from `--r_networks_path`.
 
-    A file is used as is. In a folder laid out like the original's release (one sub-folder per
+    A file is used as is, and so is a shipped model (`pretrained:vizdoom`). In a folder laid out like the original's release (one sub-folder per
     level, e.g. `explore_goal_locations_large/r_network_weights.01860.h5`), the scenario's
     level folder is searched; otherwise the whole folder.
     """
+    path = pretrained.resolve(path)
     level = RELEASED_R_NETWORK_FOLDERS.get(scenario)
     if os.path.isdir(path) and level and os.path.isdir(os.path.join(path, level)):
         return newest_r_network(os.path.join(path, level))

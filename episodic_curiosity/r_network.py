@@ -18,7 +18,7 @@ checkpoints move freely between the two implementations.
 
 This project's files also record the network's architecture as root attributes
 (`ARCHITECTURE_KEYS`: input shape, stage filters, blocks per stage, embedding size, comparator
-width and depth; Keras 2 ignores them), so `RNetwork(weights_path=...)` builds the matching
+width and depth; and `input_pooling` when it is not 1; Keras 2 ignores them), so `RNetwork(weights_path=...)` builds the matching
 network without gin bindings; for files without them (the original's) the architecture is
 deduced from the weights' shapes (`deduce_architecture`).
 """
@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from episodic_curiosity import atomic_files
+from episodic_curiosity import pretrained
 
 EMBEDDING_SIZE = 512
 DEFAULT_INPUT_SHAPE = (120, 160, 3)
@@ -67,15 +68,21 @@ class ArchitectureMismatchError(CheckpointError):
 # (int arrays or ints), beside the original's layout.
 ARCHITECTURE_KEYS = ("input_shape", "stage_filters", "blocks_per_stage", "embedding_size",
                      "comparator_hidden_units", "comparator_hidden_layers")
+# Recorded only where they differ from these defaults, so files without them (the original's,
+# and this project's older ones) keep their meaning. `input_pooling`: the frames are averaged
+# over input_pooling x input_pooling pixel blocks before the first convolution (the laptop
+# scale's lower-resolution R-network; 1 = none, the paper).
+OPTIONAL_ARCHITECTURE_DEFAULTS = {"input_pooling": 1}
 PAPER_ARCHITECTURE = {"input_shape": [120, 160, 3], "stage_filters": [64, 128, 256, 512],
                       "blocks_per_stage": 2, "embedding_size": 512, "comparator_hidden_units": 512,
-                      "comparator_hidden_layers": 4}
+                      "comparator_hidden_layers": 4, "input_pooling": 1}
 
 
 def _normalized_architecture(values: Mapping[str, Any]) -> dict:
     return {"input_shape": [int(d) for d in values["input_shape"]],
             "stage_filters": [int(f) for f in values["stage_filters"]],
-            **{key: int(values[key]) for key in ARCHITECTURE_KEYS[2:]}}
+            **{key: int(values[key]) for key in ARCHITECTURE_KEYS[2:]},
+            **{key: int(values.get(key, default)) for key, default in OPTIONAL_ARCHITECTURE_DEFAULTS.items()}}
 
 
 def _shape_text(shape: Sequence[int]) -> str:
@@ -85,7 +92,9 @@ def _shape_text(shape: Sequence[int]) -> str:
 def describe_architecture(architecture: Mapping[str, Any]) -> str:
     """E.g. 'input 120x160x3, stage filters (64, 128, 256, 512) x 2 blocks, embedding 512,
     comparator 4 x 512 units'."""
-    return (f"input {_shape_text(architecture['input_shape'])}, stage filters "
+    pooling = int(architecture.get("input_pooling", 1))
+    pooled = f" average-pooled {pooling}x{pooling}" if pooling != 1 else ""
+    return (f"input {_shape_text(architecture['input_shape'])}{pooled}, stage filters "
             f"{tuple(architecture['stage_filters'])} x {architecture['blocks_per_stage']} blocks, "
             f"embedding {architecture['embedding_size']}, comparator "
             f"{architecture['comparator_hidden_layers']} x {architecture['comparator_hidden_units']} units")
@@ -98,7 +107,8 @@ def architecture_bindings(architecture: Mapping[str, Any]) -> list[str]:
             f"build_embedding_network.blocks_per_stage={architecture['blocks_per_stage']}",
             f"build_embedding_network.embedding_size={architecture['embedding_size']}",
             f"build_comparator_network.hidden_units={architecture['comparator_hidden_units']}",
-            f"build_comparator_network.num_hidden_layers={architecture['comparator_hidden_layers']}"]
+            f"build_comparator_network.num_hidden_layers={architecture['comparator_hidden_layers']}",
+            f"build_embedding_network.input_pooling={int(architecture.get('input_pooling', 1))}"]
 
 
 def _open_weights(path: str) -> h5py.File:
@@ -117,7 +127,8 @@ def _recorded_architecture(handle: h5py.File, path: str) -> dict | None:
         raise CheckpointError(f"R-network weights {path!r} record only part of their architecture "
                               f"(missing {', '.join(missing)})")
     try:
-        return _normalized_architecture({key: np.asarray(handle.attrs[key]).tolist() for key in ARCHITECTURE_KEYS})
+        keys = [*ARCHITECTURE_KEYS, *(key for key in OPTIONAL_ARCHITECTURE_DEFAULTS if key in handle.attrs)]
+        return _normalized_architecture({key: np.asarray(handle.attrs[key]).tolist() for key in keys})
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"R-network weights {path!r} record an unreadable architecture ({e})") from e
 
@@ -152,6 +163,8 @@ def _weight_shapes(architecture: Mapping[str, Any]) -> dict[str, list[tuple[int,
     """The array shapes `RNetwork` stores for `architecture`, by group, in storage order
     (computed from the sizes alone, as `build_embedding_network` lays the layers out)."""
     height, width, channels = architecture["input_shape"]
+    pooling = int(architecture.get("input_pooling", 1))
+    height, width = height // pooling, width // pooling  # "valid" average pooling
     ceil_half = lambda n, stride: -(-n // stride)  # "same" padding
     filters = architecture["stage_filters"]
     layers = [("conv", 7, channels, filters[0]), ("bn", filters[0])]  # in layer order
@@ -332,7 +345,8 @@ def _basic_block(branch: _Branch, x, filters: int, strides: int, preactivate: bo
 def build_embedding_network(input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
                             stage_filters: Sequence[int] = (64, 128, 256, 512),
                             blocks_per_stage: int = 2,
-                            embedding_size: int = EMBEDDING_SIZE) -> tuple[keras.Model, _Branch]:
+                            embedding_size: int = EMBEDDING_SIZE,
+                            input_pooling: int = 1) -> tuple[keras.Model, _Branch]:
     """The ResNet-18 embedding branch.
 
     Args:
@@ -341,15 +355,26 @@ def build_embedding_network(input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
         make tiny networks for tests.
       blocks_per_stage: int, basic blocks per stage (ResNet-18: 2).
       embedding_size: int, embedding width (paper: 512).
+      input_pooling: int, average the frames over input_pooling x input_pooling blocks before
+        the first convolution (1: none, the paper). 2 turns 120x160 frames into 60x80 ones,
+        what an area resize by one half computes, at a quarter of the convolutions' cost
+        (the laptop scale); the network still takes the env's full frames.
 
     Returns:
       (model, branch): the Keras model and its weighted layers in checkpoint order.
     """
+    if int(input_pooling) < 1 or any(int(d) < int(input_pooling) for d in input_shape[:2]):
+        raise ValueError(f"input_pooling must be an int >= 1 and at most the frame's height and width, "
+                         f"got {input_pooling} for {_shape_text(input_shape)} frames")
     branch = _Branch(settings={"input_shape": [int(d) for d in input_shape],
                                "stage_filters": [int(f) for f in stage_filters],
-                               "blocks_per_stage": int(blocks_per_stage), "embedding_size": int(embedding_size)})
+                               "blocks_per_stage": int(blocks_per_stage), "embedding_size": int(embedding_size),
+                               "input_pooling": int(input_pooling)})
     frames = keras.Input(shape=tuple(input_shape), name="frames")
-    x = _conv(branch, stage_filters[0], 7, strides=2)(frames)
+    x = frames
+    if int(input_pooling) > 1:
+        x = keras.layers.AveragePooling2D(pool_size=int(input_pooling), name="input_pooling")(x)
+    x = _conv(branch, stage_filters[0], 7, strides=2)(x)
     x = keras.layers.Activation("relu")(_batch_norm(branch)(x))
     x = keras.layers.MaxPooling2D(pool_size=3, strides=2, padding="same")(x)
     for stage, filters in enumerate(stage_filters):
@@ -458,12 +483,13 @@ class RNetwork:
             both slowed by the shared machine).
         """
         inference_dtype = resolve_inference_dtype(inference_dtype)
+        weights_path = pretrained.resolve(weights_path)
         embedding_sizes, comparator_sizes = {}, {}  # explicit arguments win over gin bindings
         if weights_path:
             file_architecture = self._file_architecture(weights_path, input_shape)
             input_shape = file_architecture["input_shape"]
             embedding_sizes = {key: file_architecture[key]
-                               for key in ("stage_filters", "blocks_per_stage", "embedding_size")}
+                               for key in ("stage_filters", "blocks_per_stage", "embedding_size", "input_pooling")}
             comparator_sizes = {"hidden_units": file_architecture["comparator_hidden_units"],
                                 "num_hidden_layers": file_architecture["comparator_hidden_layers"]}
         self.input_shape = tuple(int(d) for d in (DEFAULT_INPUT_SHAPE if input_shape is None else input_shape))
@@ -697,7 +723,8 @@ class RNetwork:
                 handle.attrs["keras_version"] = keras.__version__
                 handle.attrs["layer_names"] = np.array([b"x1", b"x2", b"model", b"model_1"])
                 for key, value in self.architecture.items():
-                    handle.attrs[key] = np.asarray(value, np.int64)
+                    if OPTIONAL_ARCHITECTURE_DEFAULTS.get(key, object()) != value:
+                        handle.attrs[key] = np.asarray(value, np.int64)
                 for name in ("x1", "x2"):
                     handle.create_group(name).attrs["weight_names"] = np.array([], dtype="S1")
                 for group_name, variables in self._groups().items():

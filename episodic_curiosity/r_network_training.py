@@ -159,7 +159,8 @@ class PairTrainer:
             with h5py.File(path, "r") as handle:
                 epoch = int(handle.attrs["epoch"])
                 attributes = {k: handle.attrs[k] for k in handle.attrs if k not in
-                              ("epoch", "backend", "keras_version", "layer_names", *r_network.ARCHITECTURE_KEYS)}
+                              ("epoch", "backend", "keras_version", "layer_names", *r_network.ARCHITECTURE_KEYS,
+                               *r_network.OPTIONAL_ARCHITECTURE_DEFAULTS)}
                 group = handle["optimizer"]
                 arrays = [np.asarray(group[str(i)]) for i in range(len(group))]
         except (KeyError, OSError) as e:

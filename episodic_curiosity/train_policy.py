@@ -55,6 +55,7 @@ from episodic_curiosity import icm_env_wrapper
 from episodic_curiosity import metrics_csv
 from episodic_curiosity import online_r_training as online_r_training_lib
 from episodic_curiosity import ppo
+from episodic_curiosity import pretrained
 from episodic_curiosity import process_control
 from episodic_curiosity import progress_log
 from episodic_curiosity import provenance
@@ -77,7 +78,8 @@ def make_policy_envs(scenario: str, num_env: int, split: str, r_net, *, asynchro
                      deferred_bonus: bool = False,
                      background_bonus: bool = False,
                      seed: int = 0,
-                     target_image_shape: Sequence[int] | None = None) -> curiosity_env_wrapper.CuriosityEnvWrapper:
+                     target_image_shape: Sequence[int] | None = None,
+                     frame_stack: int | None = None) -> curiosity_env_wrapper.CuriosityEnvWrapper:
     """The vector env of one split behind its own curiosity wrapper.
 
     Split rule (`seeding`, the same for every family): 'train' / 'valid' / 'test' play the
@@ -89,6 +91,8 @@ def make_policy_envs(scenario: str, num_env: int, split: str, r_net, *, asynchro
     Args:
       target_image_shape: (h, w, c) of the policy's observations, or None for the gin-bound
         `CuriosityEnvWrapper.target_image_shape` (evaluation of a checkpoint passes its shape).
+      frame_stack: int or None, frames per policy observation; None: the gin-bound
+        `CuriosityEnvWrapper.frame_stack` (evaluation of a checkpoint passes its own).
     """
     split_name = seeding.policy_split_name(split)
     if environments.get_scenario(scenario).family == "dmlab":
@@ -99,6 +103,8 @@ def make_policy_envs(scenario: str, num_env: int, split: str, r_net, *, asynchro
         vec = environments.make_vector_env(scenario, num_env, base_seed=split_base_seed(split, seed),
                                            asynchronous=asynchronous, env_kwargs=env_kwargs)
     shape = {} if target_image_shape is None else {"target_image_shape": tuple(target_image_shape)}
+    if frame_stack is not None:
+        shape["frame_stack"] = int(frame_stack)
     if training:  # settings come from gin (the method's configuration)
         return curiosity_env_wrapper.CuriosityEnvWrapper(vec, r_net, exploration_reward=exploration_reward,
                                                          deferred_bonus=deferred_bonus,
@@ -299,7 +305,8 @@ def train_policy(workdir: str,
         int(timesteps_multiplier * num_timesteps) // (num_env * nsteps) updates, as the original.
       timesteps_multiplier: float, the original's 1.1.
       r_checkpoint: str or None, R-network weights (`.h5`, the original's or ours).
-      policy_architecture: str, 'cnn' (images) or 'mlp' (state vectors).
+      policy_architecture: str, 'cnn' or 'cnn_small' (images; see `ppo.policies`) or 'mlp'
+        (state vectors).
       exploration_reward: str or None, the training wrapper's mode; None = 'episodic_curiosity'
         with an R-network, else 'none'.
       eval_exploration_reward: str, mode of the evaluation wrappers ('oracle' for the
@@ -345,6 +352,7 @@ def train_policy(workdir: str,
       dict with 'updates', 'total_timesteps', 'last_reward_train' and 'checkpoint'.
     """
     config = ppo.PPOConfig()
+    r_checkpoint = pretrained.resolve(r_checkpoint)
     if exploration_reward is None:
         exploration_reward = ("episodic_curiosity" if r_checkpoint or online_r_training else "none")
     cli.raise_if_problems(argument_problems(
@@ -507,6 +515,7 @@ def train_policy(workdir: str,
                     "update": update, "policy_architecture": policy_architecture,
                     "scenario": scenario, "time_elapsed": elapsed, "seed": seed,
                     "observation_shape": [int(d) for d in train_env.single_observation_space.shape],
+                    "frame_stack": int(curiosity_env.frame_stack),
                     "action_space": checkpoint_io.describe_space(train_env.single_action_space),
                     "curiosity_step_count": int(curiosity_env.step_count),
                     "episode_returns": [float(r) for r in episode_returns],
@@ -535,8 +544,10 @@ def _define_flags() -> None:
     flags.DEFINE_enum("env_name", "vizdoom_sparse", environments.scenario_names(), "Scenario name.")
     flags.DEFINE_integer("num_env", 12, "Parallel envs.")
     flags.DEFINE_integer("num_timesteps", 20_000_000, "Agent steps (x1.1, rounded down to whole batches).")
-    flags.DEFINE_string("r_checkpoint", None, "R-network weights (.h5) for episodic curiosity.")
-    flags.DEFINE_enum("policy_architecture", "cnn", ["cnn", "mlp"], "Policy network.")
+    flags.DEFINE_string("r_checkpoint", None, "R-network weights (.h5) for episodic curiosity, or a shipped "
+                        "model (pretrained:vizdoom).")
+    flags.DEFINE_enum("policy_architecture", None, list(ppo.ARCHITECTURES),
+                      "Policy network (default: gin's train_policy.policy_architecture, else 'cnn').")
     flags.DEFINE_integer("seed", None, "The run's seed (policy, learner, TF, env seeds, memories); "
                          "default: gin's train_policy.seed, else 0.")
     flags.DEFINE_multi_string("gin_config", [], "Gin config files.")
@@ -556,10 +567,11 @@ def main(argv: Sequence[str]) -> None:
     runtime.configure_threads(config.intra_op_threads, config.inter_op_threads)
     from episodic_curiosity import configurables  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
     cli.parse_gin(config.gin_config, config.gin_bindings)
-    seed = {} if config.seed is None else {"seed": config.seed}
+    optional = {name: getattr(config, name) for name in ("seed", "policy_architecture")
+                if getattr(config, name) is not None}
     arguments = dict(num_env=config.num_env, num_timesteps=config.num_timesteps,
-                     r_checkpoint=config.r_checkpoint, policy_architecture=config.policy_architecture,
-                     asynchronous=config.asynchronous, show_progress=config.show_progress, **seed)
+                     r_checkpoint=config.r_checkpoint, asynchronous=config.asynchronous,
+                     show_progress=config.show_progress, **optional)
     train_policy(config.workdir, config.env_name, validate_only=True, **arguments)  # before any file
     os.makedirs(config.workdir, exist_ok=True)
     atomic_files.write_text(os.path.join(config.workdir, "flags.txt"), config.flags_into_string())

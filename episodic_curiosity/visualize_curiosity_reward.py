@@ -46,6 +46,7 @@ from episodic_curiosity import atomic_files
 from episodic_curiosity import checkpoint_io
 from episodic_curiosity import curiosity_env_wrapper
 from episodic_curiosity import environments
+from episodic_curiosity import pretrained
 from episodic_curiosity import r_network
 from episodic_curiosity import launcher  # noqa: F401 (registers the gin names of the method configs)
 from episodic_curiosity import train_policy
@@ -237,8 +238,8 @@ def do_nothing_action(action_space: gym.Space) -> Any:
 
 def policy_checkpoint_file(policy_path: str) -> str:
     """`policy_path` if it is a checkpoint file, else the newest checkpoint in that folder (a
-    run dir or its `checkpoints/`)."""
-    path = policy_path
+    run dir or its `checkpoints/`), or a shipped model's (`pretrained:<name>`)."""
+    path = policy_path = pretrained.resolve(policy_path)
     if os.path.isdir(path):
         path = (train_policy.newest_checkpoint(path)
                 or train_policy.newest_checkpoint(os.path.join(path, "checkpoints")))
@@ -257,14 +258,14 @@ def load_policy(policy_path: str, env: gym.vector.VectorEnv):
                                     env.single_action_space)
 
 
-def _policy_image_shape(policy) -> tuple[int, ...] | None:
-    """The (h, w, c) observations `policy` (a checkpoint path or an ActorCritic) was built for,
-    or None (not an image policy, or a checkpoint that does not record it)."""
+def _policy_input_settings(policy) -> dict:
+    """The wrapper settings (`target_image_shape`, `frame_stack`) giving `policy` (a checkpoint
+    path or an ActorCritic) its observations; {} if unknown (not an image policy, or a
+    checkpoint that does not record them: the gin-bound ones apply)."""
     if isinstance(policy, (str, os.PathLike)):
-        shape = checkpoint_io.policy_observation_shape(policy_checkpoint_file(os.fspath(policy)))
-    else:
-        shape = getattr(getattr(policy, "observation_space", None), "shape", None)
-    return tuple(int(d) for d in shape) if shape is not None and len(shape) == 3 else None
+        return checkpoint_io.policy_input_settings(policy_checkpoint_file(os.fspath(policy)))
+    shape = getattr(getattr(policy, "observation_space", None), "shape", None)
+    return {} if shape is None or len(shape) != 3 else {"target_image_shape": tuple(int(d) for d in shape)}
 
 
 def _write_history(history: EpisodeHistory, path: str) -> None:
@@ -381,9 +382,8 @@ def visualize(workdir: str, scenario: str, r_net, policy=None,
     except ImportError as e:
         raise environments.MissingDependencyError("imageio", "video", "Writing videos") from e
     os.makedirs(workdir, exist_ok=True)
-    # A policy sees the frames resized to the shape it was trained on (else the gin-bound one).
-    image_shape = _policy_image_shape(policy) if trajectory_mode == "policy" else None
-    shape = {} if image_shape is None else {"target_image_shape": image_shape}
+    # A policy sees the frames resized (and stacked) as it was trained on (else as gin says).
+    shape = _policy_input_settings(policy) if trajectory_mode == "policy" else {}
     written = []
     for episode in range(num_episodes):
         vector_env = environments.make_vector_env(scenario, 1, base_seed=seed + episode, asynchronous=False,
@@ -416,9 +416,10 @@ def visualize(workdir: str, scenario: str, r_net, policy=None,
 
 def _define_flags() -> None:
     flags.DEFINE_string("workdir", None, "Output folder for the videos.")
-    flags.DEFINE_string("r_net_weights", None, "R-network weights (.h5), built with the file's "
-                        "architecture (no gin bindings needed); random init if unset.")
-    flags.DEFINE_string("policy_path", None, "Policy checkpoint, or a folder with checkpoints.")
+    flags.DEFINE_string("r_net_weights", None, "R-network weights (.h5) or a shipped model (pretrained:vizdoom), "
+                        "built with the file's architecture (no gin bindings needed); random init if unset.")
+    flags.DEFINE_string("policy_path", None, "Policy checkpoint, a folder with checkpoints, or a shipped "
+                        "model (pretrained:vizdoom_sparse_ppo_plus_ec).")
     flags.DEFINE_string("scenario", "vizdoom_sparse", "Registered scenario name.")
     flags.DEFINE_integer("num_episodes", 2, "Episodes to record.")
     flags.DEFINE_integer("num_steps", 2000, "Most agent steps per episode.")

@@ -354,3 +354,44 @@ def test_runner_completes_deferred_rewards_before_gae():
     for key in ("rewards", "returns", "advantages"):
         np.testing.assert_array_equal(batches[2][key], batches[1][key])
     assert np.ptp(batches[0]["rewards"]) > 0.01
+
+
+def test_frame_stack_holds_the_episodes_last_frames_and_restarts_with_each_episode():
+    env, _ = _wrapped(num_envs=2, episode_length=3, exploration_reward="none",
+                      target_image_shape=(42, 42, 1), frame_stack=4)
+    recorder = Recorder()
+    env.add_observer(recorder)
+    assert env.single_observation_space.shape == (42, 42, 4)
+    first, _ = env.reset()
+    assert first.shape == (2, 42, 42, 4)
+    for k in range(1, 4):  # an episode's first observation fills the whole stack
+        np.testing.assert_array_equal(first[..., k], first[..., 0])
+    grey = lambda frames: curiosity_env_wrapper.resize_frames(frames, (42, 42, 1))[..., 0]
+    frames = [first[..., -1]]
+    for step in range(3):
+        observations, _, terminated, truncated, infos = env.step(np.array([2, 3]))
+        frames.append(grey(recorder.calls[-1][0]))
+        if step < 2:  # oldest to newest along the channel axis
+            expected = np.stack(([frames[0]] * 4 + frames[1:])[-4:], axis=-1)
+            np.testing.assert_array_equal(observations, expected)
+    assert (terminated | truncated).all()  # step 3 of 3 ended both episodes
+    # The new episode's first frame fills the stack; final_obs is the old stack shifted by the
+    # ended episode's last frame.
+    for k in range(4):
+        np.testing.assert_array_equal(observations[..., k], frames[-1])
+    for env_index in range(2):
+        final = infos["final_obs"][env_index]
+        assert final.shape == (42, 42, 4)
+        np.testing.assert_array_equal(final[..., -1], grey(recorder.calls[-1][3]["final_obs"][env_index][None])[0])
+        np.testing.assert_array_equal(final[..., :-1], np.stack(frames[:3], axis=-1)[env_index])
+    env.close()
+
+
+def test_frame_stack_needs_resized_images():
+    vec = environments.make_vector_env("fake", 1, asynchronous=False)
+    with pytest.raises(ValueError, match="frame_stack"):
+        curiosity_env_wrapper.CuriosityEnvWrapper(vec, exploration_reward="none", target_image_shape=None,
+                                                  frame_stack=2)
+    with pytest.raises(ValueError, match="frame_stack must be an int >= 1"):
+        curiosity_env_wrapper.CuriosityEnvWrapper(vec, exploration_reward="none", frame_stack=0)
+    vec.close()

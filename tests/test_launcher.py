@@ -7,6 +7,7 @@ import sys
 import gin
 import pytest
 
+from episodic_curiosity import cli
 from episodic_curiosity import environments
 from episodic_curiosity import launcher
 from episodic_curiosity import metrics_csv
@@ -145,3 +146,28 @@ def test_missing_mujoco_fails_before_any_work(method, tmp_path, monkeypatch):
     with pytest.raises(environments.MissingDependencyError, match=r"episodic-curiosity\[mujoco\]"):
         launcher.train_r_network_only(str(tmp_path / "r"), "ant_no_reward", "smoke", show_progress=False)
     assert not os.path.exists(tmp_path / "runs") and not os.path.exists(tmp_path / "r")
+
+
+@pytest.mark.parametrize("method", launcher.METHODS)
+def test_laptop_scale_composes_its_files_and_passes_every_stage_check(method, tmp_path):
+    files = [os.path.basename(p) for p in launcher.config_files(method, "vizdoom_dense", "laptop")]
+    assert files.index("scale_laptop.gin") + 1 == files.index("scale_laptop_vizdoom.gin")
+    assert "scale_laptop_vizdoom.gin" not in [os.path.basename(p) for p in launcher.config_files(method, "fake", "laptop")]
+    # Only sizes change: the scale's files bind nothing of the memory or the bonus rule.
+    for name in ("scale_laptop.gin", "scale_laptop_vizdoom.gin"):
+        with open(os.path.join(launcher.CONFIG_DIR, name)) as handle:
+            bindings = [line for line in handle if line.strip() and not line.lstrip().startswith("#")]
+        for rule in ("EpisodicMemory.", "similarity_threshold", "scale_surrogate_reward", "bonus_reward_additive_term"):
+            assert not any(rule in line for line in bindings), (name, rule)
+    gin.clear_config()
+    try:
+        cli.parse_gin(launcher.config_files(method, "vizdoom_dense", "laptop"), [])
+        assert gin.query_parameter("build_embedding_network.input_pooling") == 2
+        assert gin.query_parameter("CuriosityEnvWrapper.frame_stack") == 4
+        assert gin.query_parameter("train_policy.policy_architecture") == "cnn_small"
+        settings = launcher.SCALE_SETTINGS["laptop"]
+        launcher.validate_stages(method, "vizdoom_dense", settings, num_timesteps=settings.num_timesteps,
+                                 num_env=settings.num_env, seed=0, r_checkpoint=None,
+                                 trains_r_network=method == "ppo_plus_ec")
+    finally:
+        gin.clear_config()

@@ -151,3 +151,21 @@ def test_errors():
     policy = ActorCritic("mlp", VECTOR_SPACE, gym.spaces.Discrete(2))
     with pytest.raises(ValueError, match=r"\[B, 27\]"):
         policy.step(np.zeros((4, 26)))
+
+
+def test_small_cnn_is_the_icm_42x42_encoder():
+    space = gym.spaces.Box(0, 255, (42, 42, 4), np.uint8)
+    policy = ActorCritic("cnn_small", space, gym.spaces.Discrete(4), seed=1)
+    shapes = [tuple(v.shape) for v in policy.trainable_variables]
+    # 4 x conv 32 3x3 stride 2 'same': 42 -> 21 -> 11 -> 6 -> 3, then FC 256 and the two heads.
+    assert shapes[:8] == [(3, 3, 4, 32), (32,), (3, 3, 32, 32), (32,), (3, 3, 32, 32), (32,), (3, 3, 32, 32), (32,)]
+    assert shapes[8:] == [(3 * 3 * 32, 256), (256,), (256, 4), (4,), (256, 1), (1,)]
+    assert policy.model.get_layer("conv1").activation.__name__ == "elu"
+    frames = np.random.default_rng(0).integers(0, 256, (5, 42, 42, 4), dtype=np.uint8)
+    actions, values, neglogps = policy.step(frames)
+    assert actions.shape == values.shape == neglogps.shape == (5,)
+    # Near-uniform at initialisation, as the Nature CNN (logits head gain 0.01).
+    neglogp, entropy, _ = policy.evaluate(frames, actions)
+    np.testing.assert_allclose(entropy.numpy(), math.log(4), atol=1e-3)
+    with pytest.raises(ValueError, match="cnn_small"):
+        ActorCritic("cnn_small", VECTOR_SPACE, gym.spaces.Discrete(4))

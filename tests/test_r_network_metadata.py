@@ -25,8 +25,9 @@ SMALL_BINDINGS = ["build_embedding_network.stage_filters = (8, 8, 8, 8)",
                   "build_embedding_network.embedding_size = 16",
                   "build_comparator_network.hidden_units = 16"]
 SMALL_ARCHITECTURE = {"input_shape": [30, 40, 3], "stage_filters": [8, 8, 8, 8], "blocks_per_stage": 2,
-                      "embedding_size": 16, "comparator_hidden_units": 16, "comparator_hidden_layers": 4}
-PAPER_ARCHITECTURE = {"input_shape": [120, 160, 3], "stage_filters": [64, 128, 256, 512],
+                      "embedding_size": 16, "comparator_hidden_units": 16, "comparator_hidden_layers": 4,
+                      "input_pooling": 1}
+PAPER_ARCHITECTURE = {"input_pooling": 1, "input_shape": [120, 160, 3], "stage_filters": [64, 128, 256, 512],
                       "blocks_per_stage": 2, "embedding_size": 512, "comparator_hidden_units": 512,
                       "comparator_hidden_layers": 4}
 
@@ -256,3 +257,64 @@ def test_weights_without_metadata_give_their_architecture(tmp_path, input_shape,
     frames = np.random.default_rng(3).integers(0, 256, size=(2, *input_shape), dtype=np.uint8)
     reloaded = r_network.RNetwork(input_shape=input_shape, weights_path=path)
     np.testing.assert_array_equal(reloaded.embed(frames), network.embed(frames))
+
+
+def test_input_pooling_is_an_area_resize_by_its_factor_and_is_recorded(tmp_path):
+    """input_pooling=2 on 60x80 frames computes what the unpooled network computes on the frames
+    area-resized to 30x40 (same layer weights); the file records it and rebuilds it without gin."""
+    import cv2  # pylint: disable=g-import-not-at-top
+    gin.clear_config()
+    gin.parse_config(SMALL_BINDINGS)
+    try:
+        with pytest.raises(ValueError, match="input_pooling"):
+            r_network.build_embedding_network((60, 80, 3), input_pooling=0)
+    finally:
+        gin.clear_config()
+    gin.parse_config(SMALL_BINDINGS + ["build_embedding_network.input_pooling = 2"])
+    try:
+        pooled = r_network.RNetwork(input_shape=(60, 80, 3))
+    finally:
+        gin.clear_config()
+    gin.parse_config(SMALL_BINDINGS)
+    try:
+        plain = r_network.RNetwork(input_shape=(30, 40, 3))
+    finally:
+        gin.clear_config()
+    assert pooled.architecture == {**SMALL_ARCHITECTURE, "input_shape": [60, 80, 3], "input_pooling": 2}
+    assert "average-pooled 2x2" in r_network.describe_architecture(pooled.architecture)
+    plain.pair_model.set_weights(pooled.pair_model.get_weights())
+    frames = np.random.default_rng(5).integers(0, 256, size=(3, 60, 80, 3), dtype=np.uint8)
+    resized = np.stack([cv2.resize(f.astype(np.float32), (40, 30), interpolation=cv2.INTER_AREA) for f in frames])
+    np.testing.assert_allclose(pooled.embed(frames), plain.embed(resized), rtol=1e-4, atol=1e-4)
+    path = str(tmp_path / "r_network_weights.00001.h5")
+    pooled.save_weights(path)
+    assert r_network.read_architecture(path)["input_pooling"] == 2
+    assert r_network._weight_shapes(pooled.architecture) == {
+        name: [tuple(v.shape) for v in variables] for name, variables in pooled._groups().items()}
+    reloaded = r_network.RNetwork(weights_path=path)  # no gin bindings
+    assert reloaded.architecture == pooled.architecture
+    np.testing.assert_array_equal(reloaded.embed(frames), pooled.embed(frames))
+    with h5py.File(str(tmp_path / "r_network_weights.00001.h5"), "r") as handle:
+        assert int(handle.attrs["input_pooling"]) == 2
+    plain_path = str(tmp_path / "plain.h5")
+    plain.save_weights(plain_path)
+    with h5py.File(plain_path, "r") as handle:  # unchanged layout for unpooled networks
+        assert "input_pooling" not in handle.attrs
+
+
+def test_policy_input_settings_give_back_resize_and_frame_stack(tmp_path):
+    stacked = tmp_path / "stacked.00001.h5"
+    _policy_checkpoint(stacked, (42, 42, 4), num_actions=4, frame_stack=4)
+    assert checkpoint_io.policy_input_settings(str(stacked)) == {"target_image_shape": (42, 42, 1), "frame_stack": 4}
+    plain = tmp_path / "plain.00001.h5"
+    _policy_checkpoint(plain, (42, 42, 3))  # recorded before frame stacking: one frame
+    assert checkpoint_io.policy_input_settings(str(plain)) == {"target_image_shape": (42, 42, 3), "frame_stack": 1}
+    bad = tmp_path / "bad.00001.h5"
+    _policy_checkpoint(bad, (42, 42, 3), frame_stack=2)
+    with pytest.raises(checkpoint_io.CheckpointError, match="2 stacked frames"):
+        checkpoint_io.policy_input_settings(str(bad))
+    # eval_policy builds the stacked observations the checkpoint was trained on.
+    from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
+    summary = eval_policy.eval_policy(str(stacked), "fake", split="valid", num_episodes=2, num_env=2,
+                                      asynchronous=False, env_kwargs={"episode_length": 4})
+    assert summary["episodes"] == 2

@@ -12,6 +12,10 @@ Architectures:
   flatten; FC 512 ReLU; linear policy-logits head and linear value head on the shared torso.
   Hidden layers: orthogonal init with gain sqrt(2); logits head gain 0.01; value head gain 1;
   all biases zero.
+* ``'cnn_small'`` (Discrete actions): the encoder the ICM paper (Pathak et al. 2017) used for
+  its 42x42 VizDoom frames: 4 x conv 32 3x3/2 ('same' padding, ELU), flatten, FC 256 ReLU,
+  the same two heads and initialisers as ``'cnn'``. The Nature CNN's 8x8/4 first layer leaves a
+  42x42 frame 1x1 after its third conv; this keeps a 3x3 map. The laptop scale's policy.
 * ``'mlp'``: separate policy and value towers, each 2 x FC 64 tanh (orthogonal sqrt(2)),
   linear value head (gain 1). Box actions: diagonal Gaussian, mean from a linear layer
   (gain 0.01) and a state-independent log-std variable initialised to 0. Discrete actions:
@@ -34,13 +38,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-ARCHITECTURES = ("cnn", "mlp")
+ARCHITECTURES = ("cnn", "cnn_small", "mlp")
+IMAGE_ARCHITECTURES = ("cnn", "cnn_small")
 _HIDDEN_GAIN = math.sqrt(2.0)
 _POLICY_HEAD_GAIN = 0.01
 _VALUE_HEAD_GAIN = 1.0
 _MLP_HIDDEN_UNITS = (64, 64)
 _CNN_CONVOLUTIONS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))  # (filters, kernel, stride)
 _CNN_FC_UNITS = 512
+_SMALL_CNN_CONVOLUTIONS = ((32, 3, 2),) * 4  # (filters, kernel, stride), 'same' padding, ELU
+_SMALL_CNN_FC_UNITS = 256
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
@@ -117,6 +124,7 @@ class ActorCritic:
     `trainable_variables` order (fixed, used by checkpoints):
       * cnn: conv1 kernel, bias, conv2 kernel, bias, conv3 kernel, bias, fc kernel, bias,
         policy-logits kernel, bias, value kernel, bias;
+      * cnn_small: the same with four convs;
       * mlp: policy tower fc1 kernel, bias, fc2 kernel, bias, policy head (logits or mean)
         kernel, bias, [log_std, Box actions only], value tower fc1 kernel, bias, fc2 kernel,
         bias, value head kernel, bias.
@@ -128,7 +136,7 @@ class ActorCritic:
                  action_space: gym.Space,
                  seed: int = 0):
         """Args:
-          architecture: str, 'cnn' (Discrete actions, image observations) or 'mlp'.
+          architecture: str, 'cnn' or 'cnn_small' (Discrete actions, image observations) or 'mlp'.
           observation_space: gym.Space, a Box; HxWxC for 'cnn'.
           action_space: gym.Space, Discrete ('cnn', 'mlp') or 1-d Box ('mlp').
           seed: int, seeds the weight initialisers and the action sampler.
@@ -150,8 +158,8 @@ class ActorCritic:
             self.action_spec = tf.TensorSpec([None, action_space.shape[0]], tf.float32, name="actions")
         seeds = _SeedStream(self.seed)
         self.log_std = None
-        if architecture == "cnn":
-            self.model = _build_cnn(observation_space, int(action_space.n), seeds)
+        if architecture in IMAGE_ARCHITECTURES:
+            self.model = _build_cnn(observation_space, int(action_space.n), seeds, small=architecture == "cnn_small")
             self._variables = list(self.model.trainable_variables)
         else:
             obs_size = int(np.prod(observation_space.shape))
@@ -171,7 +179,7 @@ class ActorCritic:
 
     @property
     def architecture(self) -> str:
-        """'cnn' or 'mlp'."""
+        """'cnn', 'cnn_small' or 'mlp'."""
         return self._architecture
 
     @property
@@ -228,7 +236,7 @@ class ActorCritic:
 
     def _forward(self, observations: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Returns (logits [B, A] or Gaussian mean [B, D], values [B])."""
-        if self._architecture == "cnn":
+        if self._architecture in IMAGE_ARCHITECTURES:
             distribution, values = self.model(observations)
         else:
             flat = tf.reshape(tf.cast(observations, tf.float32), [tf.shape(observations)[0], -1])
@@ -254,32 +262,37 @@ class ActorCritic:
 def _check_spaces(architecture: str, observation_space: Any, action_space: Any) -> None:
     if not isinstance(observation_space, gym.spaces.Box):
         raise ValueError(f"policy {architecture!r} needs a Box observation space, got {observation_space}")
-    if architecture == "cnn":
+    if architecture in IMAGE_ARCHITECTURES:
         if len(observation_space.shape) != 3:
-            raise ValueError(f"policy 'cnn' needs HxWxC observations, got shape {observation_space.shape}")
+            raise ValueError(f"policy {architecture!r} needs HxWxC observations, got shape {observation_space.shape}")
         if not isinstance(action_space, gym.spaces.Discrete):
-            raise ValueError(f"policy 'cnn' needs a Discrete action space, got {action_space}")
+            raise ValueError(f"policy {architecture!r} needs a Discrete action space, got {action_space}")
     elif not (isinstance(action_space, gym.spaces.Discrete)
               or (isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1)):
         raise ValueError(f"policy 'mlp' needs a Discrete or 1-d Box action space, got {action_space}")
 
 
-def _build_cnn(observation_space: gym.spaces.Box, num_actions: int, seeds: _SeedStream) -> keras.Model:
-    """Nature-DQN torso with logits and value heads: obs -> (logits [B, A], value [B, 1])."""
+def _build_cnn(observation_space: gym.spaces.Box, num_actions: int, seeds: _SeedStream,
+               small: bool = False) -> keras.Model:
+    """Nature-DQN torso (or, `small`, the ICM paper's 42x42 one) with logits and value heads:
+    obs -> (logits [B, A], value [B, 1])."""
     observations = keras.Input(shape=observation_space.shape, dtype=str(observation_space.dtype),
                                name="observations")
     # Rescaling casts to float32 first, so uint8 frames enter the model unconverted.
     hidden = keras.layers.Rescaling(1.0 / 255.0, name="scale")(observations)
-    for index, (filters, kernel, stride) in enumerate(_CNN_CONVOLUTIONS, start=1):
+    convolutions = _SMALL_CNN_CONVOLUTIONS if small else _CNN_CONVOLUTIONS
+    for index, (filters, kernel, stride) in enumerate(convolutions, start=1):
         hidden = keras.layers.Conv2D(
-            filters, kernel, strides=stride, padding="valid", activation="relu", name=f"conv{index}",
+            filters, kernel, strides=stride, padding="same" if small else "valid",
+            activation="elu" if small else "relu", name=f"conv{index}",
             kernel_initializer=keras.initializers.Orthogonal(gain=_HIDDEN_GAIN, seed=seeds.next()),
             bias_initializer="zeros")(hidden)
     hidden = keras.layers.Flatten(name="flatten")(hidden)
-    hidden = _dense(_CNN_FC_UNITS, _HIDDEN_GAIN, seeds, "relu", "fc")(hidden)
+    hidden = _dense(_SMALL_CNN_FC_UNITS if small else _CNN_FC_UNITS, _HIDDEN_GAIN, seeds, "relu", "fc")(hidden)
     logits = _dense(num_actions, _POLICY_HEAD_GAIN, seeds, None, "policy_logits")(hidden)
     value = _dense(1, _VALUE_HEAD_GAIN, seeds, None, "value")(hidden)
-    return keras.Model(observations, [logits, value], name="nature_cnn_actor_critic")
+    return keras.Model(observations, [logits, value], name="small_cnn_actor_critic" if small
+                       else "nature_cnn_actor_critic")
 
 
 def _build_mlp_tower(obs_size: int, head_units: int, head_gain: float, seeds: _SeedStream,
