@@ -331,11 +331,51 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         then the comparisons and memory updates step by step, in order."""
         embeddings = self.r_network.embed(np.concatenate([step[0] for step in steps]))
         queries, keys = self._comparison_keys(embeddings)
+        if self._dense_similarity_fn is not None and len(steps) > 1:
+            return self._chunk_bonuses_one_comparison(steps, embeddings, queries, keys)
         bonuses = []
         for t, (_, dones, _, _, entry_infos) in enumerate(steps):
             rows = slice(t * self.num_envs, (t + 1) * self.num_envs)
             bonuses.append(self._bonus_and_memory_update(embeddings[rows], queries[rows], keys[rows],
                                                          dones, entry_infos))
+        return bonuses
+
+    def _chunk_bonuses_one_comparison(self, steps, embeddings, queries, keys) -> list[np.ndarray]:
+        """`_chunk_bonuses`' step-by-step rule with all of the chunk's comparisons in one call.
+
+        A memory entry seen during the chunk is either in the memory when the chunk starts or one
+        of the chunk's own earlier frames of the same env, so one comparator call scores each
+        step's query against both sets (the pairs are the same as step by step; only the batch
+        they are computed in differs, as for the deferred bonus itself); the steps then replay
+        in order: aggregate the scores of the slots each memory holds at that step, bonus,
+        reset, add (the same memory calls, random replacement included).
+        """
+        num_steps, num_envs, memory = len(steps), self.num_envs, self.memory
+        width = int(memory.sizes.max(initial=0))
+        step_keys = keys.reshape(num_steps, num_envs, -1)
+        # Candidates of env i: its memory's first `width` slots, then the chunk's frames of env i.
+        candidates = np.concatenate([memory.keys[:, :width], step_keys.transpose(1, 0, 2)], axis=1)
+        scores = np.asarray(self._dense_similarity_fn(
+            np.asarray(queries, np.float32),
+            np.broadcast_to(candidates[None], (num_steps, *candidates.shape)).reshape(
+                num_steps * num_envs, *candidates.shape[1:])), np.float64).reshape(
+            num_steps, num_envs, width + num_steps)
+        # source[i, slot]: the candidate column that slot of memory i holds (-1: none).
+        source = np.where(memory.valid_mask(), np.arange(memory.capacity)[None], -1)
+        source[:, width:] = -1
+        rows = np.arange(num_envs)[:, None]
+        bonuses = []
+        for t, (_, dones, _, _, entry_infos) in enumerate(steps):
+            held = source >= 0
+            similarities = np.where(held, scores[t][rows, np.maximum(source, 0)], np.nan)
+            aggregates = episodic_memory.aggregate(similarities, memory.sizes, memory.similarity_aggregation)
+            bonuses.append(np.where(dones, 0.0, self.bonus_offset - aggregates))
+            memory.reset(dones)
+            source[np.asarray(dones, bool)] = -1
+            envs, slots = memory.add(embeddings[t * num_envs:(t + 1) * num_envs],
+                                     dones | (aggregates < self.similarity_threshold), infos=entry_infos,
+                                     keys=keys[t * num_envs:(t + 1) * num_envs])
+            source[envs, slots] = width + t
         return bonuses
 
     # Bonus computations ------------------------------------------------------------------------

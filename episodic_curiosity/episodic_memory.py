@@ -132,8 +132,9 @@ class EpisodicMemory:
                 self.infos[env] = [None] * self.capacity
 
     def add(self, embeddings: np.ndarray, mask: Sequence[bool] | np.ndarray,
-            infos: Sequence[Any] | None = None, keys: np.ndarray | None = None) -> None:
-        """Adds `embeddings[i]` to memory i for every i where `mask[i]`.
+            infos: Sequence[Any] | None = None, keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Adds `embeddings[i]` to memory i for every i where `mask[i]`; returns (envs, slots),
+        the envs that added and the slot each wrote.
 
         Args:
           embeddings: float [N, E].
@@ -145,7 +146,7 @@ class EpisodicMemory:
             raise ValueError("keys must be given exactly when the memory was built with key_size")
         envs = np.flatnonzero(np.asarray(mask, bool))
         if envs.size == 0:
-            return
+            return envs, envs.copy()
         counts = self.counts[envs]
         slots = np.where(counts < self.capacity, counts, counts % self.capacity)
         if self.replacement == "random":
@@ -159,6 +160,7 @@ class EpisodicMemory:
         if self.infos is not None and infos is not None:
             for env, slot in zip(envs, slots):
                 self.infos[env][slot] = infos[env]
+        return envs, slots
 
     def similarities(self, current: np.ndarray, similarity_fn: SimilarityFn,
                      dense_similarity_fn=None) -> np.ndarray:

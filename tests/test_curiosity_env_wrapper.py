@@ -395,3 +395,38 @@ def test_frame_stack_needs_resized_images():
     with pytest.raises(ValueError, match="frame_stack must be an int >= 1"):
         curiosity_env_wrapper.CuriosityEnvWrapper(vec, exploration_reward="none", frame_stack=0)
     vec.close()
+
+
+def test_chunked_comparisons_give_the_step_by_step_bonus_with_a_real_r_network():
+    """With comparator keys, a deferred chunk is scored in one comparator call and replayed step
+    by step: the same bonuses, memory contents and random replacements as per-step scoring."""
+    import gin  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import r_network  # pylint: disable=g-import-not-at-top
+    gin.clear_config()
+    gin.parse_config(["build_embedding_network.stage_filters = (4, 4, 8, 8)",
+                      "build_embedding_network.embedding_size = 8", "build_comparator_network.hidden_units = 8",
+                      "build_embedding_network.input_pooling = 4",
+                      "EpisodicMemory.capacity = 6", "EpisodicMemory.replacement = 'random'"])
+    try:
+        network = r_network.RNetwork()
+        rng = np.random.default_rng(4)
+        for layer in network._comparator_branch.weighted_layers[1::2]:  # the Dense layers: spread the scores
+            layer.kernel.assign(rng.normal(size=layer.kernel.shape).astype(np.float32) * 3)
+        actions = rng.integers(0, 4, size=(40, 3))
+        kwargs = dict(num_envs=3, episode_length=17, r_network=network, scale_surrogate_reward=1.0,
+                      similarity_threshold=0.8)
+        per_step, _ = _wrapped(**kwargs)
+        expected, _ = _run_rewards(per_step, actions)
+        chunked, _ = _wrapped(deferred_bonus=True, embedding_batch_size=3 * 9, **kwargs)
+        calls = []
+        chunked._dense_similarity_fn = lambda q, m: calls.append(m.shape) or network.memory_similarities(q, m)
+        returned, _ = _run_rewards(chunked, actions)
+        completed = chunked.rollout_rewards(returned)
+    finally:
+        gin.clear_config()
+    assert len(calls) == 5  # 40 steps in chunks of 9: one comparator call each
+    np.testing.assert_allclose(completed, expected, atol=1e-5)
+    assert np.ptp(expected[1:]) > 0.1 and (per_step.memory.counts > 6).any()  # replacement happened
+    np.testing.assert_array_equal(chunked.memory.sizes, per_step.memory.sizes)
+    np.testing.assert_array_equal(chunked.memory.ages, per_step.memory.ages)
+    np.testing.assert_allclose(chunked.memory.keys, per_step.memory.keys, atol=1e-6)

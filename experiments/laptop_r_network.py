@@ -1,0 +1,165 @@
+r"""The laptop-scale R-network (issue #20): held-out accuracy, and shipping it as `pretrained:vizdoom`.
+
+The network is trained by the launcher's own R-network stages at `--scale=laptop`
+(`configs/scale_laptop.gin`: data generation for the R_TRAINING and R_VALIDATION splits, then
+`train_r`, which holds out the first half of the sorted files, i.e. the R_TRAINING-seed
+episodes):
+
+    python -c "from episodic_curiosity import launcher; \
+        launcher.train_r_network_only('<workdir>/laptop_rnet_dense', 'vizdoom_dense', scale='laptop')"
+
+This script then measures the newest weights of that job, on data the network never trained on:
+
+  * `heldout_acc*`: every pair of the held-out files (episodes of env seeds it never saw),
+    reachable (label 1, 1..5 steps apart) and not reachable (label 0, > 25 steps apart) apart;
+  * `gap_accuracy.csv`: fresh random-policy episodes (env seeds 900000 + i, used nowhere else),
+    frames paired at known step gaps 1..200, as `r_network_quality.py` (experiment 1) does.
+
+    python experiments/laptop_r_network.py --job_dir=<workdir>/laptop_rnet_dense \
+        [--output_dir=experiments/results/laptop_r_network] [--ship]
+
+`--ship` copies the weights into the package (`episodic_curiosity/pretrained/vizdoom/`) with
+`card.json` (how it was trained and what it measured), loadable as `pretrained:vizdoom`.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+
+from absl import app
+from absl import flags
+import numpy as np
+
+import common  # noqa: F401  (puts the repository on sys.path)
+import r_network_quality  # noqa: E402
+from episodic_curiosity import atomic_files  # noqa: E402
+from episodic_curiosity import launcher  # noqa: E402
+from episodic_curiosity import metrics_csv  # noqa: E402
+from episodic_curiosity import pretrained  # noqa: E402
+from episodic_curiosity import r_network  # noqa: E402
+
+GAP_SEED = 900_000
+
+
+def _first_invocation(path: str, stage: str) -> dict:
+    """The first recorded invocation of `stage` in a `provenance.json` ({} if none)."""
+    try:
+        with open(path) as handle:
+            entries = json.load(handle).get(stage, [])
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return entries[0] if entries else {}
+
+
+def heldout_accuracy(r_net, heldout_dir: str, max_files: int) -> dict:
+    """Accuracy over every pair of (an evenly spread subset of at most `max_files` of) the
+    held-out files, by label; reachable iff P(reachable) > 0.5, as the argmax in training."""
+    from episodic_curiosity import r_training_data  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+    files = train_r.find_tfrecords([heldout_dir])
+    files = files[::max(1, -(-len(files) // max_files))]
+    dataset = r_training_data.make_pair_dataset(files, batch_size=256, shuffle_buffer=0, repeat=False,
+                                                validate_files=False)
+    correct, total = np.zeros(2, np.int64), np.zeros(2, np.int64)
+    for (x1, x2), labels in dataset:
+        predicted = r_net.similarity(r_net.embed(x1.numpy()), r_net.embed(x2.numpy())) > 0.5
+        reachable = np.argmax(labels.numpy(), axis=1) == 1
+        for label in (0, 1):
+            rows = reachable == bool(label)
+            total[label] += rows.sum()
+            correct[label] += (predicted[rows] == bool(label)).sum()
+    return {"heldout_files": len(files), "heldout_pairs": int(total.sum()),
+            "heldout_acc": round(float(correct.sum() / max(1, total.sum())), 4),
+            "heldout_acc_reachable": round(float(correct[1] / max(1, total[1])), 4),
+            "heldout_acc_not_reachable": round(float(correct[0] / max(1, total[0])), 4)}
+
+
+def measure(job_dir: str, gap_episodes: int, pairs_per_gap: int, max_files: int) -> tuple[dict, list[dict], str]:
+    weights = launcher.newest_r_network(os.path.join(job_dir, "r_networks"))
+    r_net = r_network.RNetwork(weights_path=weights)
+    heldout = heldout_accuracy(r_net, os.path.join(job_dir, "r_training_data", "R_TRAINING"), max_files)
+    episodes, _ = r_network_quality.record_episodes("vizdoom_dense", gap_episodes, GAP_SEED, max_steps=600)
+    embeddings = [np.concatenate([r_net.embed(e[i:i + 256]) for i in range(0, len(e), 256)]) for e in episodes]
+    gaps = r_network_quality.gap_accuracy(r_net, embeddings, pairs_per_gap, seed=GAP_SEED)
+    positives = [row["accuracy"] for row in gaps if row["label"] == 1]
+    negatives = [row["accuracy"] for row in gaps if row["label"] == 0]
+    curve_path = os.path.join(job_dir, "r_networks", "val_acc.csv")
+    curve = metrics_csv.read_scalars(curve_path) if os.path.exists(curve_path) else []
+    headline = {
+        "weights": os.path.basename(weights), "weights_bytes": os.path.getsize(weights),
+        "architecture": r_network.describe_architecture(r_net.architecture),
+        **heldout,
+        "gap_accuracy_positive_1_to_5": round(float(np.mean(positives)), 4),
+        "gap_accuracy_negative_over_25": round(float(np.mean(negatives)), 4),
+        "gap_episodes": gap_episodes, "gap_env_seed": GAP_SEED,
+        "epochs": int(os.path.basename(weights).split(".")[1]),
+        "last_val_acc": round(float(curve[-1][1]), 4) if curve else None,
+    }
+    return headline, gaps, weights
+
+
+def ship(weights: str, headline: dict, job_dir: str) -> str:
+    folder = os.path.join(pretrained.MODELS_DIR, "vizdoom")
+    os.makedirs(folder, exist_ok=True)
+    for old in glob.glob(os.path.join(folder, "*.h5")):
+        if os.path.basename(old) != os.path.basename(weights):
+            os.remove(old)
+    shutil.copyfile(weights, os.path.join(folder, os.path.basename(weights)))
+    job = _first_invocation(os.path.join(job_dir, "provenance.json"), "r_network_job")
+    settings = launcher.SCALE_SETTINGS["laptop"]
+    card = {
+        "name": "pretrained:vizdoom", "kind": "r_network", "weights": os.path.basename(weights),
+        "what": "laptop-scale R-network for VizDoom MyWayHome (configs/scale_laptop.gin): "
+                + headline["architecture"],
+        "trained_on": f"uniform-random-policy vizdoom_dense episodes, {settings.data_env_steps} agent steps "
+                      "per split (R_TRAINING, R_VALIDATION); trained on the R_VALIDATION files, the "
+                      "R_TRAINING ones held out",
+        "command": "python -c \"from episodic_curiosity import launcher; launcher.train_r_network_only("
+                   "'<workdir>/laptop_rnet_dense', 'vizdoom_dense', scale='laptop', seed=0)\"",
+        "epochs": headline["epochs"], "seed": job.get("seed", 0),
+        "commit": (job.get("git") or {}).get("commit"),
+        "commit_dirty": (job.get("git") or {}).get("dirty"),
+        "measured": {key: headline[key] for key in (
+            "heldout_acc", "heldout_acc_reachable", "heldout_acc_not_reachable", "heldout_pairs",
+            "gap_accuracy_positive_1_to_5", "gap_accuracy_negative_over_25")},
+        "measured_by": "python experiments/laptop_r_network.py --job_dir=<workdir>/laptop_rnet_dense",
+        "size_bytes": os.path.getsize(weights),
+    }
+    atomic_files.write_json(os.path.join(folder, pretrained.CARD_FILE), card)
+    return folder
+
+
+def main(argv):
+    del argv
+    config = flags.FLAGS
+    headline, gaps, weights = measure(config.job_dir, config.gap_episodes, config.pairs_per_gap,
+                                      config.max_heldout_files)
+    os.makedirs(config.output_dir, exist_ok=True)
+    with open(os.path.join(config.output_dir, "gap_accuracy.csv"), "w") as handle:
+        handle.write("gap,label,num_pairs,mean_p_reachable,accuracy\n")
+        for row in gaps:
+            handle.write(f"{row['gap']},{row['label']},{row['num_pairs']},{row['mean_p_reachable']:.4f},"
+                         f"{row['accuracy']:.4f}\n")
+    for name in ("val_acc.csv", "acc.csv", "val_loss.csv", "loss.csv"):
+        source = os.path.join(config.job_dir, "r_networks", name)
+        if os.path.exists(source):
+            shutil.copyfile(source, os.path.join(config.output_dir, name))
+    atomic_files.write_json(os.path.join(config.output_dir, "headline.json"), headline)
+    print(json.dumps(headline, indent=1))
+    if config.ship:
+        print("shipped:", ship(weights, headline, config.job_dir))
+
+
+if __name__ == "__main__":
+    flags.DEFINE_string("job_dir", None, "Folder of the launcher's R-network job (laptop scale).")
+    flags.DEFINE_string("output_dir", common.default_output_dir("laptop_r_network"), "Small results.")
+    flags.DEFINE_integer("gap_episodes", 6, "Fresh random-policy episodes for the gap analysis.")
+    flags.DEFINE_integer("pairs_per_gap", 200, "Pairs per gap and episode.")
+    flags.DEFINE_integer("max_heldout_files", 25, "Held-out TFRecord files evaluated (evenly spread; "
+                         "4,000 pairs each).")
+    flags.DEFINE_boolean("ship", False, "Copy the weights and a card into episodic_curiosity/pretrained/vizdoom/.")
+    flags.mark_flag_as_required("job_dir")
+    app.run(main)
