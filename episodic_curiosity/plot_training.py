@@ -353,10 +353,30 @@ def report(workdirs: Sequence[str], output_dir: str, splits: Sequence[str] = SPL
             "rows": rows, "runs": runs}
 
 
+def _progress_columns(run_dir: str, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Columns of `run_dir/progress.csv` ('total_timesteps' and those of `names` it has)."""
+    path = os.path.join(run_dir, "progress.csv")
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("total_timesteps")]
+    present = [n for n in names if rows and n in rows[0]]
+    if not present:
+        return {}
+    as_float = lambda text: float(text) if text not in ("", None) else math.nan
+    return {name: np.array([as_float(row[name]) for row in rows]) for name in ("total_timesteps", *present)}
+
+
 def plot_run(run_dir: str, output_path: str, title: str | None = None) -> str:
-    """Draws reward_{train,valid,test}.csv of `run_dir` against agent steps into a PNG/SVG."""
+    """Draws reward_{train,valid,test}.csv of `run_dir` against agent steps into a PNG/SVG; for
+    an episodic-curiosity run, a second panel shows the training episodes' curiosity bonus
+    (sum over the episode, before alpha) and the mean memory fill from `progress.csv`."""
     pyplot = _pyplot()
-    figure, axes = pyplot.subplots(figsize=(7, 4), dpi=100)
+    curiosity = _progress_columns(run_dir, ("curiosity_episode_bonus", "curiosity_memory_size_mean"))
+    if curiosity:
+        figure, (axes, lower) = pyplot.subplots(2, 1, figsize=(7, 6.5), dpi=100, sharex=True)
+    else:
+        figure, axes = pyplot.subplots(figsize=(7, 4), dpi=100)
     plotted = 0
     for split in SPLITS:
         steps, values = read_curve(run_dir, split)
@@ -371,6 +391,20 @@ def plot_run(run_dir: str, output_path: str, title: str | None = None) -> str:
     axes.set_title(title or os.path.relpath(run_dir))
     axes.grid(alpha=0.3)
     axes.legend()
+    if curiosity:
+        steps = curiosity["total_timesteps"]
+        if "curiosity_episode_bonus" in curiosity:
+            lower.plot(steps, curiosity["curiosity_episode_bonus"], color="tab:purple",
+                       label="curiosity bonus per training episode")
+        lower.set_ylabel("bonus per episode")
+        lower.set_xlabel("agent steps")
+        lower.grid(alpha=0.3)
+        if "curiosity_memory_size_mean" in curiosity:
+            fill = lower.twinx()
+            fill.plot(steps, curiosity["curiosity_memory_size_mean"], color="tab:green", label="memory fill (mean)")
+            fill.set_ylabel("memory entries")
+            handles = lower.get_legend_handles_labels()[0] + fill.get_legend_handles_labels()[0]
+            lower.legend(handles, [h.get_label() for h in handles], loc="upper left")
     figure.tight_layout()
     with atomic_files.atomic_path(output_path) as tmp_path:
         figure.savefig(tmp_path)

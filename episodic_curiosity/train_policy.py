@@ -495,6 +495,10 @@ def train_policy(workdir: str,
             }
             if icm_wrapper is not None:
                 record.update(icm_wrapper.progress_record(), curiosity_loss=icm_wrapper.last_losses["loss"])
+            if curiosity_env.memory is not None:  # episodic curiosity: what the bonus does
+                curiosity_stats = curiosity_env.statistics()
+                record.update(curiosity_episode_bonus=curiosity_stats.get("episode_bonus", math.nan),
+                              curiosity_memory_size_mean=curiosity_stats["memory_size_mean"])
             if update > last_progress_update:  # else redone after a resume: logged before
                 table = progress.write(record)
                 if update % log_interval == 0 or update in (1, total_updates):

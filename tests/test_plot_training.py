@@ -183,9 +183,19 @@ def test_report_on_the_original_implementations_workdir(tmp_path):
 
 def test_plot_run_draws_one_run_and_rejects_empty_runs(launcher_workdir, tmp_path):
     workdir, _ = launcher_workdir
-    path = plot_training.plot_run(os.path.join(workdir, "ppo_plus_ec", SCENARIO, "run_number_1"),
-                                  str(tmp_path / "curves.png"), title="t")
-    assert cv2.imread(path).shape == (400, 700, 3)
+    run_dir = os.path.join(workdir, "ppo_plus_ec", SCENARIO, "run_number_1")
+    path = plot_training.plot_run(run_dir, str(tmp_path / "curves.png"), title="t")
+    assert cv2.imread(path).shape == (400, 700, 3)  # no progress.csv: the reward panel only
+    # An episodic-curiosity run's progress.csv adds a panel with the bonus and the memory fill.
+    with open(os.path.join(run_dir, "progress.csv"), "w") as handle:
+        handle.write("eprewmean,total_timesteps,curiosity_episode_bonus,curiosity_memory_size_mean\n")
+        for update in range(1, 6):
+            handle.write(f"0.1,{update * 100},{'' if update == 1 else 10.0 / update},{update * 3.0}\n")
+    path = plot_training.plot_run(run_dir, str(tmp_path / "curves2.png"), title="t")
+    assert cv2.imread(path).shape == (650, 700, 3)
+    columns = plot_training._progress_columns(run_dir, ("curiosity_memory_size_mean", "not_there"))
+    assert sorted(columns) == ["curiosity_memory_size_mean", "total_timesteps"]
+    np.testing.assert_allclose(columns["curiosity_memory_size_mean"], [3, 6, 9, 12, 15])
     with pytest.raises(ValueError, match="no reward values"):
         plot_training.plot_run(str(tmp_path), str(tmp_path / "none.png"))
 
