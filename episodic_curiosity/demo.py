@@ -3,7 +3,11 @@ r"""The `make demo` job: PPO+EC on VizDoom at smoke scale, end to end, in a few 
 `--mode=pipeline` (default) runs the launcher (`ppo_plus_ec`, `vizdoom_sparse`, `--scale=smoke`)
 into `<output_dir>/`: R-network training data for both splits, `train_r`, `train_policy` with
 the trained R-network, then an evaluation of the final policy on the test seeds and a PNG of the
-reward curves, and prints where every artifact is. Rerunning continues / skips finished stages.
+reward curves with the curiosity bonus and the memory fill under them, and prints where every
+artifact is. Rerunning continues / skips finished stages. Where the package ships the trained
+laptop-scale models (`pretrained:vizdoom_sparse_ppo_plus_ec` and `pretrained:vizdoom`), the
+demo then evaluates that policy on `vizdoom_sparse`'s test seeds and writes a curiosity-reward
+video of it (`pretrained_policy/`: MP4, GIF, per-step CSV); without them it says so.
 
 `--mode=rollout` only renders a random walk (forward until a wall, then a random turn):
 
@@ -152,12 +156,49 @@ def run_pipeline_demo(output_dir: str, scenario: str = "vizdoom_sparse", gin_bin
     return artifacts
 
 
+PRETRAINED_POLICY = "pretrained:vizdoom_sparse_ppo_plus_ec"
+PRETRAINED_R_NETWORK = "pretrained:vizdoom"
+
+
+def run_pretrained_demo(output_dir: str, scenario: str = "vizdoom_sparse", eval_episodes: int = 4,
+                        video_steps: int = 525, asynchronous: bool = True) -> dict[str, str]:
+    """Evaluates the shipped PPO+EC policy on the test seeds and films one test episode with
+    its curiosity bonus; {} (and a log line) where the package does not ship both models."""
+    from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import pretrained  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import r_network  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import visualize_curiosity_reward  # pylint: disable=g-import-not-at-top
+    shipped = pretrained.available()
+    missing = [name for name in (PRETRAINED_POLICY, PRETRAINED_R_NETWORK) if name[len(pretrained.PREFIX):] not in shipped]
+    if missing:
+        logging.warning("This package does not ship %s: skipping the trained-policy part of the demo.",
+                        ", ".join(missing))
+        return {}
+    folder = os.path.join(output_dir, "pretrained_policy")
+    os.makedirs(folder, exist_ok=True)
+    evaluation_path = os.path.join(folder, "eval_test.json")
+    evaluation = eval_policy.eval_policy(PRETRAINED_POLICY, scenario, split="test", num_episodes=eval_episodes,
+                                         num_env=min(4, eval_episodes), asynchronous=asynchronous,
+                                         output=evaluation_path)
+    logging.info("Shipped PPO+EC policy on the test seeds of %s: %s", scenario, evaluation)
+    paths = visualize_curiosity_reward.visualize(
+        folder, scenario, r_network.RNetwork(weights_path=PRETRAINED_R_NETWORK), policy=PRETRAINED_POLICY,
+        num_episodes=1, num_steps=video_steps, trajectory_mode="policy",
+        seed=train_policy.split_base_seed("test"))
+    artifacts = {"pretrained_evaluation_json": evaluation_path}
+    for path in paths:
+        artifacts[f"pretrained_video_{os.path.splitext(path)[1][1:]}"] = path
+    return artifacts
+
+
 def main(argv):
     del argv
     from episodic_curiosity import process_control  # pylint: disable=g-import-not-at-top
     process_control.install_stop_handlers()
     if _MODE.value == "pipeline":
         outputs = run_pipeline_demo(_OUTPUT_DIR.value, _SCENARIO.value)
+        outputs.update(run_pretrained_demo(_OUTPUT_DIR.value, _SCENARIO.value))
         outputs.update(run_demo(_OUTPUT_DIR.value, _SCENARIO.value, _NUM_STEPS.value, _SEED.value))
     else:
         outputs = run_demo(_OUTPUT_DIR.value, _SCENARIO.value, _NUM_STEPS.value, _SEED.value)

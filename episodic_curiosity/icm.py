@@ -27,7 +27,7 @@ as the ICM code clipped its A3C+ICM gradients) and is trained on each PPO rollou
 wrapper in `icm_env_wrapper.py`, with as many epochs x minibatches as PPO does. The original's
 ppo2 option instead added 10 x the ICM loss to PPO's loss (and multiplied the total by 20),
 sharing PPO's Adam, annealed learning rate and 0.5 gradient clipping. Keeping the optimizers
-apart keeps PPO unchanged and blind to the ICM (STYLE.md habits 8-9), lets the ICM's learning
+apart keeps PPO unchanged and blind to the ICM, lets the ICM's learning
 rate follow the ICM paper instead of PPO's annealing, and lets the ICM checkpoint itself as one
 more variable group of the policy checkpoint. The policy and the ICM share no weights in
 either design (the ICM paper's encoder is separate from the policy's).

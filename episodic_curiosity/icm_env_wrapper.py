@@ -2,7 +2,7 @@ r"""PPO+ICM: a vector-env wrapper that adds the ICM's intrinsic reward and train
 
 It sits on top of the training env (normally a `CuriosityEnvWrapper` with exploration reward
 'none', which already scaled the task reward by its `scale_task_reward` and resized images to
-the policy's input), so PPO stays unchanged and blind to the ICM (STYLE.md habits 8-9). Per
+the policy's input), so PPO stays unchanged and blind to the ICM. Per
 vector step, for every env i:
 
   1. transition (s, a, s'): s = the observation the policy acted on, a = its action, s' = the

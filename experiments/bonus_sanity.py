@@ -33,7 +33,7 @@ import numpy as np
 
 import common
 
-# MapSpot centres (VIZDOOM_FACTS.md, Q2): rooms and the corridors between them.
+# MapSpot centres of the MyWayHome map: rooms and the corridors between them.
 SPOTS = {10: (240.0, -176.0), 11: (464.0, -176.0), 16: (575.4, -171.8), 17: (686.8, -173.2),
          18: (686.6, -62.4), 22: (694.2, 58.3), 23: (871.5, 54.5), 24: (1043.1, 60.2),
          25: (1039.7, -61.7), 26: (1039.3, -169.9)}

@@ -3,7 +3,7 @@ r"""Experiment 1: quality of an R-network trained on VizDoom random-policy data 
 Pipeline: `generate_r_training_data` (uniform random policy, the original's v1 pair sampling:
 positives 1..5 steps apart, negatives > 25) for the R_TRAINING and VALIDATION splits, then
 `train_r` on the VALIDATION-seed split with the R_TRAINING-seed split held out (the
-launcher's layout: its 50 % held-out files are the R_TRAINING-seed ones, EC_FACTS.md 3.5). The network is the reduced-width one of `common.py`.
+launcher's layout: its 50 % held-out files are the R_TRAINING-seed ones, as in the original code). The network is the reduced-width one of `common.py`.
 
 Then accuracy as a function of the true step gap: the TFRecords do not store the gap of a pair,
 so fresh random-policy episodes (env seeds never used for training) are recorded here and
@@ -52,7 +52,7 @@ NEGATIVE_MIN_GAP = 26
 class Stage:
     """One training stage: its own data set in its own folder, trained until `epochs_to`."""
     epochs_to: int
-    train_env_steps: int  # the VALIDATION-seed split, which train_r learns from (EC_FACTS.md 3.5)
+    train_env_steps: int  # the VALIDATION-seed split, which train_r learns from (the original code's layout)
     heldout_env_steps: int  # the R_TRAINING-seed split, held out
     examples_per_shard: int  # of the training split (the held-out one keeps the default 4000)
 

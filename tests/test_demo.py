@@ -113,3 +113,42 @@ def test_pipeline_demo_on_vizdoom_in_tiny_sizes(tmp_path):
     with open(artifacts["evaluation_json"]) as f:
         evaluation = json.load(f)
     assert evaluation["episodes"] == 2 and 0.0 <= evaluation["success_rate"] <= 1.0
+
+
+def test_pretrained_part_skips_without_shipped_models_and_runs_with_them(tmp_path, monkeypatch):
+    """The demo's trained-policy part: skipped (with a message) when the package ships no models;
+    with shipped ones (here a tiny stand-in pair on the fake env) it evaluates and films."""
+    pytest.importorskip("imageio")
+    import gin  # pylint: disable=g-import-not-at-top
+    import gymnasium as gym  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import checkpoint_io  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import ppo  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import pretrained  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import r_network  # pylint: disable=g-import-not-at-top
+    models = tmp_path / "models"
+    monkeypatch.setattr(pretrained, "MODELS_DIR", str(models))
+    assert demo.run_pretrained_demo(str(tmp_path / "none"), scenario="fake", asynchronous=False) == {}
+    policy_dir, r_dir = models / "vizdoom_sparse_ppo_plus_ec", models / "vizdoom"
+    policy_dir.mkdir(parents=True)
+    r_dir.mkdir()
+    space = gym.spaces.Box(0, 255, (42, 42, 4), np.uint8)
+    policy = ppo.ActorCritic("cnn_small", space, gym.spaces.Discrete(4), seed=0)
+    checkpoint_io.save_variables(str(policy_dir / "policy.00001.h5"), {"policy": policy.trainable_variables}, {
+        "policy_architecture": "cnn_small", "observation_shape": [42, 42, 4], "frame_stack": 4,
+        "action_space": {"type": "discrete", "n": 4}})
+    gin.clear_config()
+    gin.parse_config(["build_embedding_network.stage_filters = (4, 4, 4, 4)", "build_embedding_network.embedding_size = 8",
+                      "build_comparator_network.hidden_units = 8", "build_embedding_network.input_pooling = 2"])
+    try:
+        r_network.RNetwork().save_weights(str(r_dir / "r_network_weights.00001.h5"))
+    finally:
+        gin.clear_config()
+    for folder, weights in ((policy_dir, "policy.00001.h5"), (r_dir, "r_network_weights.00001.h5")):
+        (folder / "card.json").write_text(json.dumps({"weights": weights}))
+    outputs = demo.run_pretrained_demo(str(tmp_path / "out"), scenario="fake", eval_episodes=2, video_steps=6,
+                                       asynchronous=False)
+    with open(outputs["pretrained_evaluation_json"]) as handle:
+        assert json.load(handle)["episodes"] == 2
+    assert os.path.getsize(outputs["pretrained_video_mp4"]) > 0
+    with open(outputs["pretrained_video_csv"]) as handle:
+        assert len(list(csv.DictReader(handle))) == 6

@@ -18,7 +18,7 @@ from episodic_curiosity import oracle
 from episodic_curiosity.environments import dmlab
 
 STAND_IN_PATH = pathlib.Path(__file__).parent / "dmlab_stand_in" / "deepmind_lab.py"
-EC_ACTION_VECTORS = [  # EC_FACTS.md 8.4
+EC_ACTION_VECTORS = [  # the original code's DMLab action set
     (0, 0, 0, 1, 0, 0, 0), (0, 0, 0, -1, 0, 0, 0), (0, 0, -1, 0, 0, 0, 0), (0, 0, 1, 0, 0, 0, 0),
     (-20, 0, 0, 0, 0, 0, 0), (20, 0, 0, 0, 0, 0, 0), (-20, 0, 0, 1, 0, 0, 0), (20, 0, 0, 1, 0, 0, 0),
     (0, 0, 0, 0, 1, 0, 0)]
@@ -40,7 +40,7 @@ def _env(lab_module, scenario="sparse", **kwargs):
     return dmlab.DMLabEnv(scenario, lab_module=lab_module, **kwargs)
 
 
-# The stand-in reproduces the real DMLab's surprises (DMLAB_FACTS.md 1, 9). ---------------------
+# The stand-in reproduces the real DMLab's surprises. ---------------------
 
 def test_stand_in_reproduces_dmlab_surprises(lab):
     with pytest.raises(TypeError, match="bad argument type"):
@@ -121,7 +121,7 @@ def test_renderer_mixer_seed_and_level_settings_are_passed_as_strings(lab):
          level_settings={"minGoalDistance": 15, "episodeLengthSeconds": 5})
     created = lab.created_labs[-1]
     assert created.renderer == "hardware"
-    # 0x2B79ED94 = 729410964 (DMLAB_FACTS.md 8 writes 729411988 next to it: a slip).
+    # 0x2B79ED94 = 729410964 (not 729411988, an easy slip).
     assert created.config["mixerSeed"] == "729410964" == str(0x2B79ED94)
     assert created.config["minGoalDistance"] == "15" and created.config["episodeLengthSeconds"] == "5"
     assert dmlab.SPLIT_MIXER_SEEDS == {"R_TRAINING": 0, "POLICY_TRAINING": 0x3D23BE66,

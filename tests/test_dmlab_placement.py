@@ -10,7 +10,7 @@ import pytest
 from episodic_curiosity.environments import dmlab
 from episodic_curiosity.environments import dmlab_placement as placement
 
-# DEBUG.MAZE.LAYOUT of explore_goal_locations_large, seed 1 (DMLAB_FACTS.md 4).
+# DEBUG.MAZE.LAYOUT of explore_goal_locations_large, seed 1, as DeepMind Lab reports it.
 EGL_SEED1 = """\
 *****************
 ***  GPG*PGG*GGP*
@@ -30,7 +30,7 @@ EGL_SEED1 = """\
 ***  PGG*       *
 *****************
 """
-EGL_SEED1_GOAL = (5, 2)  # 0-based (row, col), DMLAB_FACTS.md 5
+EGL_SEED1_GOAL = (5, 2)  # 0-based (row, col), where DeepMind Lab puts the goal
 
 # A corridor with a door cell (passable) and a 'P' cut off by walls.
 CORRIDOR = """\

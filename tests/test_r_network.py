@@ -32,7 +32,7 @@ def test_paper_architecture_sizes():
     embedding = network.embedding_network
     assert embedding.input_shape == (None, 120, 160, 3)
     assert embedding.output_shape == (None, 512)
-    # Spatial sizes of EC_FACTS 2.2: 60x80 after conv1, 4x5 after stage 4.
+    # Spatial sizes as in the original code: 60x80 after conv1, 4x5 after stage 4.
     shapes = [tuple(l.output.shape[1:3]) for l in embedding.layers if l.__class__.__name__ == "Add"]
     assert shapes == [(30, 40)] * 2 + [(15, 20)] * 2 + [(8, 10)] * 2 + [(4, 5)] * 2
     # 110 embedding arrays and 30 comparator arrays, as in the original's file.

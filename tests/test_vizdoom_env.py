@@ -10,7 +10,7 @@ pytest.importorskip("vizdoom")  # conftest.py turns a skip into an error under `
 from episodic_curiosity import environments  # noqa: E402
 from episodic_curiosity.environments import vizdoom as vizdoom_env  # noqa: E402
 
-# MapSpot (type 9001) coordinates of the stock map, TIDs 10..26 (VIZDOOM_FACTS.md, Q2).
+# MapSpot (type 9001) coordinates of the stock MyWayHome map, TIDs 10..26.
 MAP_SPOTS = np.array([
     (240.0, -176.0), (464.0, -176.0), (470.3, -321.7), (467.0, -466.7), (460.3, -596.1),
     (544.0, -672.1), (575.4, -171.8), (686.8, -173.2), (686.6, -62.4), (464.1, -60.5),

@@ -3,7 +3,7 @@
 It follows DeepMind Lab's documented Python API (`Lab(level, observations, config, renderer,
 level_cache)`, `reset(seed=...)`, `step(action, num_steps=...)`, `observations()`,
 `is_running()`, `action_spec()`, ...) and reproduces the behaviour measured on a real build
-(DMLAB_FACTS.md) that an adapter can get wrong:
+that an adapter can get wrong:
 
   * config values must be str (TypeError otherwise); no `fps()` method;
   * `step` / `observations()` raise RuntimeError before the first reset and after the episode
@@ -19,7 +19,7 @@ level_cache)`, `reset(seed=...)`, `step(action, num_steps=...)`, `observations()
   * `level_cache.fetch(key, pk3_path)` is called before "compiling" a map and
     `level_cache.write(key, pk3_path)` after.
 
-The world is simplified: every explore-level seed plays the EGL seed-1 maze of DMLAB_FACTS.md 4
+The world is simplified: every explore-level seed plays the EGL seed-1 maze of a real build
 (the seed picks the goal and start); movement is 5 units per frame, blocked by walls; turning is
 0.1056 degrees per look pixel per frame. Frames are synthetic, a function of position and yaw.
 
