@@ -354,8 +354,9 @@ def report(workdirs: Sequence[str], output_dir: str, splits: Sequence[str] = SPL
 
 
 def _progress_columns(run_dir: str, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Columns of `run_dir/progress.csv` ('total_timesteps' and those of `names` it has)."""
-    path = os.path.join(run_dir, "progress.csv")
+    """Columns of `run_dir/diagnostics.csv` (train_policy's statistics beyond the original's
+    progress.csv): 'total_timesteps' and those of `names` it has."""
+    path = os.path.join(run_dir, "diagnostics.csv")
     if not os.path.exists(path):
         return {}
     with open(path, newline="") as handle:
@@ -370,7 +371,7 @@ def _progress_columns(run_dir: str, names: Sequence[str]) -> dict[str, np.ndarra
 def plot_run(run_dir: str, output_path: str, title: str | None = None) -> str:
     """Draws reward_{train,valid,test}.csv of `run_dir` against agent steps into a PNG/SVG; for
     an episodic-curiosity run, a second panel shows the training episodes' curiosity bonus
-    (sum over the episode, before alpha) and the mean memory fill from `progress.csv`."""
+    (sum over the episode, before alpha) and the mean memory fill from `diagnostics.csv`."""
     pyplot = _pyplot()
     curiosity = _progress_columns(run_dir, ("curiosity_episode_bonus", "curiosity_memory_size_mean"))
     if curiosity:

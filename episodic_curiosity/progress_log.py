@@ -16,6 +16,8 @@ import math
 import os
 from typing import Mapping
 
+from absl import logging
+
 from episodic_curiosity import append_only
 
 
@@ -38,12 +40,14 @@ def table(values: Mapping[str, object]) -> str:
 
 
 class ProgressLog:
-    """Appends one record per update to `progress.csv` and `log.txt` in `directory`."""
+    """Appends one record per update to `progress.csv` and `log.txt` in `directory` (or to
+    other names: `diagnostics.csv` and no text log for train_policy's extra statistics)."""
 
-    def __init__(self, directory: str):
-        self.csv_path = os.path.join(directory, "progress.csv")
-        self.text_path = os.path.join(directory, "log.txt")
+    def __init__(self, directory: str, csv_name: str = "progress.csv", text_name: str | None = "log.txt"):
+        self.csv_path = os.path.join(directory, csv_name)
+        self.text_path = os.path.join(directory, text_name) if text_name else None
         self._keys = None
+        self._warned_keys = False
         if os.path.exists(self.csv_path):
             lines, tail = append_only.read_lines(self.csv_path)
             if lines:
@@ -68,21 +72,29 @@ class ProgressLog:
         return int(float(rows[-1][key])) if rows else None
 
     def write(self, values: Mapping[str, object]) -> str:
-        """Appends `values` (always the same keys) to both files; returns the text table."""
+        """Appends `values` to both files; returns the text table.
+
+        The CSV keeps the columns of its header: resuming a run whose `progress.csv` was
+        started by an older version with other keys writes its columns (new keys are left out,
+        with one warning; keys it lacks are written as nan)."""
         keys = sorted(values)
         if self._keys is None:
             append_only.drop_torn_tail(self.csv_path)  # a cut header
             self._keys = keys
             with open(self.csv_path, "a", newline="") as f:
                 f.write(",".join(keys) + "\n")
-        elif keys != self._keys:
-            raise ValueError(f"progress keys changed: {keys} vs {self._keys} in {self.csv_path}")
         else:
+            if keys != self._keys and not self._warned_keys:
+                self._warned_keys = True
+                logging.warning("%s keeps the columns it was started with; not written: %s; written as "
+                                "nan: %s", self.csv_path, sorted(set(keys) - set(self._keys)) or "none",
+                                sorted(set(self._keys) - set(keys)) or "none")
             append_only.drop_torn_tail(self.csv_path, self._row_ok)
         with open(self.csv_path, "a", newline="") as f:
-            f.write(",".join(_format(values[k]) for k in keys) + "\n")
+            f.write(",".join(_format(values.get(k, float("nan"))) for k in self._keys) + "\n")
         text = table(values)
-        append_only.drop_torn_tail(self.text_path)
-        with open(self.text_path, "a") as f:
-            f.write(text)
+        if self.text_path:
+            append_only.drop_torn_tail(self.text_path)
+            with open(self.text_path, "a") as f:
+                f.write(text)
         return text

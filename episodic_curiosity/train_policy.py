@@ -11,6 +11,10 @@ Writes into `--workdir` (the original's names and columns, the original code):
     explained_variance, fps, nupdates, policy_entropy, policy_loss, serial_timesteps,
     time_elapsed, total_timesteps, value_loss, curiosity_loss), plus `icm_*` loss and bonus
     columns for PPO+ICM (`intrinsic_model='icm'`);
+  * `diagnostics.csv` (beyond the original): per update the mean and standard deviation of
+    the advantages and returns before normalisation, the mean value, the share of non-zero
+    rewards, and for episodic curiosity the mean bonus per training episode and the memory
+    fill;
   * `checkpoints/policy.NNNNN.h5`: policy + optimizer + counters, every `save_interval` updates
     and at the end (atomic; the newest two are kept); `train_policy.gin`, `flags.txt`, `tb/`.
 
@@ -443,6 +447,7 @@ def train_policy(workdir: str,
         csv_paths = {name: os.path.join(workdir, f"reward_{name}.csv") for name in ("train", "valid", "test")}
         logged_steps = {name: metrics_csv.last_step(path) for name, path in csv_paths.items()}
         progress = progress_log.ProgressLog(workdir)
+        diagnostics = progress_log.ProgressLog(workdir, "diagnostics.csv", None)
         last_progress_update = progress.last_logged() or 0
 
         def log_reward(name: str, step: int, value: float) -> bool:
@@ -493,14 +498,26 @@ def train_policy(workdir: str,
                 "policy_loss": stats["policy_loss"], "serial_timesteps": update * config.nsteps,
                 "time_elapsed": elapsed, "total_timesteps": step, "value_loss": stats["value_loss"],
             }
+            # Beyond the original's columns (diagnostics.csv): what PPO learns from, before the
+            # advantages are normalised, and for episodic curiosity what the bonus does.
+            diagnostics_record = {
+                "nupdates": update, "total_timesteps": step,
+                "advantage_mean": float(np.mean(batch["advantages"])),
+                "advantage_std": float(np.std(batch["advantages"])),
+                "return_mean": float(np.mean(batch["returns"])), "return_std": float(np.std(batch["returns"])),
+                "value_mean": float(np.mean(batch["values"])),
+                "reward_nonzero_fraction": float(np.mean(np.asarray(batch["rewards"]) != 0)),
+            }
             if icm_wrapper is not None:
                 record.update(icm_wrapper.progress_record(), curiosity_loss=icm_wrapper.last_losses["loss"])
-            if curiosity_env.memory is not None:  # episodic curiosity: what the bonus does
+            if curiosity_env.memory is not None:
                 curiosity_stats = curiosity_env.statistics()
-                record.update(curiosity_episode_bonus=curiosity_stats.get("episode_bonus", math.nan),
-                              curiosity_memory_size_mean=curiosity_stats["memory_size_mean"])
+                diagnostics_record.update(
+                    curiosity_episode_bonus=curiosity_stats.get("episode_bonus", math.nan),
+                    curiosity_memory_size_mean=curiosity_stats["memory_size_mean"])
             if update > last_progress_update:  # else redone after a resume: logged before
                 table = progress.write(record)
+                diagnostics.write(diagnostics_record)
                 if update % log_interval == 0 or update in (1, total_updates):
                     logging.info("\n%s", table)
                 with summary_writer.as_default(step=step):

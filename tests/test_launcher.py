@@ -88,7 +88,7 @@ def test_ppo_plus_ec_chains_stages_and_skips_them_on_rerun(tmp_path):
     stamps = {p: os.path.getmtime(p) for p in
               [outputs["r_checkpoint"], str(run_dir / "r_networks" / "loss.csv"), str(run_dir / "reward_train.csv")]}
     rows = metrics_csv.read_scalars(str(run_dir / "reward_train.csv"))
-    with open(run_dir / "progress.csv") as handle:  # what the bonus does, per update
+    with open(run_dir / "diagnostics.csv") as handle:  # what the bonus does, per update
         progress = list(csv.DictReader(handle))
     assert progress and all(float(row["curiosity_memory_size_mean"]) >= 1 for row in progress)
     assert "curiosity_episode_bonus" in progress[0]

@@ -186,8 +186,8 @@ def test_plot_run_draws_one_run_and_rejects_empty_runs(launcher_workdir, tmp_pat
     run_dir = os.path.join(workdir, "ppo_plus_ec", SCENARIO, "run_number_1")
     path = plot_training.plot_run(run_dir, str(tmp_path / "curves.png"), title="t")
     assert cv2.imread(path).shape == (400, 700, 3)  # no progress.csv: the reward panel only
-    # An episodic-curiosity run's progress.csv adds a panel with the bonus and the memory fill.
-    with open(os.path.join(run_dir, "progress.csv"), "w") as handle:
+    # An episodic-curiosity run's diagnostics.csv adds a panel with the bonus and the memory fill.
+    with open(os.path.join(run_dir, "diagnostics.csv"), "w") as handle:
         handle.write("eprewmean,total_timesteps,curiosity_episode_bonus,curiosity_memory_size_mean\n")
         for update in range(1, 6):
             handle.write(f"0.1,{update * 100},{'' if update == 1 else 10.0 / update},{update * 3.0}\n")

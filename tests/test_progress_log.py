@@ -56,5 +56,18 @@ def test_new_and_intact_logs(tmp_path, caplog):
         assert progress_log.ProgressLog(str(tmp_path)).last_logged() == 2
     assert (tmp_path / "progress.csv").read_text() == HEADER + "2.5,1,64\n2.5,2,128\n"
     assert not caplog.text
-    with pytest.raises(ValueError, match="progress keys changed"):
-        log.write({"nupdates": 3})
+
+
+def test_a_resumed_log_keeps_its_columns(tmp_path, caplog):
+    """A run resumed by a version that logs other keys keeps the file's header: new keys are
+    left out (one warning), keys it no longer logs are written as nan."""
+    log = progress_log.ProgressLog(str(tmp_path))
+    log.write(_record(1))
+    resumed = progress_log.ProgressLog(str(tmp_path))
+    with caplog.at_level("WARNING"):
+        resumed.write({"nupdates": 2, "total_timesteps": 128, "new_key": 7.0})
+        resumed.write({"nupdates": 3, "total_timesteps": 192, "new_key": 8.0})
+    assert caplog.text.count("keeps the columns") == 1 and "new_key" in caplog.text
+    lines = (tmp_path / "progress.csv").read_text().splitlines()
+    assert lines[0] == HEADER.strip() and lines[2:] == ["nan,2,128", "nan,3,192"]
+    assert progress_log.ProgressLog(str(tmp_path)).last_logged() == 3

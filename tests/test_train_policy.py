@@ -20,6 +20,8 @@ TINY = ["PPOConfig.nsteps=8", "PPOConfig.nminibatches=2", "PPOConfig.noptepochs=
 PROGRESS_KEYS = ["approxkl", "clipfrac", "curiosity_loss", "eplenmean", "eprewmean", "explained_variance",
                  "fps", "nupdates", "policy_entropy", "policy_loss", "serial_timesteps", "time_elapsed",
                  "total_timesteps", "value_loss"]
+DIAGNOSTIC_KEYS = ["advantage_mean", "advantage_std", "nupdates", "return_mean", "return_std",
+                   "reward_nonzero_fraction", "total_timesteps", "value_mean"]
 
 
 def _command(workdir, num_timesteps, scenario="fake", extra=()):
@@ -55,6 +57,11 @@ def test_train_policy_writes_the_originals_files(tmp_path):
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == PROGRESS_KEYS
     assert [int(r["nupdates"]) for r in rows] == [1, 2, 3, 4]
+    with open(workdir / "diagnostics.csv") as f:  # beyond the original's columns
+        diagnostics = list(csv.DictReader(f))
+    assert list(diagnostics[0]) == DIAGNOSTIC_KEYS and len(diagnostics) == 4
+    for row in diagnostics:
+        assert float(row["advantage_std"]) >= 0 and 0 <= float(row["reward_nonzero_fraction"]) <= 1
     assert [int(r["total_timesteps"]) for r in rows] == [16, 32, 48, 64]
     assert "| policy_entropy" in (workdir / "log.txt").read_text()
     assert "workdir=" in (workdir / "flags.txt").read_text()
