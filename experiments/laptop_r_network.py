@@ -77,11 +77,12 @@ def heldout_accuracy(r_net, heldout_dir: str, max_files: int) -> dict:
             "heldout_acc_not_reachable": round(float(correct[0] / max(1, total[0])), 4)}
 
 
-def measure(job_dir: str, gap_episodes: int, pairs_per_gap: int, max_files: int) -> tuple[dict, list[dict], str]:
+def measure(job_dir: str, gap_episodes: int, pairs_per_gap: int, max_files: int,
+            scenario: str = "vizdoom_dense") -> tuple[dict, list[dict], str]:
     weights = launcher.newest_r_network(os.path.join(job_dir, "r_networks"))
     r_net = r_network.RNetwork(weights_path=weights)
     heldout = heldout_accuracy(r_net, os.path.join(job_dir, "r_training_data", "R_TRAINING"), max_files)
-    episodes, _ = r_network_quality.record_episodes("vizdoom_dense", gap_episodes, GAP_SEED, max_steps=600)
+    episodes, _ = r_network_quality.record_episodes(scenario, gap_episodes, GAP_SEED, max_steps=600)
     embeddings = [np.concatenate([r_net.embed(e[i:i + 256]) for i in range(0, len(e), 256)]) for e in episodes]
     gaps = r_network_quality.gap_accuracy(r_net, embeddings, pairs_per_gap, seed=GAP_SEED)
     positives = [row["accuracy"] for row in gaps if row["label"] == 1]
@@ -101,8 +102,8 @@ def measure(job_dir: str, gap_episodes: int, pairs_per_gap: int, max_files: int)
     return headline, gaps, weights
 
 
-def ship(weights: str, headline: dict, job_dir: str) -> str:
-    folder = os.path.join(pretrained.MODELS_DIR, "vizdoom")
+def ship(weights: str, headline: dict, job_dir: str, name: str = "vizdoom") -> str:
+    folder = os.path.join(pretrained.MODELS_DIR, name)
     os.makedirs(folder, exist_ok=True)
     for old in glob.glob(os.path.join(folder, "*.h5")):
         if os.path.basename(old) != os.path.basename(weights):
@@ -111,7 +112,7 @@ def ship(weights: str, headline: dict, job_dir: str) -> str:
     job = _first_invocation(os.path.join(job_dir, "provenance.json"), "r_network_job")
     settings = launcher.SCALE_SETTINGS["laptop"]
     card = {
-        "name": "pretrained:vizdoom", "kind": "r_network", "weights": os.path.basename(weights),
+        "name": pretrained.PREFIX + name, "kind": "r_network", "weights": os.path.basename(weights),
         "what": "laptop-scale R-network for VizDoom MyWayHome (configs/scale_laptop.gin): "
                 + headline["architecture"],
         "trained_on": f"uniform-random-policy vizdoom_dense episodes, {settings.data_env_steps} agent steps "

@@ -104,3 +104,33 @@ def test_sparse_navigation_skips_rows_cut_by_a_kill(tmp_path):
     timings.write_text("ppo,1\nppo,2,13.0\n")
     with pytest.raises(ValueError, match=r"timings\.csv: line 1"):
         sparse_navigation.read_timings(str(timings))
+
+
+def test_laptop_r_network_measures_and_ships_a_launcher_job(tmp_path, monkeypatch):
+    """A smoke-scale R-network job of the launcher, measured and shipped as a `pretrained:` model."""
+    import laptop_r_network  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import launcher  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import pretrained  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import r_network  # pylint: disable=g-import-not-at-top
+    import gin  # pylint: disable=g-import-not-at-top
+    import dataclasses  # pylint: disable=g-import-not-at-top
+    job = str(tmp_path / "job")
+    monkeypatch.setitem(launcher.SCALE_SETTINGS, "smoke", dataclasses.replace(
+        launcher.SCALE_SETTINGS["smoke"], data_env_steps=1000, data_tasks=1, data_workers=1))
+    try:
+        launcher.train_r_network_only(job, "fake", "smoke", gin_bindings=[
+            "train_r.num_epochs = 2", "train_r.steps_per_epoch = 5", "train_r.validation_steps = 2"],
+            show_progress=False)
+    finally:
+        gin.clear_config()
+    headline, gaps, weights = laptop_r_network.measure(job, gap_episodes=1, pairs_per_gap=3, max_files=1,
+                                                       scenario="fake")
+    assert headline["heldout_files"] == 1 and headline["heldout_pairs"] > 0
+    assert 0 <= headline["heldout_acc_reachable"] <= 1 and 0 <= headline["heldout_acc_not_reachable"] <= 1
+    assert headline["epochs"] == 2 and [row["gap"] for row in gaps] == list(r_network_quality.GAPS)
+    monkeypatch.setattr(pretrained, "MODELS_DIR", str(tmp_path / "models"))
+    laptop_r_network.ship(weights, headline, job, name="toy")
+    card = pretrained.card("pretrained:toy")
+    assert card["measured"]["heldout_acc"] == headline["heldout_acc"] and card["seed"] == 0
+    loaded = r_network.RNetwork(weights_path="pretrained:toy")  # no gin bindings needed
+    assert loaded.architecture == r_network.RNetwork(weights_path=weights).architecture
