@@ -161,3 +161,19 @@ def test_same_seed_same_result(architecture, space, action_space):
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
     assert first_stats == second_stats
+
+
+def test_unnormalised_advantages_keep_their_scale():
+    """First minibatch step (ratio 1): the policy loss is -mean(A) with the raw advantages,
+    0 with PPO2's standardised ones."""
+    policy = ActorCritic("mlp", OBSERVATION_SPACE, gym.spaces.Discrete(3), seed=0)
+    batch = _batch(policy)
+    advantages = (0.25 + 0.1 * np.random.default_rng(1).normal(size=len(batch["values"]))).astype(np.float32)
+    batch["returns"] = batch["values"] + advantages
+    raw_mean = float(np.mean(batch["returns"] - batch["values"]))
+    for normalize, expected in ((True, 0.0), (False, -raw_mean)):
+        config = dataclasses.replace(SMALL_CONFIG, nminibatches=1, noptepochs=1, normalize_advantages=normalize)
+        stats = PPOLearner(policy, config).train(batch, frac=1.0)
+        assert stats["policy_loss"] == pytest.approx(expected, abs=1e-3)
+    with pytest.raises(ValueError, match="normalize_advantages"):
+        dataclasses.replace(SMALL_CONFIG, normalize_advantages=1).validate()

@@ -46,6 +46,10 @@ class PPOConfig:
       anneal_learning_rate: bool, scale the learning rate by the annealing fraction.
       anneal_cliprange: bool, scale the clip range by the annealing fraction.
       adam_epsilon: float, Adam's epsilon.
+      normalize_advantages: bool, standardise the advantages per minibatch (PPO2 does). With a
+        rare sparse reward most minibatches hold no reward at all, and standardising scales
+        their value-noise advantages up to unit size; False keeps the advantages' own scale
+        (as A3C does), so reward-free batches give small policy gradients.
     """
 
     nsteps: int = 256
@@ -61,6 +65,7 @@ class PPOConfig:
     anneal_learning_rate: bool = True
     anneal_cliprange: bool = True
     adam_epsilon: float = 1e-5
+    normalize_advantages: bool = True
 
     def validate(self, num_envs: int | None = None) -> None:
         """Raises one ValueError listing every bad value.
@@ -85,7 +90,7 @@ class PPOConfig:
             check(_is_number(getattr(self, name)) and getattr(self, name) >= 0, name, "a number >= 0")
         for name in ("gamma", "lam"):
             check(_is_number(getattr(self, name)) and 0 <= getattr(self, name) <= 1, name, "in [0, 1]")
-        for name in ("anneal_learning_rate", "anneal_cliprange"):
+        for name in ("anneal_learning_rate", "anneal_cliprange", "normalize_advantages"):
             check(isinstance(getattr(self, name), bool), name, "a bool")
         if num_envs is not None and not errors:
             batch_size = num_envs * self.nsteps
@@ -231,7 +236,9 @@ class PPOLearner:
     def _minibatch_step(self, observations, actions, returns, old_values, old_neglogps,
                         learning_rate, cliprange):
         """One gradient step; returns the STAT_KEYS values as scalar tensors."""
-        advantages = losses.normalize_advantages(returns - old_values)
+        advantages = returns - old_values
+        if self.config.normalize_advantages:
+            advantages = losses.normalize_advantages(advantages)
         with tf.GradientTape() as tape:
             neglogp, entropy, values = self.policy.evaluate(observations, actions)
             pg_loss = losses.policy_loss(neglogp, old_neglogps, advantages, cliprange)
