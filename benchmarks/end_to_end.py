@@ -55,10 +55,9 @@ import time
 
 from absl import app
 from absl import flags
+import gin
 import numpy as np
 import tensorflow as tf
-
-import gin
 
 from episodic_curiosity import cli
 from episodic_curiosity import curiosity_env_wrapper
