@@ -402,7 +402,7 @@ def plot_run(run_dir: str, output_path: str, title: str | None = None) -> str:
         lower.grid(alpha=0.3)
         if "curiosity_memory_size_mean" in curiosity:
             fill = lower.twinx()
-            fill.plot(steps, curiosity["curiosity_memory_size_mean"], color="tab:green", label="memory fill (mean)")
+            fill.plot(steps, curiosity["curiosity_memory_size_mean"], color="tab:brown", label="memory fill (mean)")
             fill.set_ylabel("memory entries")
             handles = lower.get_legend_handles_labels()[0] + fill.get_legend_handles_labels()[0]
             lower.legend(handles, [h.get_label() for h in handles], loc="upper left")
