@@ -147,13 +147,12 @@ def _r_network():
 def _wrapper(vec, r_net, method: str):
     """The training env's curiosity wrapper: fixed settings at paper scale, gin's otherwise."""
     if method == "ppo_plus_ec":
-        threshold = {"similarity_threshold": 1.01} if _MEMORY.value == "full" else {}
-        if _SCALE.value == "paper":
-            threshold.setdefault("similarity_threshold", 0.5)
-            threshold["scale_surrogate_reward"] = 0.03
+        settings = {"scale_surrogate_reward": 0.03} if _SCALE.value == "paper" else {}
+        if _MEMORY.value == "full":  # else the paper's tau (wrapper default) or gin's
+            settings["similarity_threshold"] = 1.01
         return curiosity_env_wrapper.CuriosityEnvWrapper(
             vec, r_net, exploration_reward="episodic_curiosity", deferred_bonus=_DEFERRED.value,
-            background_bonus=_BACKGROUND.value, **threshold)
+            background_bonus=_BACKGROUND.value, **settings)
     return curiosity_env_wrapper.CuriosityEnvWrapper(vec, exploration_reward="none")
 
 

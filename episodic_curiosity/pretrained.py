@@ -41,8 +41,7 @@ def available() -> list[str]:
 
 def card(name: str) -> dict:
     """The JSON card of model `name` (with or without the prefix)."""
-    folder = _model_folder(name)
-    with open(os.path.join(folder, CARD_FILE)) as handle:
+    with open(os.path.join(_model_folder(name), CARD_FILE)) as handle:
         return json.load(handle)
 
 
@@ -60,7 +59,8 @@ def resolve(path: str | os.PathLike | None) -> str | os.PathLike | None:
     if not is_pretrained(path):
         return path
     folder = _model_folder(path)
-    weights = card(path).get("weights")
+    with open(os.path.join(folder, CARD_FILE)) as handle:
+        weights = json.load(handle).get("weights")
     candidates = [os.path.join(folder, weights)] if weights else sorted(glob.glob(os.path.join(folder, "*.h5")))
     if not candidates or not os.path.isfile(candidates[-1]):
         raise UnknownPretrainedModelError(

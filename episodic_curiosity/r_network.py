@@ -141,17 +141,23 @@ def read_architecture(path: str) -> dict | None:
         return _recorded_architecture(handle, path)
 
 
+def _weight_group(handle: h5py.File, group_name: str, path: str) -> tuple[h5py.Group, list[str]]:
+    """Group `group_name` of the original's layout ('model': embedding, 'model_1': comparator)
+    and its array names in storage order; CheckpointError if the file has no such group."""
+    root = handle["model_weights"] if "model_weights" in handle else handle
+    if group_name not in root:
+        raise CheckpointError(
+            f"R-network weights {path!r} have no group {group_name!r} "
+            f"(found {sorted(root.keys())}); expected the original's layout")
+    group = root[group_name]
+    return group, [n.decode() if isinstance(n, bytes) else n for n in group.attrs.get("weight_names", [])]
+
+
 def _stored_shapes(handle: h5py.File, path: str) -> dict[str, list[tuple[int, ...]]]:
     """Shapes of the arrays of groups 'model' (embedding) and 'model_1' (comparator), stored order."""
-    root = handle["model_weights"] if "model_weights" in handle else handle
     shapes = {}
     for group_name in ("model", "model_1"):
-        if group_name not in root:
-            raise CheckpointError(
-                f"R-network weights {path!r} have no group {group_name!r} "
-                f"(found {sorted(root.keys())}); expected the original's layout")
-        group = root[group_name]
-        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs.get("weight_names", [])]
+        group, names = _weight_group(handle, group_name, path)
         try:
             shapes[group_name] = [tuple(int(d) for d in group[name].shape) for name in names]
         except (KeyError, OSError) as e:
@@ -686,15 +692,9 @@ class RNetwork:
                         deduced = None  # not ours: the array-by-array check below names the problem
                     if deduced is not None:
                         raise _mismatch_error(path, deduced, self.architecture, deduced=True)
-            root = handle["model_weights"] if "model_weights" in handle else handle
             values = {}
             for group_name, variables in self._groups().items():
-                if group_name not in root:
-                    raise CheckpointError(
-                        f"R-network weights {path!r} have no group {group_name!r} "
-                        f"(found {sorted(root.keys())}); expected the original's layout")
-                group = root[group_name]
-                names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs.get("weight_names", [])]
+                group, names = _weight_group(handle, group_name, path)
                 if len(names) != len(variables):
                     raise CheckpointError(
                         f"R-network weights {path!r}: group {group_name!r} holds {len(names)} "

@@ -39,49 +39,18 @@ from episodic_curiosity import atomic_files  # noqa: E402
 from episodic_curiosity import launcher  # noqa: E402
 from episodic_curiosity import metrics_csv  # noqa: E402
 from episodic_curiosity import pretrained  # noqa: E402
+from episodic_curiosity import provenance  # noqa: E402
 from episodic_curiosity import r_network  # noqa: E402
 
 GAP_SEED = 900_000
-
-
-def _first_invocation(path: str, stage: str) -> dict:
-    """The first recorded invocation of `stage` in a `provenance.json` ({} if none)."""
-    try:
-        with open(path) as handle:
-            entries = json.load(handle).get(stage, [])
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return entries[0] if entries else {}
-
-
-def heldout_accuracy(r_net, heldout_dir: str, max_files: int) -> dict:
-    """Accuracy over every pair of (an evenly spread subset of at most `max_files` of) the
-    held-out files, by label; reachable iff P(reachable) > 0.5, as the argmax in training."""
-    from episodic_curiosity import r_training_data  # pylint: disable=g-import-not-at-top
-    from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
-    files = train_r.find_tfrecords([heldout_dir])
-    files = files[::max(1, -(-len(files) // max_files))]
-    dataset = r_training_data.make_pair_dataset(files, batch_size=256, shuffle_buffer=0, repeat=False,
-                                                validate_files=False)
-    correct, total = np.zeros(2, np.int64), np.zeros(2, np.int64)
-    for (x1, x2), labels in dataset:
-        predicted = r_net.similarity(r_net.embed(x1.numpy()), r_net.embed(x2.numpy())) > 0.5
-        reachable = np.argmax(labels.numpy(), axis=1) == 1
-        for label in (0, 1):
-            rows = reachable == bool(label)
-            total[label] += rows.sum()
-            correct[label] += (predicted[rows] == bool(label)).sum()
-    return {"heldout_files": len(files), "heldout_pairs": int(total.sum()),
-            "heldout_acc": round(float(correct.sum() / max(1, total.sum())), 4),
-            "heldout_acc_reachable": round(float(correct[1] / max(1, total[1])), 4),
-            "heldout_acc_not_reachable": round(float(correct[0] / max(1, total[0])), 4)}
 
 
 def measure(job_dir: str, gap_episodes: int, pairs_per_gap: int, max_files: int,
             scenario: str = "vizdoom_dense") -> tuple[dict, list[dict], str]:
     weights = launcher.newest_r_network(os.path.join(job_dir, "r_networks"))
     r_net = r_network.RNetwork(weights_path=weights)
-    heldout = heldout_accuracy(r_net, os.path.join(job_dir, "r_training_data", "R_TRAINING"), max_files)
+    heldout = r_network_quality.heldout_accuracy(r_net, os.path.join(job_dir, "r_training_data", "R_TRAINING"),
+                                                 max_files)
     episodes, _ = r_network_quality.record_episodes(scenario, gap_episodes, GAP_SEED, max_steps=600)
     embeddings = [np.concatenate([r_net.embed(e[i:i + 256]) for i in range(0, len(e), 256)]) for e in episodes]
     gaps = r_network_quality.gap_accuracy(r_net, embeddings, pairs_per_gap, seed=GAP_SEED)
@@ -109,7 +78,7 @@ def ship(weights: str, headline: dict, job_dir: str, name: str = "vizdoom") -> s
         if os.path.basename(old) != os.path.basename(weights):
             os.remove(old)
     shutil.copyfile(weights, os.path.join(folder, os.path.basename(weights)))
-    job = _first_invocation(os.path.join(job_dir, "provenance.json"), "r_network_job")
+    job = (provenance.read(job_dir).get("r_network_job") or [{}])[0]
     settings = launcher.SCALE_SETTINGS["laptop"]
     card = {
         "name": pretrained.PREFIX + name, "kind": "r_network", "weights": os.path.basename(weights),

@@ -257,12 +257,15 @@ def gap_accuracy(r_net, embeddings, pairs_per_gap: int, seed: int) -> list[dict]
     return rows
 
 
-def heldout_accuracy(r_net, heldout_dir: str) -> dict:
+def heldout_accuracy(r_net, heldout_dir: str, max_files: int | None = None) -> dict:
     """Accuracy over every pair of the held-out files (train_r's per-epoch figure uses 20
-    random batches, +-0.02): reachable iff P(reachable) > 0.5, as the argmax in training."""
+    random batches, +-0.02): reachable iff P(reachable) > 0.5, as the argmax in training.
+    With `max_files`, over an evenly spread subset of at most that many files."""
     from episodic_curiosity import r_training_data
     from episodic_curiosity import train_r
     validation_files = train_r.find_tfrecords([heldout_dir])
+    if max_files:
+        validation_files = validation_files[::max(1, -(-len(validation_files) // max_files))]
     dataset = r_training_data.make_pair_dataset(validation_files, batch_size=256, shuffle_buffer=0,
                                                 repeat=False, validate_files=False)
     correct = {0: 0, 1: 0}
@@ -275,7 +278,7 @@ def heldout_accuracy(r_net, heldout_dir: str) -> dict:
             total[label] += int(rows.sum())
             correct[label] += int((predicted[rows] == bool(label)).sum())
     pairs = total[0] + total[1]
-    return {"heldout_pairs": pairs, "heldout_acc": round((correct[0] + correct[1]) / max(1, pairs), 4),
+    return {"heldout_files": len(validation_files), "heldout_pairs": pairs, "heldout_acc": round((correct[0] + correct[1]) / max(1, pairs), 4),
             "heldout_acc_reachable": round(correct[1] / max(1, total[1]), 4),
             "heldout_acc_not_reachable": round(correct[0] / max(1, total[0]), 4)}
 

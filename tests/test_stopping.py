@@ -109,6 +109,13 @@ class _Tracked:
     def alive(self):
         return [(identity, command) for identity, command in self.seen.items() if _running(identity)]
 
+    def wait_stopped(self, after: str) -> None:
+        """Waits STOP_WITHIN_S for the process to end; fails the test naming `after` if not."""
+        try:
+            self.process.wait(timeout=STOP_WITHIN_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {STOP_WITHIN_S} s after {after}:\n{self.log()}")
+
     def log(self):
         self._log.flush()
         with open(self.log_path, errors="replace") as f:
@@ -235,10 +242,7 @@ def test_signal_stops_the_generator_promptly_and_leaves_complete_files(tmp_path,
             tracked.process.send_signal(signal.SIGTERM)
         else:
             os.killpg(tracked.process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        try:
-            tracked.process.wait(timeout=STOP_WITHIN_S)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"still running {STOP_WITHIN_S} s after {stop}:\n{tracked.log()}")
+        tracked.wait_stopped(stop)
         assert tracked.process.returncode != 0
         _assert_all_gone(tracked, max(0.5, STOP_WITHIN_S - (time.time() - started)))
         _assert_complete_outputs(output_dir)
@@ -309,10 +313,7 @@ def test_sigterm_during_an_atomic_write_leaves_the_previous_or_a_complete_file(t
             assert tracked.process.poll() is None, tracked.log()
         tracked.process.send_signal(signal.SIGTERM)
         creations.close()
-        try:
-            tracked.process.wait(timeout=STOP_WITHIN_S)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"still running {STOP_WITHIN_S} s after SIGTERM:\n{tracked.log()}")
+        tracked.wait_stopped("SIGTERM")
         names = sorted(os.listdir(folder))
         assert not [n for n in names if n.startswith("tmp")], names
         assert len(names) >= 2, names
@@ -344,10 +345,7 @@ def test_sigterm_during_a_train_r_checkpoint_leaves_a_complete_one(pair_data, tm
             assert time.time() < deadline, f"no checkpoint being written:\n{tracked.log()}"
         tracked.process.send_signal(signal.SIGTERM)
         creations.close()
-        try:
-            tracked.process.wait(timeout=STOP_WITHIN_S)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"still running {STOP_WITHIN_S} s after SIGTERM:\n{tracked.log()}")
+        tracked.wait_stopped("SIGTERM")
         names = sorted(os.listdir(workdir))
         assert not [n for n in names if n.startswith("tmp")], names
         checkpoints = [n for n in names if n.startswith("r_network_full.")]
@@ -408,10 +406,7 @@ def test_ctrl_c_stops_a_vector_env_without_worker_tracebacks(tmp_path):
     with _start_vector_env(tmp_path, "fake", 4, prelude) as tracked:
         _wait_for(tracked, lambda: "ready" in tracked.log(), START_WITHIN_S, "a ready vector env")
         os.killpg(tracked.process.pid, signal.SIGINT)
-        try:
-            tracked.process.wait(timeout=STOP_WITHIN_S)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"still running {STOP_WITHIN_S} s after SIGINT:\n{tracked.log()}")
+        tracked.wait_stopped("SIGINT")
         _assert_all_gone(tracked, 2.0)
         log = tracked.log()
         assert "closed" in log and log.count("Traceback") <= 1, log
