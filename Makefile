@@ -1,12 +1,13 @@
 # The two set-up commands of a fresh machine (see README.md):
 #   make demo   install into .venv and run the main job at smoke scale
 #   make test   install into .venv (with test extras) and run the test suite
+#   make check  lint and format check (ruff)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test benchmark clean-venv
+.PHONY: demo test check benchmark clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,11 @@ $(VENV)/.installed-%: pyproject.toml setup.py | $(PY)
 
 demo: $(VENV)/.installed-vizdoom,video
 	$(PY) -m episodic_curiosity.demo --output_dir demo_output
+
+# Lint and format check (ruff, configured in pyproject.toml); `ruff format .` fixes the format.
+check: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: $(VENV)/.installed-test
 	EPISODIC_CURIOSITY_REQUIRE_VIZDOOM=1 $(PY) -m pytest $(PYTEST_ARGS)

@@ -43,9 +43,12 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the first episode (env, actions
 _BATCH = flags.DEFINE_integer("batch", 128, "Frames per timed `embed` call.")
 _REPEATS = flags.DEFINE_integer("repeats", 10, "Timed `embed` calls per precision.")
 _FINETUNE_STEPS = flags.DEFINE_integer(
-    "finetune_steps", 0, "First train the weights this many steps on pairs of other random-policy "
+    "finetune_steps",
+    0,
+    "First train the weights this many steps on pairs of other random-policy "
     "episodes (a network whose similarities are saturated on real frames, e.g. one barely "
-    "trained, says nothing about the bonus; see fp32_aggregate_range).")
+    "trained, says nothing about the bonus; see fp32_aggregate_range).",
+)
 _FINETUNE_BATCH = flags.DEFINE_integer("finetune_batch", 16, "Pairs per fine-tuning step.")
 _CAPACITY, _PERCENTILE, _THRESHOLD = 200, 90, 0.5
 
@@ -67,7 +70,7 @@ def episode_frames(scenario: str, seed: int) -> np.ndarray:
 
 
 def embed_all(network, frames, batch: int = 64) -> np.ndarray:
-    return np.concatenate([network.embed(frames[i:i + batch]) for i in range(0, len(frames), batch)])
+    return np.concatenate([network.embed(frames[i : i + batch]) for i in range(0, len(frames), batch)])
 
 
 def compare_episode(networks, frames, seed: int) -> dict:
@@ -85,7 +88,7 @@ def compare_episode(networks, frames, seed: int) -> dict:
             results = {}
             for name, network in networks.items():
                 _, queries, memory = keys[name]
-                similarities = network.memory_similarities(queries[t:t + 1], memory[slots][None])[0]
+                similarities = network.memory_similarities(queries[t : t + 1], memory[slots][None])[0]
                 results[name] = (similarities, float(np.percentile(similarities, _PERCENTILE)))
             (s32, a32), (s16, a16) = results["float32"], results["bfloat16"]
             pair_diffs.append(np.abs(s16 - s32))
@@ -102,9 +105,16 @@ def compare_episode(networks, frames, seed: int) -> dict:
                 slots[int(rng.integers(_CAPACITY))] = t
     pair_diffs = np.concatenate(pair_diffs)
     relative = np.linalg.norm(e16 - e32, axis=1) / np.linalg.norm(e32, axis=1)
-    return {"steps": len(frames), "compared_steps": len(bonus_diffs), "pairs": int(pair_diffs.size),
-            "relative": relative, "pair_diffs": pair_diffs, "bonus_diffs": np.array(bonus_diffs),
-            "aggregates": np.array(aggregates), "flips": flips}
+    return {
+        "steps": len(frames),
+        "compared_steps": len(bonus_diffs),
+        "pairs": int(pair_diffs.size),
+        "relative": relative,
+        "pair_diffs": pair_diffs,
+        "bonus_diffs": np.array(bonus_diffs),
+        "aggregates": np.array(aggregates),
+        "flips": flips,
+    }
 
 
 def embed_ms(network, frames, batch: int, repeats: int) -> float:
@@ -124,6 +134,7 @@ def finetune(path: str, scenario: str, seed: int, steps: int, batch: int, output
     the paper's k = 5 and gamma = 5) of two random-policy episodes; writes them to `output`.
     Returns the training accuracy of the last 20 steps."""
     from episodic_curiosity import r_network_training  # pylint: disable=g-import-not-at-top
+
     trainer = r_network_training.PairTrainer(r_network.RNetwork(weights_path=path))
     episodes = [episode_frames(scenario, seed + i) for i in (1000, 1001)]
     rng = np.random.default_rng(seed)
@@ -147,8 +158,12 @@ def finetune(path: str, scenario: str, seed: int, steps: int, batch: int, output
         metrics = trainer.train_step(np.stack(first), np.stack(second), np.asarray(labels, np.float32))
         accuracies.append(metrics.accuracy)
         if (step + 1) % 25 == 0:
-            print(f"fine-tuning step {step + 1}/{steps}: loss {metrics.loss:.3f}, accuracy of the last 25 "
-                  f"{np.mean(accuracies[-25:]):.3f}", file=sys.stderr, flush=True)
+            print(
+                f"fine-tuning step {step + 1}/{steps}: loss {metrics.loss:.3f}, accuracy of the last 25 "
+                f"{np.mean(accuracies[-25:]):.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
     trainer.network.save_weights(output)
     return float(np.mean(accuracies[-20:]))
 
@@ -158,37 +173,68 @@ def main(argv) -> None:
     weights, finetune_accuracy = _R_CHECKPOINT.value, None
     if _FINETUNE_STEPS.value > 0:
         import tempfile  # pylint: disable=g-import-not-at-top
+
         weights = os.path.join(tempfile.mkdtemp(), "finetuned.h5")
-        finetune_accuracy = finetune(_R_CHECKPOINT.value, _SCENARIO.value, _SEED.value, _FINETUNE_STEPS.value,
-                                     _FINETUNE_BATCH.value, weights)
-    networks = {dtype: r_network.RNetwork(weights_path=weights, inference_dtype=dtype)
-                for dtype in ("float32", "bfloat16")}
+        finetune_accuracy = finetune(
+            _R_CHECKPOINT.value, _SCENARIO.value, _SEED.value, _FINETUNE_STEPS.value, _FINETUNE_BATCH.value, weights
+        )
+    networks = {
+        dtype: r_network.RNetwork(weights_path=weights, inference_dtype=dtype) for dtype in ("float32", "bfloat16")
+    }
     episodes = [episode_frames(_SCENARIO.value, _SEED.value + i) for i in range(_EPISODES.value)]
     results = [compare_episode(networks, frames, _SEED.value + i) for i, frames in enumerate(episodes)]
     joined = lambda key: np.concatenate([r[key] for r in results])
-    relative, pairs, bonus, aggregates = joined("relative"), joined("pair_diffs"), joined("bonus_diffs"), joined("aggregates")
+    relative, pairs, bonus, aggregates = (
+        joined("relative"),
+        joined("pair_diffs"),
+        joined("bonus_diffs"),
+        joined("aggregates"),
+    )
     compared = sum(r["compared_steps"] for r in results)
     load_before = os.getloadavg()[0]
-    timing = {dtype: embed_ms(network, episodes[0], _BATCH.value, _REPEATS.value)
-              for dtype, network in networks.items()}
-    print(json.dumps({
-        "r_checkpoint": os.path.abspath(_R_CHECKPOINT.value), "finetune_steps": _FINETUNE_STEPS.value,
-        "finetune_batch": _FINETUNE_BATCH.value, "finetune_last_accuracy": finetune_accuracy,
-        "architecture": networks["float32"].architecture, "scenario": _SCENARIO.value,
-        "episodes": _EPISODES.value, "steps": sum(r["steps"] for r in results), "compared_steps": compared,
-        "pairs": int(pairs.size), "cpu_has_fast_bfloat16": r_network.cpu_has_fast_bfloat16(),
-        "embedding_relative_error": {"median": float(np.median(relative)), "max": float(relative.max())},
-        "pair_similarity_abs_diff": {"max": float(pairs.max()), "mean": float(pairs.mean())},
-        "bonus_abs_diff": {"max": float(bonus.max()), "mean": float(bonus.mean())},
-        "add_decision_flips": {"count": sum(r["flips"] for r in results),
-                               "rate": sum(r["flips"] for r in results) / max(compared, 1)},
-        "fp32_aggregate_range": {"min": float(aggregates.min()), "p10": float(np.percentile(aggregates, 10)),
-                                 "median": float(np.median(aggregates)),
-                                 "p90": float(np.percentile(aggregates, 90)), "max": float(aggregates.max()),
-                                 "share_below_threshold": float(np.mean(aggregates < _THRESHOLD))},
-        "embed_ms": {**timing, "batch": _BATCH.value, "input_shape": list(networks["float32"].input_shape),
-                     "speedup": timing["float32"] / timing["bfloat16"], "load_average_1min_before": load_before},
-    }, indent=2))
+    timing = {
+        dtype: embed_ms(network, episodes[0], _BATCH.value, _REPEATS.value) for dtype, network in networks.items()
+    }
+    print(
+        json.dumps(
+            {
+                "r_checkpoint": os.path.abspath(_R_CHECKPOINT.value),
+                "finetune_steps": _FINETUNE_STEPS.value,
+                "finetune_batch": _FINETUNE_BATCH.value,
+                "finetune_last_accuracy": finetune_accuracy,
+                "architecture": networks["float32"].architecture,
+                "scenario": _SCENARIO.value,
+                "episodes": _EPISODES.value,
+                "steps": sum(r["steps"] for r in results),
+                "compared_steps": compared,
+                "pairs": int(pairs.size),
+                "cpu_has_fast_bfloat16": r_network.cpu_has_fast_bfloat16(),
+                "embedding_relative_error": {"median": float(np.median(relative)), "max": float(relative.max())},
+                "pair_similarity_abs_diff": {"max": float(pairs.max()), "mean": float(pairs.mean())},
+                "bonus_abs_diff": {"max": float(bonus.max()), "mean": float(bonus.mean())},
+                "add_decision_flips": {
+                    "count": sum(r["flips"] for r in results),
+                    "rate": sum(r["flips"] for r in results) / max(compared, 1),
+                },
+                "fp32_aggregate_range": {
+                    "min": float(aggregates.min()),
+                    "p10": float(np.percentile(aggregates, 10)),
+                    "median": float(np.median(aggregates)),
+                    "p90": float(np.percentile(aggregates, 90)),
+                    "max": float(aggregates.max()),
+                    "share_below_threshold": float(np.mean(aggregates < _THRESHOLD)),
+                },
+                "embed_ms": {
+                    **timing,
+                    "batch": _BATCH.value,
+                    "input_shape": list(networks["float32"].input_shape),
+                    "speedup": timing["float32"] / timing["bfloat16"],
+                    "load_average_1min_before": load_before,
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ rest (aggregation, (env, memory update, resizing to 84x84, bookkeeping).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -20,6 +21,7 @@ import numpy as np
 
 from episodic_curiosity import curiosity_env_wrapper
 from episodic_curiosity import environments
+from episodic_curiosity import intrinsic
 from episodic_curiosity import r_network
 
 _STEPS = flags.DEFINE_integer("steps", 30, "Timed vector steps.")
@@ -63,9 +65,14 @@ class _Timed:
 def measure(inference_dtype: str, jit_compile: bool) -> dict:
     num_envs, capacity = _NUM_ENVS.value, _CAPACITY.value
     network = _Timed(r_network.RNetwork(inference_dtype=inference_dtype, jit_compile=jit_compile))
-    vec = environments.make_vector_env("fake", num_envs, asynchronous=False,
-                                       env_kwargs={"episode_length": 10**6, "grid_size": 30})
-    env = curiosity_env_wrapper.CuriosityEnvWrapper(vec, network, scale_surrogate_reward=0.03)
+    vec = environments.make_vector_env(
+        "fake", num_envs, asynchronous=False, env_kwargs={"episode_length": 10**6, "grid_size": 30}
+    )
+    env = curiosity_env_wrapper.CuriosityEnvWrapper(
+        vec,
+        functools.partial(intrinsic.EpisodicCuriosity, network=network),
+        intrinsic.RewardScales(scale_surrogate_reward=0.03),
+    )
     env.reset()
     rng = np.random.default_rng(0)
     # Fill every memory to capacity with random embeddings (as after a long episode).
@@ -83,13 +90,19 @@ def measure(inference_dtype: str, jit_compile: bool) -> dict:
     compare = network.seconds["similarity"] / _STEPS.value
     vec.close()
     return {
-        "benchmark": "curiosity_step", "num_envs": num_envs, "memory_entries": capacity,
-        "inference_dtype": inference_dtype, "xla": jit_compile,
-        "ms_per_step": round(total * 1e3, 2), "ms_embedding": round(embed * 1e3, 2),
-        "ms_comparison": round(compare * 1e3, 2), "ms_rest": round((total - embed - compare) * 1e3, 2),
+        "benchmark": "curiosity_step",
+        "num_envs": num_envs,
+        "memory_entries": capacity,
+        "inference_dtype": inference_dtype,
+        "xla": jit_compile,
+        "ms_per_step": round(total * 1e3, 2),
+        "ms_embedding": round(embed * 1e3, 2),
+        "ms_comparison": round(compare * 1e3, 2),
+        "ms_rest": round((total - embed - compare) * 1e3, 2),
         "non_embedding_fraction": round((total - embed) / total, 3),
         "memory_full": bool((env.memory.sizes == capacity).all()),
-        "load_average_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(),
     }
 
 

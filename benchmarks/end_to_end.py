@@ -62,30 +62,47 @@ import tensorflow as tf
 from episodic_curiosity import cli
 from episodic_curiosity import curiosity_env_wrapper
 from episodic_curiosity import environments
+from episodic_curiosity import intrinsic
 from episodic_curiosity import launcher
 from episodic_curiosity import ppo
 from episodic_curiosity import r_network
-from episodic_curiosity import train_policy
 
 _METHODS = flags.DEFINE_list("methods", ["env_only", "ppo", "ppo_plus_ec"], "Methods to measure.")
-_SCALE = flags.DEFINE_enum("scale", "paper", list(launcher.SCALES),
-                           "'paper': the fixed paper sizes above; other scales: the launcher's gin files.")
+_SCALE = flags.DEFINE_enum(
+    "scale",
+    "paper",
+    list(launcher.SCALES),
+    "'paper': the fixed paper sizes above; other scales: the launcher's gin files.",
+)
 _GIN_BINDINGS = flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings (non-paper scales).")
 _SCENARIO = flags.DEFINE_string("scenario", "vizdoom_sparse", "Scenario (a DMLab one needs deepmind_lab).")
 _NUM_ENVS = flags.DEFINE_integer("num_envs", 12, "Parallel envs.")
-_NSTEPS = flags.DEFINE_integer("nsteps", None, "Steps per env per rollout (default: 256 at paper "
-                                "scale, PPOConfig.nsteps from gin at other scales).")
+_NSTEPS = flags.DEFINE_integer(
+    "nsteps",
+    None,
+    "Steps per env per rollout (default: 256 at paper scale, PPOConfig.nsteps from gin at other scales).",
+)
 _UPDATES = flags.DEFINE_integer("updates", 2, "Timed updates after one untimed.")
-_INFERENCE_DTYPE = flags.DEFINE_enum("inference_dtype", "float32", ["float32", "bfloat16", "auto"],
-                                     "R-network inference precision ('float32': train_policy's "
-                                     "default; 'auto': bf16 where the hardware has it).")
+_INFERENCE_DTYPE = flags.DEFINE_enum(
+    "inference_dtype",
+    "float32",
+    ["float32", "bfloat16", "auto"],
+    "R-network inference precision ('float32': train_policy's default; 'auto': bf16 where the hardware has it).",
+)
 _R_CHECKPOINT = flags.DEFINE_string("r_checkpoint", None, "R-network weights (default: random init).")
 _MEMORY = flags.DEFINE_enum("memory", "full", ["full", "natural"], "Memory fill policy (see above).")
 _ASYNCHRONOUS = flags.DEFINE_bool("asynchronous", True, "Subprocess envs (False: in-process).")
-_DEFERRED = flags.DEFINE_bool("deferred_bonus", True, "Batch the bonus per rollout (train_policy's default).")
-_BACKGROUND = flags.DEFINE_bool("background_bonus", True,
-                                "Deferred bonus computed in a background thread while the envs step "
-                                "(train_policy.background_curiosity_bonus's default).")
+_DEFERRED = flags.DEFINE_bool(
+    "deferred_bonus",
+    True,
+    "Embed a rollout's frames in batches of 128 (what train_policy does); False: one embedding call per vector step.",
+)
+_BACKGROUND = flags.DEFINE_bool(
+    "background_bonus",
+    True,
+    "Embed the rollout's chunks in a worker thread while the envs step "
+    "(EpisodicCuriosity.background, on in the ppo_plus_ec .gin).",
+)
 
 
 class _Clock:
@@ -101,6 +118,7 @@ class _Clock:
                 return function(*args, **kwargs)
             finally:
                 self.seconds[bucket] += time.perf_counter() - start
+
         return timed
 
 
@@ -144,22 +162,32 @@ def _r_network():
     return r_network.RNetwork(weights_path=_R_CHECKPOINT.value, inference_dtype=_INFERENCE_DTYPE.value)
 
 
-def _wrapper(vec, r_net, method: str):
-    """The training env's curiosity wrapper: fixed settings at paper scale, gin's otherwise."""
-    if method == "ppo_plus_ec":
-        settings = {"scale_surrogate_reward": 0.03} if _SCALE.value == "paper" else {}
-        if _MEMORY.value == "full":  # else the paper's tau (wrapper default) or gin's
-            settings["similarity_threshold"] = 1.01
-        return curiosity_env_wrapper.CuriosityEnvWrapper(
-            vec, r_net, exploration_reward="episodic_curiosity", deferred_bonus=_DEFERRED.value,
-            background_bonus=_BACKGROUND.value, **settings)
-    return curiosity_env_wrapper.CuriosityEnvWrapper(vec, exploration_reward="none")
+def _wrapper(vec):
+    """The training env's view (resizing; the bonus is the Runner's, per rollout)."""
+    return curiosity_env_wrapper.CuriosityEnvWrapper(vec)
+
+
+def _bonus(env, r_net):
+    """PPO+EC's bonus and reward scales: fixed settings at paper scale, gin's otherwise."""
+    settings = {} if _DEFERRED.value else {"embedding_batch_size": _NUM_ENVS.value}  # one step per call
+    if _MEMORY.value == "full":  # else the paper's tau (default) or gin's
+        settings["similarity_threshold"] = 1.01
+    setup = intrinsic.Setup(
+        num_envs=_NUM_ENVS.value, observation_space=env.single_observation_space, action_space=env.single_action_space
+    )
+    method = intrinsic.EpisodicCuriosity(
+        setup, network=r_net, background=_DEFERRED.value and _BACKGROUND.value, **settings
+    )
+    scales = (
+        intrinsic.RewardScales(scale_surrogate_reward=0.03) if _SCALE.value == "paper" else intrinsic.RewardScales()
+    )
+    return method, scales
 
 
 def measure_env_only(config: ppo.PPOConfig) -> dict:
     """Random actions on the vector env (behind the resizing wrapper): the simulator's ceiling."""
     vec = environments.make_vector_env(_SCENARIO.value, _NUM_ENVS.value, asynchronous=_ASYNCHRONOUS.value)
-    env = _wrapper(vec, None, "env_only")
+    env = _wrapper(vec)
     try:
         rng = np.random.default_rng(0)
         num_actions = int(env.single_action_space.n)
@@ -172,11 +200,18 @@ def measure_env_only(config: ppo.PPOConfig) -> dict:
         for _ in range(vector_steps):
             env.step(rng.integers(num_actions, size=_NUM_ENVS.value))
         total = time.perf_counter() - start
-        return {"benchmark": "end_to_end", "method": "env_only", "scale": _SCALE.value,
-                "scenario": _SCENARIO.value, "num_envs": _NUM_ENVS.value, "vector_steps_timed": vector_steps,
-                "observation_shape": list(env.single_observation_space.shape),
-                "env_steps_per_s": round(vector_steps * _NUM_ENVS.value / total, 1),
-                "ms_per_vector_step": round(total / vector_steps * 1e3, 2), "load_average_before": load_before}
+        return {
+            "benchmark": "end_to_end",
+            "method": "env_only",
+            "scale": _SCALE.value,
+            "scenario": _SCENARIO.value,
+            "num_envs": _NUM_ENVS.value,
+            "vector_steps_timed": vector_steps,
+            "observation_shape": list(env.single_observation_space.shape),
+            "env_steps_per_s": round(vector_steps * _NUM_ENVS.value / total, 1),
+            "ms_per_vector_step": round(total / vector_steps * 1e3, 2),
+            "load_average_before": load_before,
+        }
     finally:
         env.close()
 
@@ -194,7 +229,7 @@ def measure(method: str) -> dict:
     r_net = None
     # With the background bonus the R-network runs on the wrapper's worker thread, overlapping
     # the other buckets: its seconds are counted apart, and the main thread's share is the time
-    # `rollout_rewards` waits for it (`curiosity_wait`).
+    # `compute_bonus` waits for it (`curiosity_wait`).
     background = method == "ppo_plus_ec" and _DEFERRED.value and _BACKGROUND.value
     r_clock = _Clock() if background else clock
     if method == "ppo_plus_ec":
@@ -202,17 +237,21 @@ def measure(method: str) -> dict:
         r_net.embed = r_clock.wrap(r_net.embed, "curiosity_embedding")
         for name in ("similarity", "query_keys", "memory_keys", "similarity_from_keys", "memory_similarities"):
             setattr(r_net, name, r_clock.wrap(getattr(r_net, name), "memory_comparison"))
-    env = _wrapper(vec, r_net, method)
+    env = _wrapper(vec)
+    bonus, scales = _bonus(env, r_net) if r_net is not None else (None, None)
     if background:
-        env.rollout_rewards = clock.wrap(env.rollout_rewards, "curiosity_wait")
+        bonus.compute_bonus = clock.wrap(bonus.compute_bonus, "curiosity_wait")
     try:
-        architecture = train_policy._gin_value("train_policy.policy_architecture", "cnn")  # pylint: disable=protected-access
+        try:
+            architecture = gin.query_parameter("train_policy.policy_architecture")
+        except ValueError:
+            architecture = "cnn"
         policy = ppo.ActorCritic(architecture, env.single_observation_space, env.single_action_space)
         policy.step = clock.wrap(policy.step, "policy_inference")
         policy.value = clock.wrap(policy.value, "policy_inference")
         learner = ppo.PPOLearner(policy, config)
         train = clock.wrap(learner.train, "ppo_update")
-        runner = ppo.Runner(env, policy, config.nsteps, config.gamma, config.lam)
+        runner = ppo.Runner(env, policy, config.nsteps, config.gamma, config.lam, intrinsic_reward=bonus, scales=scales)
         runner.reset()
         train(runner.run()[0], 1.0)  # warm-up
         clock.seconds.clear()
@@ -223,40 +262,56 @@ def measure(method: str) -> dict:
         for _ in range(_UPDATES.value):
             batch, _ = runner.run()
             train(batch, 1.0)
-            if env.memory is not None:
-                memory_sizes.append(float(env.memory.sizes.mean()))
+            if bonus is not None:
+                memory_sizes.append(float(bonus.memory.sizes.mean()))
         total = time.perf_counter() - start
         steps = _UPDATES.value * _NUM_ENVS.value * config.nsteps
         per_update = {k: round(v / _UPDATES.value, 3) for k, v in sorted(clock.seconds.items())}
         per_update["other"] = round((total - sum(clock.seconds.values())) / _UPDATES.value, 3)
         workers = [p.pid for p in getattr(vec, "processes", [])]
         result = {
-            "benchmark": "end_to_end", "method": method, "scale": _SCALE.value, "scenario": _SCENARIO.value,
-            "num_envs": _NUM_ENVS.value, "nsteps": config.nsteps, "noptepochs": config.noptepochs,
-            "nminibatches": config.nminibatches, "updates_timed": _UPDATES.value,
-            "policy_input": list(env.single_observation_space.shape), "policy_architecture": architecture,
+            "benchmark": "end_to_end",
+            "method": method,
+            "scale": _SCALE.value,
+            "scenario": _SCENARIO.value,
+            "num_envs": _NUM_ENVS.value,
+            "nsteps": config.nsteps,
+            "noptepochs": config.noptepochs,
+            "nminibatches": config.nminibatches,
+            "updates_timed": _UPDATES.value,
+            "policy_input": list(env.single_observation_space.shape),
+            "policy_architecture": architecture,
             "env_steps_per_s": round(steps / total, 1),
             "ms_per_vector_step": round(total / (_UPDATES.value * config.nsteps) * 1e3, 2),
             "seconds_per_update": per_update,
-            "peak_rss_mb": {"main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                            "env_workers_sum": round(sum(_vm_hwm_mb(pid) for pid in workers), 1)},
+            "peak_rss_mb": {
+                "main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "env_workers_sum": round(sum(_vm_hwm_mb(pid) for pid in workers), 1),
+            },
             "load_average_before": load_before,
         }
         if r_net is not None:
             curiosity = r_clock.seconds["curiosity_embedding"] + r_clock.seconds["memory_comparison"]
             if background:
                 result["background_seconds_per_update"] = {
-                    k: round(v / _UPDATES.value, 3) for k, v in sorted(r_clock.seconds.items())}
-            result.update(curiosity_ms_per_vector_step=round(curiosity / (_UPDATES.value * config.nsteps) * 1e3, 2),
-                          r_network=r_network.describe_architecture(r_net.architecture),
-                          deferred_bonus=_DEFERRED.value, background_bonus=background,
-                          inference_dtype=r_net.inference_dtype, memory=_MEMORY.value,
-                          memory_capacity=int(env.memory.capacity),
-                          memory_size_mean=round(float(np.mean(memory_sizes)), 1),
-                          intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads())
+                    k: round(v / _UPDATES.value, 3) for k, v in sorted(r_clock.seconds.items())
+                }
+            result.update(
+                curiosity_ms_per_vector_step=round(curiosity / (_UPDATES.value * config.nsteps) * 1e3, 2),
+                r_network=r_network.describe_architecture(r_net.architecture),
+                deferred_bonus=_DEFERRED.value,
+                background_bonus=background,
+                inference_dtype=r_net.inference_dtype,
+                memory=_MEMORY.value,
+                memory_capacity=int(bonus.memory.capacity),
+                memory_size_mean=round(float(np.mean(memory_sizes)), 1),
+                intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
+            )
         return result
     finally:
         env.close()
+        if bonus is not None:
+            bonus.close()
 
 
 def main(argv):
@@ -273,14 +328,15 @@ def main(argv):
         results[method] = measure(method)
         _record(**results[method])
     ratios = {}
-    for name, (top, bottom) in {"ppo_over_env_only": ("ppo", "env_only"),
-                                "ppo_plus_ec_over_env_only": ("ppo_plus_ec", "env_only"),
-                                "ppo_plus_ec_over_ppo": ("ppo_plus_ec", "ppo")}.items():
+    for name, (top, bottom) in {
+        "ppo_over_env_only": ("ppo", "env_only"),
+        "ppo_plus_ec_over_env_only": ("ppo_plus_ec", "env_only"),
+        "ppo_plus_ec_over_ppo": ("ppo_plus_ec", "ppo"),
+    }.items():
         if top in results and bottom in results:
             ratios[name] = round(results[top]["env_steps_per_s"] / results[bottom]["env_steps_per_s"], 3)
     if ratios:
-        _record(benchmark="end_to_end", measurement="ratio", scale=_SCALE.value, scenario=_SCENARIO.value,
-                **ratios)
+        _record(benchmark="end_to_end", measurement="ratio", scale=_SCALE.value, scenario=_SCENARIO.value, **ratios)
 
 
 if __name__ == "__main__":

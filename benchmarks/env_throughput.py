@@ -39,8 +39,7 @@ def _load_average() -> float | None:
         return None
 
 
-def _result(setting: str, num_envs: int, count: int, seconds: float, load_before,
-            unit: str = "agent_steps") -> dict:
+def _result(setting: str, num_envs: int, count: int, seconds: float, load_before, unit: str = "agent_steps") -> dict:
     result = {
         "benchmark": "env_throughput",
         "scenario": _SCENARIO.value,
@@ -112,8 +111,9 @@ def main(argv):
     for result in measure_single(_SCENARIO.value, _STEPS_PER_ENV.value, _WARMUP_STEPS.value):
         print(json.dumps(result), flush=True)
     for num_envs in (int(n) for n in _NUM_ENVS.value):
-        print(json.dumps(measure_vector(_SCENARIO.value, num_envs, _STEPS_PER_ENV.value,
-                                        _WARMUP_STEPS.value)), flush=True)
+        print(
+            json.dumps(measure_vector(_SCENARIO.value, num_envs, _STEPS_PER_ENV.value, _WARMUP_STEPS.value)), flush=True
+        )
 
 
 if __name__ == "__main__":

@@ -85,8 +85,7 @@ def _random_observations(space: gym.spaces.Box, size: int, rng: np.random.Genera
 
 def measure(architecture: str) -> None:
     observation_space, action_space = _SPACES[architecture]
-    config = ppo.PPOConfig(nsteps=_NSTEPS.value, nminibatches=_NMINIBATCHES.value,
-                           noptepochs=_NOPTEPOCHS.value)
+    config = ppo.PPOConfig(nsteps=_NSTEPS.value, nminibatches=_NMINIBATCHES.value, noptepochs=_NOPTEPOCHS.value)
     config.validate(num_envs=_NUM_ENVS.value)
     batch_size = _NUM_ENVS.value * config.nsteps
     rng = np.random.default_rng(0)
@@ -99,13 +98,25 @@ def measure(architecture: str) -> None:
     for _ in range(_STEP_REPEATS.value):
         policy.step(step_observations)
     step_seconds = (time.perf_counter() - start) / _STEP_REPEATS.value
-    _emit({"benchmark": "ppo", "measurement": "policy_step", "architecture": architecture,
-           "batch": _NUM_ENVS.value, "ms_per_step": round(step_seconds * 1e3, 3)})
+    _emit(
+        {
+            "benchmark": "ppo",
+            "measurement": "policy_step",
+            "architecture": architecture,
+            "batch": _NUM_ENVS.value,
+            "ms_per_step": round(step_seconds * 1e3, 3),
+        }
+    )
 
     observations = _random_observations(observation_space, batch_size, rng)
     actions, values, neglogps = policy.step(observations)
-    batch = {"observations": observations, "actions": actions, "values": values, "neglogps": neglogps,
-             "returns": values + rng.normal(size=batch_size).astype(np.float32)}
+    batch = {
+        "observations": observations,
+        "actions": actions,
+        "values": values,
+        "neglogps": neglogps,
+        "returns": values + rng.normal(size=batch_size).astype(np.float32),
+    }
     learner.train(batch, frac=1.0)  # trace + first Adam steps
     start = time.perf_counter()
     for update in range(1, _UPDATES.value + 1):
@@ -113,12 +124,21 @@ def measure(architecture: str) -> None:
     seconds = (time.perf_counter() - start) / _UPDATES.value
     samples = batch_size * config.noptepochs
     flops = 3.0 * forward_flops(_models(policy)) * samples
-    _emit({"benchmark": "ppo", "measurement": "ppo_update", "architecture": architecture,
-           "batch": batch_size, "minibatch": batch_size // config.nminibatches,
-           "epochs": config.noptepochs, "updates_timed": _UPDATES.value,
-           "seconds_per_update": round(seconds, 3), "samples_per_s": round(samples / seconds, 1),
-           "agent_steps_per_s": round(batch_size / seconds, 1),
-           "gflops_per_s": round(flops / seconds / 1e9, 2)})
+    _emit(
+        {
+            "benchmark": "ppo",
+            "measurement": "ppo_update",
+            "architecture": architecture,
+            "batch": batch_size,
+            "minibatch": batch_size // config.nminibatches,
+            "epochs": config.noptepochs,
+            "updates_timed": _UPDATES.value,
+            "seconds_per_update": round(seconds, 3),
+            "samples_per_s": round(samples / seconds, 1),
+            "agent_steps_per_s": round(batch_size / seconds, 1),
+            "gflops_per_s": round(flops / seconds / 1e9, 2),
+        }
+    )
 
 
 def main(argv):

@@ -78,7 +78,7 @@ def matmul_peak(sizes=(2048, 4096), repeats: int = 10) -> tuple[float, int]:
         a = tf.random.normal([size, size])
         b = tf.random.normal([size, size])
         matmul = tf.function(lambda a=a, b=b: tf.reduce_sum(tf.matmul(a, b)))
-        seconds = _time(lambda: matmul().numpy(), max(2, repeats * 2048**3 // size**3))
+        seconds = _time(lambda matmul=matmul: matmul().numpy(), max(2, repeats * 2048**3 // size**3))
         best = max(best, (2.0 * size**3 / seconds / 1e9, size))
     return best
 
@@ -97,18 +97,36 @@ def main(argv):
         compare_flops = layer_flops(network.comparator_logits)
         for batch in (12, 64):
             frames = rng.integers(0, 256, size=(batch, 120, 160, 3), dtype=np.uint8)
-            seconds = _time(lambda: network.embed(frames), repeats)
-            _emit({"benchmark": "embed", "xla": jit, "dtype": dtype, "batch": batch,
-                   "gflop_per_image": round(embed_flops / 1e9, 3),
-                   "images_per_s": round(batch / seconds, 1), "ms_per_call": round(seconds * 1e3, 2),
-                   "gflops_per_s": round(batch * embed_flops / seconds / 1e9, 1)}, peak)
+            seconds = _time(lambda network=network, frames=frames: network.embed(frames), repeats)
+            _emit(
+                {
+                    "benchmark": "embed",
+                    "xla": jit,
+                    "dtype": dtype,
+                    "batch": batch,
+                    "gflop_per_image": round(embed_flops / 1e9, 3),
+                    "images_per_s": round(batch / seconds, 1),
+                    "ms_per_call": round(seconds * 1e3, 2),
+                    "gflops_per_s": round(batch * embed_flops / seconds / 1e9, 1),
+                },
+                peak,
+            )
         pairs = 12 * 200
         a = rng.normal(size=(pairs, 512)).astype(np.float32)
         b = rng.normal(size=(pairs, 512)).astype(np.float32)
-        seconds = _time(lambda: network.similarity(a, b), repeats)
-        _emit({"benchmark": "compare", "xla": jit, "dtype": "float32", "pairs": pairs,
-               "pairs_per_s": round(pairs / seconds, 1), "ms_per_call": round(seconds * 1e3, 2),
-               "gflops_per_s": round(pairs * compare_flops / seconds / 1e9, 1)}, peak)
+        seconds = _time(lambda network=network, a=a, b=b: network.similarity(a, b), repeats)
+        _emit(
+            {
+                "benchmark": "compare",
+                "xla": jit,
+                "dtype": "float32",
+                "pairs": pairs,
+                "pairs_per_s": round(pairs / seconds, 1),
+                "ms_per_call": round(seconds * 1e3, 2),
+                "gflops_per_s": round(pairs * compare_flops / seconds / 1e9, 1),
+            },
+            peak,
+        )
     # Training: XLA did not help training in earlier measurements; measured without it.
     network = r_network.RNetwork()
     trainer = r_network_training.PairTrainer(network)
@@ -116,11 +134,18 @@ def main(argv):
     x2 = tf.constant(rng.integers(0, 256, size=(64, 120, 160, 3), dtype=np.uint8))
     labels = tf.one_hot(rng.integers(0, 2, size=64), 2)
     seconds = _time(lambda: trainer.train_step(x1, x2, labels), _TRAIN_STEPS.value)
-    step_flops = 3.0 * (128 * layer_flops(network.embedding_network)
-                        + 64 * layer_flops(network.comparator_logits))
-    _emit({"benchmark": "train_step", "xla": False, "pairs_per_step": 64,
-           "seconds_per_step": round(seconds, 3), "pairs_per_s": round(64 / seconds, 1),
-           "gflops_per_s": round(step_flops / seconds / 1e9, 1)}, peak)
+    step_flops = 3.0 * (128 * layer_flops(network.embedding_network) + 64 * layer_flops(network.comparator_logits))
+    _emit(
+        {
+            "benchmark": "train_step",
+            "xla": False,
+            "pairs_per_step": 64,
+            "seconds_per_step": round(seconds, 3),
+            "pairs_per_s": round(64 / seconds, 1),
+            "gflops_per_s": round(step_flops / seconds / 1e9, 1),
+        },
+        peak,
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,13 @@ def _fields(line: str) -> list[str]:
     return next(csv.reader([line]), [])
 
 
-def parse_rows(path: str, lines: Sequence[str], torn_tail: str | None, parse: Callable[[list[str]], object],
-               first_line_number: int = 2) -> list:
+def parse_rows(
+    path: str,
+    lines: Sequence[str],
+    torn_tail: str | None,
+    parse: Callable[[list[str]], object],
+    first_line_number: int = 2,
+) -> list:
     """`parse(fields)` of every non-blank line in `lines` (the lines after a CSV's header).
 
     `parse` raises ValueError for a malformed row. A malformed last line is skipped with a
@@ -63,8 +68,7 @@ def parse_rows(path: str, lines: Sequence[str], torn_tail: str | None, parse: Ca
 
 
 def warn_torn(path: str, line_number: int, line: str) -> None:
-    logging.warning("%s: skipping line %d, a row cut short by an interrupted write: %r",
-                    path, line_number, line)
+    logging.warning("%s: skipping line %d, a row cut short by an interrupted write: %r", path, line_number, line)
 
 
 def _last_line_start(f, size: int) -> int:
@@ -101,6 +105,9 @@ def drop_torn_tail(path: str, row_ok: Callable[[list[str]], bool] | None = None)
             text = last.decode("utf-8", errors="replace").rstrip("\r\n")
             torn = bool(text.strip()) and not row_ok(_fields(text))
         if torn:
-            logging.warning("%s: truncating a row cut short by an interrupted write before appending: %r",
-                            path, last.decode("utf-8", errors="replace"))
+            logging.warning(
+                "%s: truncating a row cut short by an interrupted write before appending: %r",
+                path,
+                last.decode("utf-8", errors="replace"),
+            )
             f.truncate(start)

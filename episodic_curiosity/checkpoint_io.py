@@ -11,6 +11,8 @@ problem, and leaves the variables untouched.
 from __future__ import annotations
 
 import json
+import os
+import re
 from typing import Any, Mapping, Sequence
 
 import h5py
@@ -20,11 +22,37 @@ from episodic_curiosity import atomic_files
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that cannot be read or does not fit what it is loaded into."""
+    """A checkpoint (policy, R-network weights or training state) that cannot be read or does
+    not fit what it is loaded into."""
 
 
-def save_variables(path: str, groups: Mapping[str, Sequence[Any]],
-                   attributes: Mapping[str, Any] | None = None) -> None:
+# Numbered checkpoint files: policy.00042.h5 (train_policy), r_network_full.00007.h5 (train_r).
+POLICY_CHECKPOINT = re.compile(r"^policy\.(\d{5})\.h5$")
+R_NETWORK_FULL_CHECKPOINT = re.compile(r"^r_network_full\.(\d{5})\.h5$")
+
+
+def numbered_checkpoints(directory: str, pattern: re.Pattern = POLICY_CHECKPOINT) -> list[str]:
+    """Paths of the files in `directory` whose names match `pattern` (one number group), oldest
+    (lowest number) first; [] for a missing folder."""
+    if not os.path.isdir(directory):
+        return []
+    found = sorted((int(m.group(1)), name) for name in os.listdir(directory) if (m := pattern.match(name)))
+    return [os.path.join(directory, name) for _, name in found]
+
+
+def newest_checkpoint(directory: str, pattern: re.Pattern = POLICY_CHECKPOINT) -> str | None:
+    """The highest-numbered checkpoint in `directory`, or None."""
+    found = numbered_checkpoints(directory, pattern)
+    return found[-1] if found else None
+
+
+def remove_old_checkpoints(directory: str, keep: int, pattern: re.Pattern = POLICY_CHECKPOINT) -> None:
+    """Deletes all but the newest `keep` checkpoints of `pattern` in `directory`."""
+    for path in numbered_checkpoints(directory, pattern)[:-keep]:
+        os.remove(path)
+
+
+def save_variables(path: str, groups: Mapping[str, Sequence[Any]], attributes: Mapping[str, Any] | None = None) -> None:
     """Writes each group's variables (in order) and JSON-encodable `attributes` to `path`."""
     with atomic_files.atomic_path(path) as tmp_path:
         with h5py.File(tmp_path, "w") as handle:
@@ -82,8 +110,10 @@ def policy_input_settings(path: str) -> dict:
     frame_stack = int(attributes.get("frame_stack", 1))
     height, width, channels = (int(d) for d in shape)
     if frame_stack < 1 or channels % frame_stack:
-        raise CheckpointError(f"policy checkpoint {path!r} records {channels}-channel observations of "
-                              f"{frame_stack} stacked frames: not a whole number of channels per frame")
+        raise CheckpointError(
+            f"policy checkpoint {path!r} records {channels}-channel observations of "
+            f"{frame_stack} stacked frames: not a whole number of channels per frame"
+        )
     return {"target_image_shape": (height, width, channels // frame_stack), "frame_stack": frame_stack}
 
 
@@ -99,19 +129,23 @@ def check_policy_spaces(path: str, attributes: Mapping[str, Any], observation_sp
     if recorded_shape is not None and tuple(int(d) for d in recorded_shape) != env_shape:
         recorded_shape = tuple(int(d) for d in recorded_shape)
         if len(recorded_shape) == 3 and len(env_shape) == 3:
-            remedy = (f"build the env's CuriosityEnvWrapper with target_image_shape={recorded_shape}, e.g. "
-                      f"--gin_bindings='CuriosityEnvWrapper.target_image_shape={recorded_shape}' "
-                      "(eval_policy and visualize_curiosity_reward take it from the checkpoint)")
+            remedy = (
+                f"build the env's CuriosityEnvWrapper with target_image_shape={recorded_shape}, e.g. "
+                f"--gin_bindings='CuriosityEnvWrapper.target_image_shape={recorded_shape}' "
+                "(eval_policy and visualize_curiosity_reward take it from the checkpoint)"
+            )
         else:
             remedy = f"use the scenario and env settings it was trained with{trained_on}"
         raise CheckpointError(
             f"policy checkpoint {path!r} was trained on {_shape_text(recorded_shape)} observations, the env "
-            f"gives {_shape_text(env_shape)}: {remedy}")
+            f"gives {_shape_text(env_shape)}: {remedy}"
+        )
     recorded_actions = attributes.get("action_space")
     if recorded_actions is not None and dict(recorded_actions) != describe_space(action_space):
         raise CheckpointError(
             f"policy checkpoint {path!r} was trained for {_space_text(recorded_actions)} actions, the env "
-            f"has {_space_text(describe_space(action_space))}: use the scenario it was trained on{trained_on}")
+            f"has {_space_text(describe_space(action_space))}: use the scenario it was trained on{trained_on}"
+        )
 
 
 def load_variables(path: str, groups: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
@@ -133,13 +167,15 @@ def load_variables(path: str, groups: Mapping[str, Sequence[Any]]) -> dict[str, 
                 if count != len(variables):
                     raise CheckpointError(
                         f"checkpoint {path!r}: group {name!r} holds {count} arrays but {len(variables)} "
-                        f"are expected (a checkpoint of another architecture or configuration?)")
+                        f"are expected (a checkpoint of another architecture or configuration?)"
+                    )
                 arrays[name] = [np.asarray(group[str(i)]) for i in range(count)]
                 for index, (array, variable) in enumerate(zip(arrays[name], variables)):
                     if tuple(array.shape) != tuple(variable.shape):
                         raise CheckpointError(
                             f"checkpoint {path!r}: {name}[{index}] has shape {array.shape}, expected "
-                            f"{tuple(variable.shape)} (a checkpoint of another architecture?)")
+                            f"{tuple(variable.shape)} (a checkpoint of another architecture?)"
+                        )
     except (OSError, KeyError) as e:
         raise CheckpointError(f"checkpoint {path!r} is truncated or corrupt ({e})") from e
     for name, variables in groups.items():

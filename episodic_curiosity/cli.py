@@ -27,7 +27,8 @@ class ConfigError(ValueError):
             message = f"invalid {what}: {self.problems[0]}"
         else:
             message = f"invalid {what} ({len(self.problems)} problems):\n" + "\n".join(
-                f"  - {problem}" for problem in self.problems)
+                f"  - {problem}" for problem in self.problems
+            )
         super().__init__(message)
 
 
@@ -42,10 +43,15 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     # Imported here: cheap modules, but the package's import order stays free.
     from episodic_curiosity import checkpoint_io  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import environments  # pylint: disable=g-import-not-at-top
-    from episodic_curiosity import r_network  # pylint: disable=g-import-not-at-top
-    errors = [ConfigError, environments.UnknownScenarioError, environments.ScenarioNotAvailableError,
-              environments.MissingDependencyError, checkpoint_io.CheckpointError, r_network.CheckpointError,
-              FileNotFoundError]
+
+    errors = [
+        ConfigError,
+        environments.UnknownScenarioError,
+        environments.ScenarioNotAvailableError,
+        environments.MissingDependencyError,
+        checkpoint_io.CheckpointError,
+        FileNotFoundError,
+    ]
     return tuple(errors)
 
 
@@ -61,6 +67,7 @@ def _show_in_help(module_name: str | None) -> None:
     """`--help` lists the main module's flags; entry points run as `python -m` or as a console
     script define theirs in the package module, so those are registered for `__main__` too."""
     from absl import flags  # pylint: disable=g-import-not-at-top
+
     main_name = getattr(sys.modules.get("__main__"), "__file__", None)
     defined = flags.FLAGS.flags_by_module_dict().get(module_name, [])
     for key in {sys.argv[0], main_name, "__main__"} - {None}:
@@ -83,10 +90,20 @@ def _is_input_error(error: BaseException) -> bool:
     return isinstance(error, _input_errors())
 
 
+def given_flags(flag_values, names: Iterable[str]) -> dict:
+    """{name: value} of the flags among `names` that were given on the command line.
+
+    The one rule of every entry point: a flag overrides the gin binding of the same argument
+    only when it is given; otherwise gin's value (else the function's default) applies.
+    """
+    return {name: flag_values[name].value for name in names if flag_values[name].present}
+
+
 def parse_gin(config_files: Sequence[str], bindings: Sequence[str]) -> None:
     """Parses gin files and bindings strictly (unknown names are errors); a bad file or
     binding is a ConfigError naming it."""
     import gin  # pylint: disable=g-import-not-at-top
+
     for path in config_files:
         if not os.path.isfile(path):
             raise ConfigError([f"gin config file {path!r} does not exist"])

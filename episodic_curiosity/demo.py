@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import os
 
-from absl import app
 from absl import flags
 from absl import logging
 import cv2
@@ -57,8 +56,11 @@ class WallAvoidingWalk:
     def act(self, position: np.ndarray) -> int:
         """Returns the next action (0 no-op, 1 forward, 2 left, 3 right) given the position."""
         position = np.asarray(position, np.float64)
-        bumped = (self._last_action == 1 and self._last_position is not None
-                  and np.linalg.norm(position[:2] - self._last_position[:2]) < self._min_move)
+        bumped = (
+            self._last_action == 1
+            and self._last_position is not None
+            and np.linalg.norm(position[:2] - self._last_position[:2]) < self._min_move
+        )
         if bumped or (not self._pending_turns and self._rng.random() < 0.03):
             turn = int(self._rng.choice([2, 3]))
             self._pending_turns = [turn] * int(self._rng.integers(3, self._max_turn_steps + 1))
@@ -77,12 +79,11 @@ def contact_sheet(frames: list[np.ndarray], columns: int = 4, rows: int = 3) -> 
     sheet = np.zeros((rows * height, columns * width, 3), np.uint8)
     for slot, index in enumerate(picks):
         row, column = divmod(slot, columns)
-        sheet[row * height:(row + 1) * height, column * width:(column + 1) * width] = frames[index]
+        sheet[row * height : (row + 1) * height, column * width : (column + 1) * width] = frames[index]
     return sheet
 
 
-def run_demo(output_dir: str, scenario: str = "vizdoom_sparse", num_steps: int = 200,
-             seed: int = 0) -> dict[str, str]:
+def run_demo(output_dir: str, scenario: str = "vizdoom_sparse", num_steps: int = 200, seed: int = 0) -> dict[str, str]:
     """Rolls out a random walk in `scenario` and writes the images; returns their paths."""
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
@@ -131,28 +132,51 @@ def run_demo(output_dir: str, scenario: str = "vizdoom_sparse", num_steps: int =
     return outputs
 
 
-def run_pipeline_demo(output_dir: str, scenario: str = "vizdoom_sparse", gin_bindings=(),
-                      num_timesteps: int | None = None, num_env: int | None = None,
-                      eval_episodes: int = 8, asynchronous: bool = True) -> dict[str, str]:
+def run_pipeline_demo(
+    output_dir: str,
+    scenario: str = "vizdoom_sparse",
+    gin_bindings=(),
+    num_timesteps: int | None = None,
+    num_env: int | None = None,
+    eval_episodes: int = 8,
+    asynchronous: bool = True,
+) -> dict[str, str]:
     """PPO+EC smoke run via the launcher, evaluation and reward plot; returns artifact paths."""
     from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import launcher  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import plot_training  # pylint: disable=g-import-not-at-top
-    outputs = launcher.launch(output_dir, "ppo_plus_ec", scenario, scale="smoke", gin_bindings=gin_bindings,
-                              num_timesteps=num_timesteps, num_env=num_env, asynchronous=asynchronous)
-    artifacts = {"run_dir": outputs["run_dir"], "r_network": outputs["r_checkpoint"],
-                 "policy_checkpoint": outputs["policy_checkpoint"]}
+
+    outputs = launcher.launch(
+        output_dir,
+        "ppo_plus_ec",
+        scenario,
+        scale="smoke",
+        gin_bindings=gin_bindings,
+        num_timesteps=num_timesteps,
+        num_env=num_env,
+        asynchronous=asynchronous,
+    )
+    artifacts = {
+        "run_dir": outputs["run_dir"],
+        "r_network": outputs["r_checkpoint"],
+        "policy_checkpoint": outputs["policy_checkpoint"],
+    }
     for name in ("train", "valid", "test"):
         artifacts[f"reward_{name}_csv"] = os.path.join(outputs["run_dir"], f"reward_{name}.csv")
-    evaluation = eval_policy.eval_policy(outputs["policy_checkpoint"], scenario, split="test",
-                                         num_episodes=eval_episodes, num_env=min(4, eval_episodes),
-                                         asynchronous=asynchronous,
-                                         output=os.path.join(outputs["run_dir"], "eval_test.json"))
+    evaluation = eval_policy.eval_policy(
+        outputs["policy_checkpoint"],
+        scenario,
+        split="test",
+        num_episodes=eval_episodes,
+        num_env=min(4, eval_episodes),
+        asynchronous=asynchronous,
+        output=os.path.join(outputs["run_dir"], "eval_test.json"),
+    )
     artifacts["evaluation_json"] = os.path.join(outputs["run_dir"], "eval_test.json")
     logging.info("Test evaluation: %s", evaluation)
     artifacts["reward_curves_png"] = plot_training.plot_run(
-        outputs["run_dir"], os.path.join(output_dir, "reward_curves.png"),
-        title=f"PPO+EC on {scenario} (smoke scale)")
+        outputs["run_dir"], os.path.join(output_dir, "reward_curves.png"), title=f"PPO+EC on {scenario} (smoke scale)"
+    )
     return artifacts
 
 
@@ -160,8 +184,13 @@ PRETRAINED_POLICY = "pretrained:vizdoom_sparse_ppo_plus_ec"
 PRETRAINED_R_NETWORK = "pretrained:vizdoom"
 
 
-def run_pretrained_demo(output_dir: str, scenario: str = "vizdoom_sparse", eval_episodes: int = 4,
-                        video_steps: int = 525, asynchronous: bool = True) -> dict[str, str]:
+def run_pretrained_demo(
+    output_dir: str,
+    scenario: str = "vizdoom_sparse",
+    eval_episodes: int = 4,
+    video_steps: int = 525,
+    asynchronous: bool = True,
+) -> dict[str, str]:
     """Evaluates the shipped PPO+EC policy on the test seeds and films one test episode with
     its curiosity bonus; {} (and a log line) where the package does not ship both models."""
     from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
@@ -169,23 +198,39 @@ def run_pretrained_demo(output_dir: str, scenario: str = "vizdoom_sparse", eval_
     from episodic_curiosity import r_network  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import visualize_curiosity_reward  # pylint: disable=g-import-not-at-top
+
     shipped = pretrained.available()
-    missing = [name for name in (PRETRAINED_POLICY, PRETRAINED_R_NETWORK) if name[len(pretrained.PREFIX):] not in shipped]
+    missing = [
+        name for name in (PRETRAINED_POLICY, PRETRAINED_R_NETWORK) if name[len(pretrained.PREFIX) :] not in shipped
+    ]
     if missing:
-        logging.warning("This package does not ship %s: skipping the trained-policy part of the demo.",
-                        ", ".join(missing))
+        logging.warning(
+            "This package does not ship %s: skipping the trained-policy part of the demo.", ", ".join(missing)
+        )
         return {}
     folder = os.path.join(output_dir, "pretrained_policy")
     os.makedirs(folder, exist_ok=True)
     evaluation_path = os.path.join(folder, "eval_test.json")
-    evaluation = eval_policy.eval_policy(PRETRAINED_POLICY, scenario, split="test", num_episodes=eval_episodes,
-                                         num_env=min(4, eval_episodes), asynchronous=asynchronous,
-                                         output=evaluation_path)
+    evaluation = eval_policy.eval_policy(
+        PRETRAINED_POLICY,
+        scenario,
+        split="test",
+        num_episodes=eval_episodes,
+        num_env=min(4, eval_episodes),
+        asynchronous=asynchronous,
+        output=evaluation_path,
+    )
     logging.info("Shipped PPO+EC policy on the test seeds of %s: %s", scenario, evaluation)
     paths = visualize_curiosity_reward.visualize(
-        folder, scenario, r_network.RNetwork(weights_path=PRETRAINED_R_NETWORK), policy=PRETRAINED_POLICY,
-        num_episodes=1, num_steps=video_steps, trajectory_mode="policy",
-        seed=train_policy.split_base_seed("test"))
+        folder,
+        scenario,
+        r_network.RNetwork(weights_path=PRETRAINED_R_NETWORK),
+        policy=PRETRAINED_POLICY,
+        num_episodes=1,
+        num_steps=video_steps,
+        trajectory_mode="policy",
+        seed=train_policy.split_base_seed("test"),
+    )
     artifacts = {"pretrained_evaluation_json": evaluation_path}
     for path in paths:
         artifacts[f"pretrained_video_{os.path.splitext(path)[1][1:]}"] = path
@@ -195,6 +240,7 @@ def run_pretrained_demo(output_dir: str, scenario: str = "vizdoom_sparse", eval_
 def main(argv):
     del argv
     from episodic_curiosity import process_control  # pylint: disable=g-import-not-at-top
+
     process_control.install_stop_handlers()
     if _MODE.value == "pipeline":
         outputs = run_pipeline_demo(_OUTPUT_DIR.value, _SCENARIO.value)
@@ -209,6 +255,7 @@ def main(argv):
 def run() -> None:
     """Console script `ec-demo`."""
     from episodic_curiosity import cli  # pylint: disable=g-import-not-at-top
+
     cli.run(main)
 
 

@@ -75,31 +75,34 @@ def aggregate(similarities: np.ndarray, sizes: np.ndarray, method: str = "percen
 class EpisodicMemory:
     """Memories of `num_envs` envs: embeddings [N, capacity, E], sizes and ages per env."""
 
-    def __init__(self,
-                 num_envs: int,
-                 embedding_size: int = 512,
-                 capacity: int = 200,
-                 replacement: str = "fifo",
-                 similarity_aggregation: str = "percentile",
-                 store_info: bool = False,
-                 seed: int = 0,
-                 key_size: int | None = None):
+    def __init__(
+        self,
+        num_envs: int,
+        embedding_size: int = 512,
+        capacity: int = 200,
+        replacement: str = "fifo",
+        similarity_aggregation: str = "percentile",
+        store_info: bool = False,
+        seed: int = 0,
+        key_size: int | None = None,
+    ):
         """Args:
-          num_envs: int, number of envs (one memory each).
-          embedding_size: int, embedding width.
-          capacity: int, entries per memory (paper: 200; Ant: 1000).
-          replacement: str, 'fifo' or 'random' (what a full memory overwrites).
-          similarity_aggregation: str, one of AGGREGATIONS.
-          store_info: bool, keep each entry's env `info` dict (for visualization).
-          seed: int, seeds the per-env generators of `random` replacement.
-          key_size: int or None, width of an optional per-entry comparison key (e.g. the
-            R-network's `memory_keys`), stored beside the embedding and compared instead of it.
+        num_envs: int, number of envs (one memory each).
+        embedding_size: int, embedding width.
+        capacity: int, entries per memory (paper: 200; Ant: 1000).
+        replacement: str, 'fifo' or 'random' (what a full memory overwrites).
+        similarity_aggregation: str, one of AGGREGATIONS.
+        store_info: bool, keep each entry's env `info` dict (for visualization).
+        seed: int, seeds the per-env generators of `random` replacement.
+        key_size: int or None, width of an optional per-entry comparison key (e.g. the
+          R-network's `memory_keys`), stored beside the embedding and compared instead of it.
         """
         if replacement not in REPLACEMENTS:
             raise ValueError(f"unknown memory replacement {replacement!r}; valid: {', '.join(REPLACEMENTS)}")
         if similarity_aggregation not in AGGREGATIONS:
-            raise ValueError(f"unknown similarity aggregation {similarity_aggregation!r}; "
-                             f"valid: {', '.join(AGGREGATIONS)}")
+            raise ValueError(
+                f"unknown similarity aggregation {similarity_aggregation!r}; valid: {', '.join(AGGREGATIONS)}"
+            )
         if capacity < 1 or num_envs < 1:
             raise ValueError(f"capacity and num_envs must be >= 1, got {capacity} and {num_envs}")
         self.num_envs = num_envs
@@ -110,8 +113,7 @@ class EpisodicMemory:
         self.keys = None if key_size is None else np.zeros((num_envs, capacity, key_size), np.float32)
         self.ages = np.zeros((num_envs, capacity), np.int64)
         self.counts = np.zeros(num_envs, np.int64)  # insertions since the last reset
-        self.infos: list[list[Any]] | None = (
-            [[None] * capacity for _ in range(num_envs)] if store_info else None)
+        self.infos: list[list[Any]] | None = [[None] * capacity for _ in range(num_envs)] if store_info else None
         self._rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(num_envs)]
 
     @property
@@ -131,8 +133,13 @@ class EpisodicMemory:
             for env in np.flatnonzero(mask):
                 self.infos[env] = [None] * self.capacity
 
-    def add(self, embeddings: np.ndarray, mask: Sequence[bool] | np.ndarray,
-            infos: Sequence[Any] | None = None, keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def add(
+        self,
+        embeddings: np.ndarray,
+        mask: Sequence[bool] | np.ndarray,
+        infos: Sequence[Any] | None = None,
+        keys: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Adds `embeddings[i]` to memory i for every i where `mask[i]`; returns (envs, slots),
         the envs that added and the slot each wrote.
 
@@ -162,8 +169,7 @@ class EpisodicMemory:
                 self.infos[env][slot] = infos[env]
         return envs, slots
 
-    def similarities(self, current: np.ndarray, similarity_fn: SimilarityFn,
-                     dense_similarity_fn=None) -> np.ndarray:
+    def similarities(self, current: np.ndarray, similarity_fn: SimilarityFn, dense_similarity_fn=None) -> np.ndarray:
         """Similarity of `current[i]` to every entry of memory i, NaN for empty slots.
 
         All valid (env, entry) pairs go to `similarity_fn` in one call, the current embedding
@@ -194,8 +200,10 @@ class EpisodicMemory:
         result[envs, slots] = similarity_fn(np.asarray(current, np.float32)[envs], stored[envs, slots])
         return result
 
-    def aggregate_similarity(self, current: np.ndarray, similarity_fn: SimilarityFn,
-                             dense_similarity_fn=None) -> np.ndarray:
+    def aggregate_similarity(
+        self, current: np.ndarray, similarity_fn: SimilarityFn, dense_similarity_fn=None
+    ) -> np.ndarray:
         """The configured aggregation of `similarities(current)`, [N]; 0.0 for empty memories."""
-        return aggregate(self.similarities(current, similarity_fn, dense_similarity_fn), self.sizes,
-                         self.similarity_aggregation)
+        return aggregate(
+            self.similarities(current, similarity_fn, dense_similarity_fn), self.sizes, self.similarity_aggregation
+        )

@@ -31,9 +31,16 @@ from episodic_curiosity import process_control
 from episodic_curiosity import train_policy
 
 
-def eval_policy(checkpoint: str, scenario: str, split: str = "test", num_episodes: int = 12,
-                num_env: int = 12, asynchronous: bool = True, env_kwargs: dict | None = None,
-                output: str | None = None) -> dict:
+def eval_policy(
+    checkpoint: str,
+    scenario: str,
+    split: str = "test",
+    num_episodes: int = 12,
+    num_env: int = 12,
+    asynchronous: bool = True,
+    env_kwargs: dict | None = None,
+    output: str | None = None,
+) -> dict:
     """Evaluates `checkpoint` on `scenario`; returns (and writes) the summary dict."""
     if split not in ("train", "valid", "test"):
         raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
@@ -44,18 +51,28 @@ def eval_policy(checkpoint: str, scenario: str, split: str = "test", num_episode
     # Image policies see the frames resized (and stacked) as they were trained on, which the
     # checkpoint records (older checkpoints: the gin-bound CuriosityEnvWrapper settings).
     env = train_policy.make_policy_envs(
-        scenario, num_env, split, None, asynchronous=asynchronous, env_kwargs=env_kwargs, training=False,
-        exploration_reward="none", **checkpoint_io.policy_input_settings(checkpoint))
+        scenario,
+        num_env,
+        split,
+        asynchronous=asynchronous,
+        env_kwargs=env_kwargs,
+        scale_task_reward=1.0,
+        **checkpoint_io.policy_input_settings(checkpoint),
+    )
     try:
         policy = train_policy.load_policy(checkpoint, env.single_observation_space, env.single_action_space)
         # Every round finishes one episode per env, so the mean of round means is the episode mean.
         rounds = [train_policy.evaluate_episodes(env, policy) for _ in range(math.ceil(num_episodes / num_env))]
     finally:
         env.close()
-    summary = {"checkpoint": os.path.abspath(checkpoint), "scenario": scenario, "split": split,
-               "episodes": len(rounds) * num_env,
-               "mean_return": float(np.mean([r["mean_return"] for r in rounds])),
-               "success_rate": float(np.mean([r["success_rate"] for r in rounds]))}
+    summary = {
+        "checkpoint": os.path.abspath(checkpoint),
+        "scenario": scenario,
+        "split": split,
+        "episodes": len(rounds) * num_env,
+        "mean_return": float(np.mean([r["mean_return"] for r in rounds])),
+        "success_rate": float(np.mean([r["success_rate"] for r in rounds])),
+    }
     output = output or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), f"eval_{split}.json")
     atomic_files.write_json(output, summary)
     _write_tensorboard(checkpoint, summary)
@@ -72,6 +89,7 @@ def tensorboard_dir(checkpoint: str) -> str:
 
 def _write_tensorboard(checkpoint: str, summary: dict) -> None:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
     step = int(checkpoint_io.read_attributes(checkpoint).get("update", 0))
     writer = tf.summary.create_file_writer(tensorboard_dir(checkpoint))
     with writer.as_default(step=step):
@@ -81,8 +99,11 @@ def _write_tensorboard(checkpoint: str, summary: dict) -> None:
 
 
 def _define_flags() -> None:
-    flags.DEFINE_string("checkpoint", None, "Policy checkpoint written by train_policy, or a shipped model "
-                        "(pretrained:vizdoom_sparse_ppo_plus_ec).")
+    flags.DEFINE_string(
+        "checkpoint",
+        None,
+        "Policy checkpoint written by train_policy, or a shipped model (pretrained:vizdoom_sparse_ppo_plus_ec).",
+    )
     flags.DEFINE_string("env_name", "vizdoom_sparse", "Scenario name.")
     flags.DEFINE_enum("split", "test", ["train", "valid", "test"], "Which seeds to evaluate on.")
     flags.DEFINE_integer("num_episodes", 12, "Episodes to run.")
@@ -96,14 +117,16 @@ def main(argv: Sequence[str]) -> None:
     if not config.checkpoint:
         raise app.UsageError("--checkpoint is required")
     process_control.install_stop_handlers()
-    summary = eval_policy(config.checkpoint, config.env_name, config.split, config.num_episodes,
-                          config.num_env, output=config.output)
+    summary = eval_policy(
+        config.checkpoint, config.env_name, config.split, config.num_episodes, config.num_env, output=config.output
+    )
     print(json.dumps(summary))
 
 
 def run() -> None:
     """Console script `ec-eval-policy`."""
     from episodic_curiosity import cli  # pylint: disable=g-import-not-at-top
+
     cli.run(main, define_flags=_define_flags)
 
 

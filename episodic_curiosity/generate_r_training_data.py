@@ -41,6 +41,7 @@ if __name__ == "__main__":
     # sees one set of configurables (a second copy as __main__ would make every binding
     # ambiguous once another module imports this one).
     from episodic_curiosity.generate_r_training_data import run as _run
+
     _run()
     raise SystemExit(0)
 
@@ -100,6 +101,7 @@ class TaskSummary:
       file_sizes: list of int, their sizes in bytes.
       skipped: bool, the task was already finished and not rerun.
     """
+
     task_id: int
     seed: int
     env_seed: int
@@ -122,6 +124,7 @@ class GenerationSummary:
       env_steps: int, agent steps of all tasks.
       tasks: list of TaskSummary, by task id.
     """
+
     output_dir: str
     files: list[str]
     num_examples: int
@@ -132,6 +135,7 @@ class GenerationSummary:
 @dataclasses.dataclass(frozen=True)
 class _TaskConfig:
     """Everything a worker needs for one task (picklable)."""
+
     task_id: int
     output_dir: str
     scenario: str
@@ -213,6 +217,7 @@ class _ShardWriter:
     def write(self, record: bytes) -> None:
         if self._writer is None:
             import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
             name = shard_name(self._task_id, len(self.closed))
             self._tmp_path = os.path.join(self._output_dir, "tmp_" + name)
             self._writer = tf.io.TFRecordWriter(self._tmp_path)
@@ -252,10 +257,13 @@ def _episode_records(frames, infos, pairs, metadata: r_training_data.PairMetadat
         frame_metadata[index] = r_training_data.frame_metadata_from_info(infos[index], start)
     for n, (first, second, label) in enumerate(pairs):
         example = r_training_data.encode_pair_example(
-            pngs[first], pngs[second], label,
-            dataclasses.replace(metadata, example_index_in_episode=n,
-                                example_index=metadata.example_index + n),
-            frame_metadata[first], frame_metadata[second])
+            pngs[first],
+            pngs[second],
+            label,
+            dataclasses.replace(metadata, example_index_in_episode=n, example_index=metadata.example_index + n),
+            frame_metadata[first],
+            frame_metadata[second],
+        )
         yield example.SerializeToString(deterministic=True)
 
 
@@ -264,8 +272,9 @@ def _run_task(task: _TaskConfig) -> TaskSummary:
     try:
         return _run_task_unguarded(task)
     except Exception as e:  # Re-raised with the task named; the pool may not keep the cause.
-        raise TaskFailedError(f"task {task.task_id} (scenario {task.scenario!r}) failed: "
-                              f"{type(e).__name__}: {e}") from e
+        raise TaskFailedError(
+            f"task {task.task_id} (scenario {task.scenario!r}) failed: {type(e).__name__}: {e}"
+        ) from e
 
 
 def _run_task_unguarded(task: _TaskConfig) -> TaskSummary:
@@ -274,8 +283,7 @@ def _run_task_unguarded(task: _TaskConfig) -> TaskSummary:
     if environments.get_scenario(task.scenario).family == "dmlab":
         # DeepMind Lab mixes the split in itself (`mixerSeed`), as the original: seed 123 + task.
         env_seed = seed
-        env = environments.make_env(task.scenario, seed=env_seed,
-                                    **{"mixer_seed": task.mixer_seed, **task.env_kwargs})
+        env = environments.make_env(task.scenario, seed=env_seed, **{"mixer_seed": task.mixer_seed, **task.env_kwargs})
     else:
         env_seed = mix_seed(seed, task.mixer_seed)
         env = environments.make_env(task.scenario, seed=env_seed, **task.env_kwargs)
@@ -286,13 +294,17 @@ def _run_task_unguarded(task: _TaskConfig) -> TaskSummary:
     try:
         while steps < task.steps_per_task:
             frames, infos, episode_steps = collect_episode(env)
-            pairs = r_training_data.sample_pairs(len(frames), rng, task.max_action_distance,
-                                                 mode=task.sampling_mode)
+            pairs = r_training_data.sample_pairs(len(frames), rng, task.max_action_distance, mode=task.sampling_mode)
             metadata = r_training_data.PairMetadata(
-                seed=seed, mixer_seed=task.mixer_seed, fully_qualified_level=task.scenario,
-                episode=episodes, example_index=examples, env_steps_at_episode=steps,
+                seed=seed,
+                mixer_seed=task.mixer_seed,
+                fully_qualified_level=task.scenario,
+                episode=episodes,
+                example_index=examples,
+                env_steps_at_episode=steps,
                 global_env_steps_at_episode=steps * task.num_tasks,
-                max_action_distance=task.max_action_distance)
+                max_action_distance=task.max_action_distance,
+            )
             for record in _episode_records(frames, infos, pairs, metadata):
                 writer.write(record)
             examples += len(pairs)
@@ -306,12 +318,17 @@ def _run_task_unguarded(task: _TaskConfig) -> TaskSummary:
         raise
     finally:
         env.close()
-    summary = TaskSummary(task_id=task.task_id, seed=seed, env_seed=env_seed, env_steps=steps,
-                          episodes=episodes, num_examples=examples,
-                          files=[name for name, _ in writer.closed],
-                          file_sizes=[size for _, size in writer.closed])
-    atomic_files.write_json(os.path.join(task.output_dir, marker_name(task.task_id)),
-                           dataclasses.asdict(summary))
+    summary = TaskSummary(
+        task_id=task.task_id,
+        seed=seed,
+        env_seed=env_seed,
+        env_steps=steps,
+        episodes=episodes,
+        num_examples=examples,
+        files=[name for name, _ in writer.closed],
+        file_sizes=[size for _, size in writer.closed],
+    )
+    atomic_files.write_json(os.path.join(task.output_dir, marker_name(task.task_id)), dataclasses.asdict(summary))
     return summary
 
 
@@ -329,19 +346,24 @@ def _check_config(output_dir: str, config: Mapping[str, Any]) -> None:
     if os.path.exists(path):
         with open(path) as f:
             previous = json.load(f)
-        differences = [f"{key}: {previous.get(key)!r} before, {value!r} now"
-                       for key, value in _normalized(config).items() if previous.get(key) != value]
+        differences = [
+            f"{key}: {previous.get(key)!r} before, {value!r} now"
+            for key, value in _normalized(config).items()
+            if previous.get(key) != value
+        ]
         if differences:
             raise IncompatibleOutputError(
                 f"{output_dir!r} holds data generated with other settings ({'; '.join(differences)}); "
-                "use another output_dir or the same settings")
+                "use another output_dir or the same settings"
+            )
         return
     strays = [n for n in os.listdir(output_dir) if _SHARD_PATTERN.match(n) or _MARKER_PATTERN.match(n)]
     if strays:
         raise IncompatibleOutputError(
             f"{output_dir!r} holds R-network data files ({strays[0]!r}, ...) but no {CONFIG_NAME}; "
             "they were not written by this generator, so nothing there is touched: use an empty "
-            "output_dir")
+            "output_dir"
+        )
     atomic_files.write_json(path, _normalized(config))
 
 
@@ -359,8 +381,7 @@ def _finished_task(output_dir: str, task_id: int) -> TaskSummary | None:
     for name, size in zip(summary.files, summary.file_sizes):
         shard = os.path.join(output_dir, name)
         if not os.path.exists(shard) or os.path.getsize(shard) != size:
-            logging.warning("Shard %s of finished task %d is missing or changed; the task is redone.",
-                            shard, task_id)
+            logging.warning("Shard %s of finished task %d is missing or changed; the task is redone.", shard, task_id)
             return None
     return summary
 
@@ -398,8 +419,11 @@ def _run_tasks(tasks: Sequence[_TaskConfig], num_workers: int, progress: tqdm.tq
     # task the running ones still finish (their output is kept), as before.
     context = multiprocessing.get_context("forkserver")
     pool = concurrent.futures.ProcessPoolExecutor(
-        min(num_workers, len(tasks)), mp_context=context, initializer=process_control.init_tensorflow_worker,
-        initargs=(process_control.ProcessIdentity.of(),))
+        min(num_workers, len(tasks)),
+        mp_context=context,
+        initializer=process_control.init_tensorflow_worker,
+        initargs=(process_control.ProcessIdentity.of(),),
+    )
     try:
         task_function = functools.partial(process_control.call_in_pool_worker, _run_task)
         # Workers start (at submit) without re-importing this program's __main__ module:
@@ -429,13 +453,26 @@ def _remove_temp_files(output_dir: str) -> None:
                 os.remove(os.path.join(output_dir, name))
 
 
-def argument_problems(total_env_steps, num_tasks, num_workers, split, num_examples_per_shard,
-                      max_action_distance, sampling_mode, base_seed=environments.DEFAULT_BASE_SEED) -> list[str]:
+def argument_problems(
+    total_env_steps,
+    num_tasks,
+    num_workers,
+    split,
+    num_examples_per_shard,
+    max_action_distance,
+    sampling_mode,
+    base_seed=environments.DEFAULT_BASE_SEED,
+) -> list[str]:
     """Every bad argument, as text."""
     problems = []
-    for name, value in (("total_env_steps", total_env_steps), ("num_tasks", num_tasks),
-                        ("num_workers", num_workers), ("num_examples_per_shard", num_examples_per_shard),
-                        ("max_action_distance", max_action_distance), ("base_seed", base_seed)):
+    for name, value in (
+        ("total_env_steps", total_env_steps),
+        ("num_tasks", num_tasks),
+        ("num_workers", num_workers),
+        ("num_examples_per_shard", num_examples_per_shard),
+        ("max_action_distance", max_action_distance),
+        ("base_seed", base_seed),
+    ):
         if isinstance(value, bool) or not isinstance(value, int):
             problems.append(f"{name} must be an int, got {value!r}")
     if problems:
@@ -453,26 +490,27 @@ def argument_problems(total_env_steps, num_tasks, num_workers, split, num_exampl
     if max_action_distance < 1:
         problems.append(f"max_action_distance must be >= 1, got {max_action_distance}")
     if sampling_mode not in r_training_data.SAMPLING_MODES:
-        problems.append(f"unknown sampling_mode {sampling_mode!r}; valid: "
-                        f"{', '.join(r_training_data.SAMPLING_MODES)}")
+        problems.append(f"unknown sampling_mode {sampling_mode!r}; valid: {', '.join(r_training_data.SAMPLING_MODES)}")
     return problems
 
 
 @gin.configurable(denylist=["output_dir"])
-def generate_r_training_data(output_dir: str,
-                             scenario: str,
-                             total_env_steps: int,
-                             num_tasks: int,
-                             num_workers: int,
-                             split: str = "R_TRAINING",
-                             num_examples_per_shard: int = 4000,
-                             max_action_distance: int = r_training_data.MAX_ACTION_DISTANCE,
-                             sampling_mode: str = r_training_data.V1_AFFECT_NUM_TRAINING_EXAMPLES,
-                             base_seed: int = environments.DEFAULT_BASE_SEED,
-                             env_kwargs: Mapping[str, Any] | None = None,
-                             show_progress: bool = True,
-                             seed: int | None = None,
-                             validate_only: bool = False) -> GenerationSummary | None:
+def generate_r_training_data(
+    output_dir: str,
+    scenario: str,
+    total_env_steps: int,
+    num_tasks: int,
+    num_workers: int,
+    split: str = "R_TRAINING",
+    num_examples_per_shard: int = 4000,
+    max_action_distance: int = r_training_data.MAX_ACTION_DISTANCE,
+    sampling_mode: str = r_training_data.V1_AFFECT_NUM_TRAINING_EXAMPLES,
+    base_seed: int = environments.DEFAULT_BASE_SEED,
+    env_kwargs: Mapping[str, Any] | None = None,
+    show_progress: bool = True,
+    seed: int | None = None,
+    validate_only: bool = False,
+) -> GenerationSummary | None:
     """Generates (or completes) a split of R-network training pairs in `output_dir`.
 
     Args:
@@ -499,9 +537,19 @@ def generate_r_training_data(output_dir: str,
     """
     if seed is not None:
         base_seed = seeding.env_base_seed(seed)
-    cli.raise_if_problems(argument_problems(total_env_steps, num_tasks, num_workers, split,
-                                            num_examples_per_shard, max_action_distance, sampling_mode,
-                                            base_seed), "generate_r_training_data arguments")
+    cli.raise_if_problems(
+        argument_problems(
+            total_env_steps,
+            num_tasks,
+            num_workers,
+            split,
+            num_examples_per_shard,
+            max_action_distance,
+            sampling_mode,
+            base_seed,
+        ),
+        "generate_r_training_data arguments",
+    )
     environments.get_scenario(scenario).constructor()  # Unknown/unavailable: fail before any work.
     if validate_only:
         return None
@@ -509,43 +557,79 @@ def generate_r_training_data(output_dir: str,
     output_dir = os.path.abspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     mixer_seed = r_training_data.MIXER_SEEDS[split]
-    _check_config(output_dir, {
-        "scenario": scenario, "total_env_steps": total_env_steps, "num_tasks": num_tasks,
-        "split": split, "mixer_seed": mixer_seed, "num_examples_per_shard": num_examples_per_shard,
-        "max_action_distance": max_action_distance, "sampling_mode": sampling_mode,
-        "base_seed": base_seed, "env_kwargs": env_kwargs})
-    provenance.record(output_dir, "generate_r_training_data", seed=seed,
-                      extra={"scenario": scenario, "split": split, "base_seed": base_seed})
+    _check_config(
+        output_dir,
+        {
+            "scenario": scenario,
+            "total_env_steps": total_env_steps,
+            "num_tasks": num_tasks,
+            "split": split,
+            "mixer_seed": mixer_seed,
+            "num_examples_per_shard": num_examples_per_shard,
+            "max_action_distance": max_action_distance,
+            "sampling_mode": sampling_mode,
+            "base_seed": base_seed,
+            "env_kwargs": env_kwargs,
+        },
+    )
+    provenance.record(
+        output_dir,
+        "generate_r_training_data",
+        seed=seed,
+        extra={"scenario": scenario, "split": split, "base_seed": base_seed},
+    )
 
     finished = {t: s for t in range(num_tasks) if (s := _finished_task(output_dir, t)) is not None}
     pending = [t for t in range(num_tasks) if t not in finished]
     _clean_unfinished(output_dir, set(pending))
     if finished:
-        logging.info("%d of %d tasks already finished in %s; running the other %d.",
-                     len(finished), num_tasks, output_dir, len(pending))
+        logging.info(
+            "%d of %d tasks already finished in %s; running the other %d.",
+            len(finished),
+            num_tasks,
+            output_dir,
+            len(pending),
+        )
     steps_per_task = math.ceil(total_env_steps / num_tasks)
-    tasks = [_TaskConfig(task_id=t, output_dir=output_dir, scenario=scenario, env_kwargs=env_kwargs,
-                         steps_per_task=steps_per_task, num_tasks=num_tasks, mixer_seed=mixer_seed,
-                         base_seed=base_seed, num_examples_per_shard=num_examples_per_shard,
-                         max_action_distance=max_action_distance, sampling_mode=sampling_mode)
-             for t in pending]
+    tasks = [
+        _TaskConfig(
+            task_id=t,
+            output_dir=output_dir,
+            scenario=scenario,
+            env_kwargs=env_kwargs,
+            steps_per_task=steps_per_task,
+            num_tasks=num_tasks,
+            mixer_seed=mixer_seed,
+            base_seed=base_seed,
+            num_examples_per_shard=num_examples_per_shard,
+            max_action_distance=max_action_distance,
+            sampling_mode=sampling_mode,
+        )
+        for t in pending
+    ]
     start_time = time.time()
-    with tqdm.tqdm(total=num_tasks, initial=len(finished), unit="task", desc=f"{split} pairs",
-                   disable=not show_progress) as progress:
+    with tqdm.tqdm(
+        total=num_tasks, initial=len(finished), unit="task", desc=f"{split} pairs", disable=not show_progress
+    ) as progress:
         for summary in _run_tasks(tasks, num_workers, progress):
             finished[summary.task_id] = summary
     summaries = [finished[t] for t in range(num_tasks)]
     _write_tensorboard(os.path.join(output_dir, "tb"), summaries, time.time() - start_time)
     files = sorted(os.path.join(output_dir, name) for s in summaries for name in s.files)
-    return GenerationSummary(output_dir=output_dir, files=files,
-                             num_examples=sum(s.num_examples for s in summaries),
-                             env_steps=sum(s.env_steps for s in summaries), tasks=summaries)
+    return GenerationSummary(
+        output_dir=output_dir,
+        files=files,
+        num_examples=sum(s.num_examples for s in summaries),
+        env_steps=sum(s.env_steps for s in summaries),
+        tasks=summaries,
+    )
 
 
 def _write_tensorboard(tb_dir: str, summaries: Sequence[TaskSummary], seconds: float) -> None:
     """TensorBoard scalars: per task (step = task id) its examples and env steps; for the whole
     split (step = number of tasks) the totals and the env steps/s of the tasks run this time."""
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
     ran = [s for s in summaries if not s.skipped]
     writer = tf.summary.create_file_writer(tb_dir)
     with writer.as_default():
@@ -556,8 +640,7 @@ def _write_tensorboard(tb_dir: str, summaries: Sequence[TaskSummary], seconds: f
         tf.summary.scalar("r_training_data/examples", sum(s.num_examples for s in summaries), step=step)
         tf.summary.scalar("r_training_data/env_steps", sum(s.env_steps for s in summaries), step=step)
         if ran and seconds > 0:
-            tf.summary.scalar("r_training_data/env_steps_per_s", sum(s.env_steps for s in ran) / seconds,
-                              step=step)
+            tf.summary.scalar("r_training_data/env_steps_per_s", sum(s.env_steps for s in ran) / seconds, step=step)
     writer.close()
 
 
@@ -565,8 +648,17 @@ def _write_tensorboard(tb_dir: str, summaries: Sequence[TaskSummary], seconds: f
 
 # Flags are defined only when this module runs as a program (`_define_flags` below), so that
 # importing it next to another entry point (train_r, the launcher) cannot clash on flag names.
-_OPTIONAL_FLAGS = ("total_env_steps", "num_tasks", "num_workers", "split", "num_examples_per_shard",
-                   "max_action_distance", "sampling_mode", "base_seed", "seed")
+_OPTIONAL_FLAGS = (
+    "total_env_steps",
+    "num_tasks",
+    "num_workers",
+    "split",
+    "num_examples_per_shard",
+    "max_action_distance",
+    "sampling_mode",
+    "base_seed",
+    "seed",
+)
 _REQUIRED = ("total_env_steps", "num_tasks", "num_workers")
 
 
@@ -582,8 +674,9 @@ def _define_flags() -> None:
     flags.DEFINE_integer("max_action_distance", None, "k: largest positive gap in steps (5).")
     flags.DEFINE_enum("sampling_mode", None, list(r_training_data.SAMPLING_MODES), "Pair sampling mode.")
     flags.DEFINE_integer("base_seed", None, "Seed of task 0 (123).")
-    flags.DEFINE_integer("seed", None, "The run's seed: task 0 is seeded 123 + seed x "
-                         f"{seeding.SEEDS_PER_RUN} (overrides --base_seed).")
+    flags.DEFINE_integer(
+        "seed", None, f"The run's seed: task 0 is seeded 123 + seed x {seeding.SEEDS_PER_RUN} (overrides --base_seed)."
+    )
     flags.DEFINE_string("env_kwargs", None, "JSON object of scenario constructor overrides.")
     flags.DEFINE_multi_string("gin_config", [], "Gin config files.")
     flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'generate_r_training_data.num_tasks=4'.")
@@ -605,9 +698,9 @@ def main(argv):
         raise app.UsageError("--output_dir and --scenario are required")
     process_control.install_stop_handlers()
     from episodic_curiosity import configurables  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
+
     cli.parse_gin(flag_values.gin_config, flag_values.gin_bindings)
-    kwargs = {name: flag_values[name].value for name in _OPTIONAL_FLAGS
-              if flag_values[name].value is not None}
+    kwargs = {name: flag_values[name].value for name in _OPTIONAL_FLAGS if flag_values[name].value is not None}
     if flag_values.env_kwargs:
         kwargs["env_kwargs"] = json.loads(flag_values.env_kwargs)
     missing = [f"--{name}" for name in _REQUIRED if name not in kwargs and not _gin_bound(name)]
@@ -615,8 +708,10 @@ def main(argv):
         raise app.UsageError(f"missing {', '.join(missing)} (as flags or gin bindings)")
     logging.info("Gin config:\n%s", gin.config_str())
     summary = generate_r_training_data(flag_values.output_dir, scenario=flag_values.scenario, **kwargs)
-    print(f"{summary.num_examples} examples from {summary.env_steps} env steps in "
-          f"{len(summary.files)} files under {summary.output_dir}")
+    print(
+        f"{summary.num_examples} examples from {summary.env_steps} env steps in "
+        f"{len(summary.files)} files under {summary.output_dir}"
+    )
 
 
 def run() -> None:

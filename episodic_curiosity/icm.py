@@ -24,7 +24,7 @@ clipped to [0, `max_reward`] (the original clipped it to [-1, 1]; it is never ne
 **Own optimizer, not PPO's.** The ICM has its own Adam (lr 1e-3: the ICM code trained it at 10x
 the A3C learning rate of 1e-4, `PREDICTION_LR_SCALE`; gradients clipped to a global norm of 40,
 as the ICM code clipped its A3C+ICM gradients) and is trained on each PPO rollout by the
-wrapper in `icm_env_wrapper.py`, with as many epochs x minibatches as PPO does. The original's
+`intrinsic.IcmBonus`, with as many epochs x minibatches as PPO does. The original's
 ppo2 option instead added 10 x the ICM loss to PPO's loss (and multiplied the total by 20),
 sharing PPO's Adam, annealed learning rate and 0.5 gradient clipping. Keeping the optimizers
 apart keeps PPO unchanged and blind to the ICM, lets the ICM's learning
@@ -67,8 +67,9 @@ def discrete_inverse_loss(logits: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
       actions: tf.Tensor int [B], the actions taken.
     Returns: tf.Tensor float scalar.
     """
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(actions, tf.int32), logits=logits))
+    return tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(actions, tf.int32), logits=logits)
+    )
 
 
 def continuous_inverse_loss(predicted_actions: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
@@ -94,8 +95,9 @@ def icm_loss(inverse_loss: tf.Tensor, forward_loss: tf.Tensor, forward_loss_weig
     return (1.0 - forward_loss_weight) * inverse_loss + forward_loss_weight * forward_loss
 
 
-def intrinsic_reward_from_features(predicted_features: tf.Tensor, features: tf.Tensor, reward_scale: float,
-                                   max_reward: float) -> tf.Tensor:
+def intrinsic_reward_from_features(
+    predicted_features: tf.Tensor, features: tf.Tensor, reward_scale: float, max_reward: float
+) -> tf.Tensor:
     """eta / 2 * ||phi_hat(s') - phi(s')||^2, clipped to [0, max_reward].
 
     Args:
@@ -127,54 +129,61 @@ class IntrinsicCuriosityModule:
     model, each in Keras layer order.
     """
 
-    def __init__(self,
-                 observation_space: gym.spaces.Box,
-                 action_space: gym.Space,
-                 image_size: Sequence[int] | None = (42, 42),
-                 conv_layers: int = 4,
-                 conv_filters: int = 32,
-                 mlp_feature_units: Sequence[int] = (256, 256),
-                 hidden_units: int = 256,
-                 hidden_activation: str = "relu",
-                 forward_loss_weight: float = 0.2,
-                 reward_scale: float = 0.01,
-                 max_reward: float = 1.0,
-                 learning_rate: float = 1e-3,
-                 adam_epsilon: float = 1e-8,
-                 max_grad_norm: float = 40.0,
-                 seed: int = 0):
+    def __init__(
+        self,
+        observation_space: gym.spaces.Box,
+        action_space: gym.Space,
+        image_size: Sequence[int] | None = (42, 42),
+        conv_layers: int = 4,
+        conv_filters: int = 32,
+        mlp_feature_units: Sequence[int] = (256, 256),
+        hidden_units: int = 256,
+        hidden_activation: str = "relu",
+        forward_loss_weight: float = 0.2,
+        reward_scale: float = 0.01,
+        max_reward: float = 1.0,
+        learning_rate: float = 1e-3,
+        adam_epsilon: float = 1e-8,
+        max_grad_norm: float = 40.0,
+        seed: int = 0,
+    ):
         """Args:
-          observation_space: gym.spaces.Box, the policy observation: [H, W, C] images (uint8,
-            0..255) or 1-d vectors (float).
-          action_space: gym.Space, Discrete or 1-d Box.
-          image_size: (h, w) or None, images are resized to this before the convolutions
-            (None: keep the observation's size).
-          conv_layers: int, 3x3 stride-2 'same' ELU convolutions of the image encoder.
-          conv_filters: int, filters of each of them.
-          mlp_feature_units: sequence of int, dense ELU layers of the vector encoder; the last
-            width is the feature size.
-          hidden_units: int, width of the hidden layer of the inverse and forward models.
-          hidden_activation: str, its Keras activation ('relu' in the ICM code and the
-            original's ppo2 option).
-          forward_loss_weight: float, beta: loss = (1 - beta) * inverse + beta * forward.
-          reward_scale: float, eta: reward = eta / 2 * ||phi_hat(s') - phi(s')||^2.
-          max_reward: float, the reward is clipped to [0, max_reward].
-          learning_rate: float, the ICM's Adam step size.
-          adam_epsilon: float, the ICM's Adam epsilon (TF1's default, which the ICM code used).
-          max_grad_norm: float, global-norm gradient clipping of the ICM's updates.
-          seed: int, seeds the weight initialisers.
+        observation_space: gym.spaces.Box, the policy observation: [H, W, C] images (uint8,
+          0..255) or 1-d vectors (float).
+        action_space: gym.Space, Discrete or 1-d Box.
+        image_size: (h, w) or None, images are resized to this before the convolutions
+          (None: keep the observation's size).
+        conv_layers: int, 3x3 stride-2 'same' ELU convolutions of the image encoder.
+        conv_filters: int, filters of each of them.
+        mlp_feature_units: sequence of int, dense ELU layers of the vector encoder; the last
+          width is the feature size.
+        hidden_units: int, width of the hidden layer of the inverse and forward models.
+        hidden_activation: str, its Keras activation ('relu' in the ICM code and the
+          original's ppo2 option).
+        forward_loss_weight: float, beta: loss = (1 - beta) * inverse + beta * forward.
+        reward_scale: float, eta: reward = eta / 2 * ||phi_hat(s') - phi(s')||^2.
+        max_reward: float, the reward is clipped to [0, max_reward].
+        learning_rate: float, the ICM's Adam step size.
+        adam_epsilon: float, the ICM's Adam epsilon (TF1's default, which the ICM code used).
+        max_grad_norm: float, global-norm gradient clipping of the ICM's updates.
+        seed: int, seeds the weight initialisers.
         """
         errors = []
         if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) not in (1, 3):
-            errors.append(f"observation_space must be a Box of images [H, W, C] or vectors [D], "
-                          f"got {observation_space}")
+            errors.append(
+                f"observation_space must be a Box of images [H, W, C] or vectors [D], got {observation_space}"
+            )
         discrete = isinstance(action_space, gym.spaces.Discrete)
         if not discrete and not (isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1):
             errors.append(f"action_space must be Discrete or a 1-d Box, got {action_space}")
         if not 0.0 <= forward_loss_weight <= 1.0:
             errors.append(f"forward_loss_weight={forward_loss_weight!r} (must be in [0, 1])")
-        for name, value in (("reward_scale", reward_scale), ("max_reward", max_reward),
-                            ("learning_rate", learning_rate), ("max_grad_norm", max_grad_norm)):
+        for name, value in (
+            ("reward_scale", reward_scale),
+            ("max_reward", max_reward),
+            ("learning_rate", learning_rate),
+            ("max_grad_norm", max_grad_norm),
+        ):
             if not value > 0:
                 errors.append(f"{name}={value!r} (must be > 0)")
         if errors:
@@ -191,19 +200,27 @@ class IntrinsicCuriosityModule:
             self._action_low = np.asarray(action_space.low, np.float32)
             self._action_high = np.asarray(action_space.high, np.float32)
         seeds = _Seeds(seed)
-        self.encoder = _build_encoder(observation_space, image_size, conv_layers, conv_filters,
-                                      mlp_feature_units, seeds)
+        self.encoder = _build_encoder(
+            observation_space, image_size, conv_layers, conv_filters, mlp_feature_units, seeds
+        )
         self.feature_size = int(self.encoder.output.shape[-1])
-        self.inverse_model = _build_head(2 * self.feature_size, hidden_units, hidden_activation,
-                                         self.num_actions, seeds, "inverse_model")
-        self.forward_model = _build_head(self.feature_size + self.num_actions, hidden_units,
-                                         hidden_activation, self.feature_size, seeds, "forward_model")
+        self.inverse_model = _build_head(
+            2 * self.feature_size, hidden_units, hidden_activation, self.num_actions, seeds, "inverse_model"
+        )
+        self.forward_model = _build_head(
+            self.feature_size + self.num_actions,
+            hidden_units,
+            hidden_activation,
+            self.feature_size,
+            seeds,
+            "forward_model",
+        )
         self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=adam_epsilon)
         self.optimizer.build(self.trainable_variables)  # slots exist before a checkpoint is loaded
-        observation_spec = tf.TensorSpec([None, *observation_space.shape],
-                                         tf.as_dtype(observation_space.dtype))
-        action_spec = (tf.TensorSpec([None], tf.int64) if discrete
-                       else tf.TensorSpec([None, self.num_actions], tf.float32))
+        observation_spec = tf.TensorSpec([None, *observation_space.shape], tf.as_dtype(observation_space.dtype))
+        action_spec = (
+            tf.TensorSpec([None], tf.int64) if discrete else tf.TensorSpec([None, self.num_actions], tf.float32)
+        )
         signature = [observation_spec, action_spec, observation_spec]
         self._reward_fn = tf.function(self._reward, input_signature=signature)
         self._train_fn = tf.function(self._train_step, input_signature=signature)
@@ -211,8 +228,11 @@ class IntrinsicCuriosityModule:
 
     @property
     def trainable_variables(self) -> list:
-        return (list(self.encoder.trainable_variables) + list(self.inverse_model.trainable_variables)
-                + list(self.forward_model.trainable_variables))
+        return (
+            list(self.encoder.trainable_variables)
+            + list(self.inverse_model.trainable_variables)
+            + list(self.forward_model.trainable_variables)
+        )
 
     # Numpy in, numpy out ---------------------------------------------------------------------
 
@@ -239,16 +259,20 @@ class IntrinsicCuriosityModule:
         expected = tuple(self.observation_space.shape)
         for name, value in (("observations", observations), ("next_observations", next_observations)):
             if tuple(value.shape[1:]) != expected:
-                raise ValueError(f"ICM {name} must have shape [B, {', '.join(map(str, expected))}], "
-                                 f"got {list(value.shape)}")
+                raise ValueError(
+                    f"ICM {name} must have shape [B, {', '.join(map(str, expected))}], got {list(value.shape)}"
+                )
         if self.discrete:
             actions = np.asarray(actions).astype(np.int64, copy=False).reshape(-1)
         else:
-            actions = np.clip(np.asarray(actions, np.float32).reshape(-1, self.num_actions),
-                              self._action_low, self._action_high)
+            actions = np.clip(
+                np.asarray(actions, np.float32).reshape(-1, self.num_actions), self._action_low, self._action_high
+            )
         if not len(observations) == len(actions) == len(next_observations):
-            raise ValueError(f"ICM batch sizes differ: {len(observations)} observations, {len(actions)} "
-                             f"actions, {len(next_observations)} next observations")
+            raise ValueError(
+                f"ICM batch sizes differ: {len(observations)} observations, {len(actions)} "
+                f"actions, {len(next_observations)} next observations"
+            )
         return observations, actions, next_observations
 
     def _action_input(self, actions: tf.Tensor) -> tf.Tensor:
@@ -267,8 +291,7 @@ class IntrinsicCuriosityModule:
 
     def _reward(self, observations, actions, next_observations):
         features_next, predicted_next, _ = self._predict(observations, actions, next_observations)
-        return intrinsic_reward_from_features(predicted_next, features_next, self.reward_scale,
-                                              self.max_reward)
+        return intrinsic_reward_from_features(predicted_next, features_next, self.reward_scale, self.max_reward)
 
     def _losses(self, observations, actions, next_observations):
         features_next, predicted_next, inverse = self._predict(observations, actions, next_observations)
@@ -277,8 +300,11 @@ class IntrinsicCuriosityModule:
             inverse = discrete_inverse_loss(inverse, actions)
         else:
             inverse = continuous_inverse_loss(inverse, actions)
-        return {"forward_loss": forward, "inverse_loss": inverse,
-                "loss": icm_loss(inverse, forward, self.forward_loss_weight)}
+        return {
+            "forward_loss": forward,
+            "inverse_loss": inverse,
+            "loss": icm_loss(inverse, forward, self.forward_loss_weight),
+        }
 
     def _train_step(self, observations, actions, next_observations):
         variables = self.trainable_variables
@@ -290,20 +316,32 @@ class IntrinsicCuriosityModule:
         return losses
 
 
-def _build_encoder(observation_space: gym.spaces.Box, image_size, conv_layers: int, conv_filters: int,
-                   mlp_feature_units: Sequence[int], seeds: _Seeds) -> keras.Model:
+def _build_encoder(
+    observation_space: gym.spaces.Box,
+    image_size,
+    conv_layers: int,
+    conv_filters: int,
+    mlp_feature_units: Sequence[int],
+    seeds: _Seeds,
+) -> keras.Model:
     """phi: observations [B, ...] (the space's dtype) -> features [B, F] float32."""
-    inputs = keras.Input(shape=observation_space.shape, dtype=str(observation_space.dtype),
-                         name="observations")
+    inputs = keras.Input(shape=observation_space.shape, dtype=str(observation_space.dtype), name="observations")
     if len(observation_space.shape) == 3:
         hidden = keras.layers.Rescaling(1.0 / 255.0, name="scale")(inputs)  # casts to float32
         if image_size is not None:
-            hidden = keras.layers.Resizing(int(image_size[0]), int(image_size[1]), interpolation="bilinear",
-                                           name="resize")(hidden)
+            hidden = keras.layers.Resizing(
+                int(image_size[0]), int(image_size[1]), interpolation="bilinear", name="resize"
+            )(hidden)
         for index in range(1, conv_layers + 1):
-            hidden = keras.layers.Conv2D(conv_filters, 3, strides=2, padding="same", activation="elu",
-                                         kernel_initializer=keras.initializers.GlorotUniform(seeds.next()),
-                                         name=f"conv{index}")(hidden)
+            hidden = keras.layers.Conv2D(
+                conv_filters,
+                3,
+                strides=2,
+                padding="same",
+                activation="elu",
+                kernel_initializer=keras.initializers.GlorotUniform(seeds.next()),
+                name=f"conv{index}",
+            )(hidden)
         features = keras.layers.Flatten(name="features")(hidden)
     else:
         if not mlp_feature_units:
@@ -311,18 +349,25 @@ def _build_encoder(observation_space: gym.spaces.Box, image_size, conv_layers: i
         hidden = keras.ops.cast(inputs, "float32")
         for index, units in enumerate(mlp_feature_units, start=1):
             initializer = keras.initializers.GlorotUniform(seeds.next())
-            hidden = keras.layers.Dense(units, activation="elu", kernel_initializer=initializer,
-                                        name=f"fc{index}")(hidden)
+            hidden = keras.layers.Dense(units, activation="elu", kernel_initializer=initializer, name=f"fc{index}")(
+                hidden
+            )
         features = hidden
     return keras.Model(inputs, features, name="icm_encoder")
 
 
-def _build_head(input_size: int, hidden_units: int, activation: str, output_size: int, seeds: _Seeds,
-                name: str) -> keras.Model:
+def _build_head(
+    input_size: int, hidden_units: int, activation: str, output_size: int, seeds: _Seeds, name: str
+) -> keras.Model:
     """dense `hidden_units` (`activation`) -> linear `output_size`."""
     inputs = keras.Input(shape=(input_size,), dtype="float32", name=f"{name}_input")
-    hidden = keras.layers.Dense(hidden_units, activation=activation, name=f"{name}_hidden",
-                                kernel_initializer=keras.initializers.GlorotUniform(seeds.next()))(inputs)
-    outputs = keras.layers.Dense(output_size, name=f"{name}_output",
-                                 kernel_initializer=keras.initializers.GlorotUniform(seeds.next()))(hidden)
+    hidden = keras.layers.Dense(
+        hidden_units,
+        activation=activation,
+        name=f"{name}_hidden",
+        kernel_initializer=keras.initializers.GlorotUniform(seeds.next()),
+    )(inputs)
+    outputs = keras.layers.Dense(
+        output_size, name=f"{name}_output", kernel_initializer=keras.initializers.GlorotUniform(seeds.next())
+    )(hidden)
     return keras.Model(inputs, outputs, name=name)

@@ -6,8 +6,9 @@ Methods x scenarios x run numbers, each run one launcher process:
     # this machine (a local Ray is started), smoke sizes:
     ec-sweep --workdir=/tmp/ec_sweep --methods=ppo,ppo_plus_ec \
         --scenarios=vizdoom_sparse --runs=2 --scale=smoke --cpus_per_run=2
-    # the paper's table on a Ray cluster (see scripts/ray_cluster.yaml), results in a bucket:
-    ec-sweep --address=auto --workdir=gs://my-bucket/ec \
+    # the paper's table on a Ray cluster (see scripts/ray_cluster.yaml); the workdir is a folder
+    # every node sees at the same path (NFS, or a bucket mounted with gcsfuse/s3fs):
+    ec-sweep --address=auto --workdir=/mnt/shared/ec \
         --methods=ppo,ppo_plus_ec,ppo_plus_eco,ppo_plus_grid_oracle \
         --scenarios=noreward,norewardnofire,sparse,verysparse,sparseplusdoors,dense1,dense2 \
         --runs=10 --cpus_per_run=16
@@ -15,8 +16,9 @@ Methods x scenarios x run numbers, each run one launcher process:
     # num_timesteps, num_env, r_networks_path; flags given explicitly override it):
     ec-sweep --workdir=/tmp/ec_sweep --sweep_file=sweep.yaml
 
-Rerunning the same command after an interruption skips finished runs and resumes the others
-from their checkpoints. See episodic_curiosity/sweep.py for the layout and the R-network jobs.
+A failed run is retried by Ray (`--max_attempts`) and resumes from its checkpoints. Rerunning the
+same command after an interruption skips finished runs and resumes the others from their
+checkpoints. See episodic_curiosity/sweep.py for the layout and the R-network jobs.
 """
 
 import os
@@ -31,8 +33,12 @@ from episodic_curiosity import sweep
 
 
 def _define_flags() -> None:
-    flags.DEFINE_string("workdir", None, "Results: a local folder or a pyarrow.fs URI "
-                        "(gs://, s3://, file://).")
+    flags.DEFINE_string(
+        "workdir",
+        None,
+        "Results: a local folder, or on a cluster one every node sees at "
+        "the same path (NFS, a mounted bucket). URIs are refused.",
+    )
     flags.DEFINE_string("sweep_file", None, "YAML/JSON sweep file (methods, scenarios, runs, scale, ...).")
     flags.DEFINE_list("methods", None, "Comma-separated launcher methods.")
     flags.DEFINE_list("scenarios", None, "Comma-separated scenario names.")
@@ -41,19 +47,20 @@ def _define_flags() -> None:
     flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings for every run (after the file's).")
     flags.DEFINE_integer("num_timesteps", None, "Agent steps per run (default: the scale's).")
     flags.DEFINE_integer("num_env", None, "Parallel envs per run (default: the scale's).")
-    flags.DEFINE_integer("seed", None, "Seed of run number 1; run n gets seed + n - 1 (default: 0, "
-                         "i.e. the launcher's run number - 1).")
+    flags.DEFINE_integer(
+        "seed", None, "Seed of run number 1; run n gets seed + n - 1 (default: 0, i.e. the launcher's run number - 1)."
+    )
     flags.DEFINE_string("r_networks_path", None, "Pre-trained R-networks for ppo_plus_ec (skips R-net jobs).")
-    flags.DEFINE_string("address", None, "Ray address: unset starts a local Ray; "
-                        "'auto' or host:port joins one.")
-    flags.DEFINE_float("cpus_per_run", None, "CPUs per run (default 12, "
-                       "capped at this machine's for a local Ray).")
+    flags.DEFINE_string("address", None, "Ray address: unset starts a local Ray; 'auto' or host:port joins one.")
+    flags.DEFINE_float("cpus_per_run", None, "CPUs per run (default 12, capped at this machine's for a local Ray).")
     flags.DEFINE_float("gpus_per_run", 0, "GPUs per run.")
-    flags.DEFINE_integer("max_attempts", 3, "Launcher starts per run before it counts as failed.")
-    flags.DEFINE_integer("ray_max_retries", 3, "Ray retries of a run whose worker or node died.")
-    flags.DEFINE_string("staging_dir", None, "Local staging folder for URI workdirs.")
+    flags.DEFINE_integer(
+        "max_attempts",
+        3,
+        "Attempts per run before it counts as failed: Ray retries a "
+        "run whose launcher failed or whose worker or node died max_attempts - 1 times.",
+    )
     flags.DEFINE_float("report_every_s", 60, "Seconds between progress tables.")
-    flags.DEFINE_float("sync_period_s", 600, "Seconds between copies to a URI workdir while a run goes.")
 
 
 def main(argv):
@@ -61,14 +68,14 @@ def main(argv):
     config = flags.FLAGS
     if not config.workdir:
         from absl import app  # pylint: disable=g-import-not-at-top
+
         raise app.UsageError("--workdir is required")
     process_control.install_stop_handlers()
     values = {}
     try:
         if config.sweep_file:
             values = sweep.load_sweep_file(config.sweep_file)
-        for name in ("methods", "scenarios", "runs", "scale", "num_timesteps", "num_env", "r_networks_path",
-                     "seed"):
+        for name in ("methods", "scenarios", "runs", "scale", "num_timesteps", "num_env", "r_networks_path", "seed"):
             if getattr(config, name) is not None:
                 values[name] = getattr(config, name)
         if "methods" not in values or "scenarios" not in values:
@@ -77,22 +84,37 @@ def main(argv):
         if isinstance(runs, str) and runs.strip().isdigit():
             runs = int(runs)
         values["gin_bindings"] = list(values.get("gin_bindings") or []) + list(config.gin_bindings)
-        spec = sweep.make_spec(values["methods"], values["scenarios"], runs, values.get("scale", "paper"),
-                               values["gin_bindings"], values.get("num_timesteps"), values.get("num_env"),
-                               values.get("r_networks_path"), values.get("seed"))
+        spec = sweep.make_spec(
+            values["methods"],
+            values["scenarios"],
+            runs,
+            values.get("scale", "paper"),
+            values["gin_bindings"],
+            values.get("num_timesteps"),
+            values.get("num_env"),
+            values.get("r_networks_path"),
+            values.get("seed"),
+        )
         cpus_per_run = config.cpus_per_run
         if cpus_per_run is None:
             cpus_per_run = 12 if config.address else min(12, os.cpu_count() or 1)
-        result = sweep.run_sweep(spec, config.workdir, address=config.address, cpus_per_run=cpus_per_run,
-                                 gpus_per_run=config.gpus_per_run, max_attempts=config.max_attempts,
-                                 ray_max_retries=config.ray_max_retries, staging_dir=config.staging_dir,
-                                 report_every_s=config.report_every_s, sync_period_s=config.sync_period_s)
+        result = sweep.run_sweep(
+            spec,
+            config.workdir,
+            address=config.address,
+            cpus_per_run=cpus_per_run,
+            gpus_per_run=config.gpus_per_run,
+            max_attempts=config.max_attempts,
+            report_every_s=config.report_every_s,
+        )
     except sweep.SweepSpecError as error:
         logging.error("%s", error)
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    print(f"done: {len(result['done'])}; failed: {len(result['failed'])}; skipped (finished before): "
-          f"{len(result['skipped'])}")
+    print(
+        f"done: {len(result['done'])}; failed: {len(result['failed'])}; skipped (finished before): "
+        f"{len(result['skipped'])}"
+    )
     if result["report"]:
         print(f"summary: {result['report']['summary_markdown']}")
     if result["failed"]:

@@ -2,7 +2,7 @@ r"""Chains the pipeline of one method x scenario run (`ec-launcher`, `scripts/la
 
     ec-launcher --workdir=/tmp/ec --method=ppo_plus_ec --scenario=vizdoom_sparse \
         [--scale=smoke] [--run_number=1] [--seed=N] [--r_networks_path=DIR_OR_H5] \
-        [--gin_bindings='CuriosityEnvWrapper.scale_surrogate_reward=0.05']
+        [--gin_bindings='RewardScales.scale_surrogate_reward=0.05']
 
 Layout (the original's): `<workdir>/<method>/<scenario>/run_number_<n>/` holding
 `r_training_data/{R_TRAINING,R_VALIDATION}/`, `r_networks/`, the policy files, `seed.json`
@@ -30,6 +30,7 @@ if __name__ == "__main__":
     # `python -m episodic_curiosity.launcher` runs the package's copy of this module (one copy
     # of every module, as for the other entry points).
     from episodic_curiosity.launcher import run as _run
+
     _run()
     raise SystemExit(0)
 
@@ -54,8 +55,8 @@ from episodic_curiosity import train_policy
 from episodic_curiosity import train_r
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
-METHODS = ("ppo", "ppo_plus_ec", "ppo_plus_eco", "ppo_plus_grid_oracle", "ppo_plus_icm")
-NOT_YET_METHODS: dict[str, str] = {}  # method -> why it cannot run yet
+# Each method is its configs/method_<method>.gin (`train_policy.intrinsic_reward` and its settings).
+METHODS = ("ppo", "ppo_plus_ec", "ppo_plus_eco", "ppo_plus_grid_oracle", "ppo_plus_icm", "ppo_plus_rnd", "ppo_plus_e3b")
 SCALES = ("paper", "laptop", "smoke")
 
 
@@ -71,14 +72,13 @@ class ScaleSettings:
 
 
 SCALE_SETTINGS = {
-    "paper": ScaleSettings(num_timesteps=20_000_000, num_env=12, data_env_steps=2_500_000,
-                           data_tasks=160, data_workers=os.cpu_count() or 1),
+    "paper": ScaleSettings(
+        num_timesteps=20_000_000, num_env=12, data_env_steps=2_500_000, data_tasks=160, data_workers=os.cpu_count() or 1
+    ),
     # Sized for a 2-core CPU (configs/scale_laptop.gin); sparse navigation asks for more steps
     # (--num_timesteps).
-    "laptop": ScaleSettings(num_timesteps=2_000_000, num_env=12, data_env_steps=800_000, data_tasks=16,
-                            data_workers=2),
-    "smoke": ScaleSettings(num_timesteps=12_000, num_env=4, data_env_steps=4_000, data_tasks=2,
-                           data_workers=2),
+    "laptop": ScaleSettings(num_timesteps=2_000_000, num_env=12, data_env_steps=800_000, data_tasks=16, data_workers=2),
+    "smoke": ScaleSettings(num_timesteps=12_000, num_env=4, data_env_steps=4_000, data_tasks=2, data_workers=2),
 }
 
 
@@ -109,8 +109,6 @@ def config_files(method: str, scenario: str, scale: str) -> list[str]:
 
 def check_choice(method: str, scenario: str, scale: str) -> None:
     """One clear error for an unknown or unavailable method, scenario or scale."""
-    if method in NOT_YET_METHODS:
-        raise NotImplementedError(f"method {method!r}: {NOT_YET_METHODS[method]}")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
     if scale not in SCALES:
@@ -121,17 +119,22 @@ def check_choice(method: str, scenario: str, scale: str) -> None:
 
 # The original's released R-networks, one folder per DMLab level (the original code).
 RELEASED_R_NETWORK_FOLDERS = {
-    "sparse": "explore_goal_locations_large", "verysparse": "explore_goal_locations_large",
-    "noreward": "explore_goal_locations_large", "norewardnofire": "explore_goal_locations_large",
-    "sparseplusdoors": "explore_obstructed_goals_large", "dense1": "rooms_keys_doors_puzzle",
-    "dense2": "rooms_collect_good_objects_train", "ant_no_reward": "mujoco_ant",
+    "sparse": "explore_goal_locations_large",
+    "verysparse": "explore_goal_locations_large",
+    "noreward": "explore_goal_locations_large",
+    "norewardnofire": "explore_goal_locations_large",
+    "sparseplusdoors": "explore_obstructed_goals_large",
+    "dense1": "rooms_keys_doors_puzzle",
+    "dense2": "rooms_collect_good_objects_train",
+    "ant_no_reward": "mujoco_ant",
 }
 
 
 def r_network_for_scenario(path: str, scenario: str) -> str:
     """The R-network to use for `scenario` from `--r_networks_path`.
 
-    A file is used as is, and so is a shipped model (`pretrained:vizdoom`). In a folder laid out like the original's release (one sub-folder per
+    A file is used as is, and so is a shipped model (`pretrained:vizdoom`). In a folder laid out
+    like the original's release (one sub-folder per
     level, e.g. `explore_goal_locations_large/r_network_weights.01860.h5`), the scenario's
     level folder is searched; otherwise the whole folder.
     """
@@ -146,18 +149,26 @@ def newest_r_network(path: str) -> str:
     """`path` itself if it is a file, else the greatest `r_network_weights.*.h5` under it."""
     if os.path.isfile(path):
         return path
-    found = sorted(glob.glob(os.path.join(path, "**", "r_network_weights.*.h5"), recursive=True),
-                   key=os.path.basename)
+    found = sorted(glob.glob(os.path.join(path, "**", "r_network_weights.*.h5"), recursive=True), key=os.path.basename)
     if not found:
         raise FileNotFoundError(f"no r_network_weights.*.h5 under {path!r}")
     return found[-1]
 
 
-def launch(workdir: str, method: str, scenario: str, run_number: int = 1,
-           num_timesteps: int | None = None, num_env: int | None = None,
-           r_networks_path: str | None = None, scale: str = "paper",
-           gin_bindings: Sequence[str] = (), asynchronous: bool = True,
-           show_progress: bool = True, seed: int | None = None) -> dict:
+def launch(
+    workdir: str,
+    method: str,
+    scenario: str,
+    run_number: int = 1,
+    num_timesteps: int | None = None,
+    num_env: int | None = None,
+    r_networks_path: str | None = None,
+    scale: str = "paper",
+    gin_bindings: Sequence[str] = (),
+    asynchronous: bool = True,
+    show_progress: bool = True,
+    seed: int | None = None,
+) -> dict:
     """Runs (or continues) every stage of one run; returns the paths of what it produced.
 
     Args:
@@ -178,13 +189,32 @@ def launch(workdir: str, method: str, scenario: str, run_number: int = 1,
     r_checkpoint = None
     if method == "ppo_plus_ec" and r_networks_path:
         r_checkpoint = r_network_for_scenario(r_networks_path, scenario)
-    validate_stages(method, scenario, settings, num_timesteps=num_timesteps, num_env=num_env, seed=seed,
-                    r_checkpoint=r_checkpoint, trains_r_network=method == "ppo_plus_ec" and not r_checkpoint)
+    validate_stages(
+        method,
+        scenario,
+        settings,
+        num_timesteps=num_timesteps,
+        num_env=num_env,
+        seed=seed,
+        r_checkpoint=r_checkpoint,
+        trains_r_network=method == "ppo_plus_ec" and not r_checkpoint,
+    )
     os.makedirs(run_dir, exist_ok=True)
     _check_seed_of_existing_run(run_dir, seed)
-    provenance.record(run_dir, "launcher", seed=seed, r_network_path=r_checkpoint,
-                      extra={"method": method, "scenario": scenario, "scale": scale, "run_number": run_number,
-                             "num_timesteps": num_timesteps, "num_env": num_env})
+    provenance.record(
+        run_dir,
+        "launcher",
+        seed=seed,
+        r_network_path=r_checkpoint,
+        extra={
+            "method": method,
+            "scenario": scenario,
+            "scale": scale,
+            "run_number": run_number,
+            "num_timesteps": num_timesteps,
+            "num_env": num_env,
+        },
+    )
     atomic_files.write_json(os.path.join(run_dir, SEED_FILE), {"seed": seed, "run_number": run_number})
     logging.info("Effective gin config of %s:\n%s", run_dir, gin.config_str())
     atomic_files.write_text(os.path.join(run_dir, "launcher.gin"), gin.config_str())
@@ -194,11 +224,21 @@ def launch(workdir: str, method: str, scenario: str, run_number: int = 1,
         if not r_checkpoint:
             r_checkpoint = _train_r_network(run_dir, scenario, settings, show_progress, seed)
         outputs["r_checkpoint"] = r_checkpoint
-    result = train_policy.train_policy(run_dir, scenario, num_env=num_env, num_timesteps=num_timesteps,
-                                       r_checkpoint=r_checkpoint, asynchronous=asynchronous,
-                                       show_progress=show_progress, seed=seed)
-    outputs.update(policy_checkpoint=result["checkpoint"], reward_train=result["last_reward_train"],
-                   reward_csvs=[os.path.join(run_dir, f"reward_{s}.csv") for s in ("train", "valid", "test")])
+    result = train_policy.train_policy(
+        run_dir,
+        scenario,
+        num_env=num_env,
+        num_timesteps=num_timesteps,
+        r_checkpoint=r_checkpoint,
+        asynchronous=asynchronous,
+        show_progress=show_progress,
+        seed=seed,
+    )
+    outputs.update(
+        policy_checkpoint=result["checkpoint"],
+        reward_train=result["last_reward_train"],
+        reward_csvs=[os.path.join(run_dir, f"reward_{s}.csv") for s in ("train", "valid", "test")],
+    )
     atomic_files.write_text(os.path.join(run_dir, "launcher.operative.gin"), gin.operative_config_str())
     return outputs
 
@@ -213,13 +253,26 @@ def _check_seed_of_existing_run(run_dir: str, seed: int) -> None:
         with open(path) as f:
             previous = json.load(f).get("seed")
         if previous is not None and previous != seed:
-            raise cli.ConfigError([f"{run_dir!r} was started with seed {previous}, this call asks for "
-                                   f"seed {seed}: pass --seed={previous} to resume it, or use another "
-                                   "--run_number / --workdir"])
+            raise cli.ConfigError(
+                [
+                    f"{run_dir!r} was started with seed {previous}, this call asks for "
+                    f"seed {seed}: pass --seed={previous} to resume it, or use another "
+                    "--run_number / --workdir"
+                ]
+            )
 
 
-def validate_stages(method: str, scenario: str, settings: ScaleSettings, *, num_timesteps: int, num_env: int,
-                    seed: int, r_checkpoint: str | None, trains_r_network: bool) -> None:
+def validate_stages(
+    method: str,
+    scenario: str,
+    settings: ScaleSettings,
+    *,
+    num_timesteps: int,
+    num_env: int,
+    seed: int,
+    r_checkpoint: str | None,
+    trains_r_network: bool,
+) -> None:
     """Checks the arguments and gin configuration of every stage a launch will run (gin must
     be parsed); raises one ConfigError listing all problems."""
     problems = []
@@ -230,9 +283,15 @@ def validate_stages(method: str, scenario: str, settings: ScaleSettings, *, num_
     if trains_r_network:
         problems += _r_network_stage_problems(scenario, settings, seed if isinstance(seed, int) else 0)
     try:
-        train_policy.train_policy("<not written>", scenario, num_env=num_env, num_timesteps=num_timesteps,
-                                  r_checkpoint=r_checkpoint or ("<trained first>" if trains_r_network else None),
-                                  seed=seed, validate_only=True)
+        train_policy.train_policy(
+            "<not written>",
+            scenario,
+            num_env=num_env,
+            num_timesteps=num_timesteps,
+            r_checkpoint=r_checkpoint or ("<trained first>" if trains_r_network else None),
+            seed=seed,
+            validate_only=True,
+        )
     except cli.ConfigError as error:
         problems += [f"train_policy: {p}" for p in error.problems]
     cli.raise_if_problems(problems, f"launch of {method} on {scenario}")
@@ -244,8 +303,15 @@ def _r_network_stage_problems(scenario: str, settings: ScaleSettings, seed: int)
     for split in seeding.R_NETWORK_DATA_SPLITS:
         try:
             generate_r_training_data.generate_r_training_data(
-                "<not written>", scenario, total_env_steps=settings.data_env_steps, num_tasks=settings.data_tasks,
-                num_workers=settings.data_workers, split=split, seed=seed, validate_only=True)
+                "<not written>",
+                scenario,
+                total_env_steps=settings.data_env_steps,
+                num_tasks=settings.data_tasks,
+                num_workers=settings.data_workers,
+                split=split,
+                seed=seed,
+                validate_only=True,
+            )
         except cli.ConfigError as error:
             problems += [f"R-network data ({split}): {p}" for p in error.problems]
     try:
@@ -255,8 +321,14 @@ def _r_network_stage_problems(scenario: str, settings: ScaleSettings, seed: int)
     return problems
 
 
-def train_r_network_only(run_dir: str, scenario: str, scale: str = "paper", gin_bindings: Sequence[str] = (),
-                         show_progress: bool = True, seed: int = 0) -> str:
+def train_r_network_only(
+    run_dir: str,
+    scenario: str,
+    scale: str = "paper",
+    gin_bindings: Sequence[str] = (),
+    show_progress: bool = True,
+    seed: int = 0,
+) -> str:
     """Only the R-network stages of a `ppo_plus_ec` run of `scenario`, in `run_dir`.
 
     Used by sweeps (`sweep.py`) to train one R-network shared by the scenarios of one level.
@@ -273,16 +345,22 @@ def train_r_network_only(run_dir: str, scenario: str, scale: str = "paper", gin_
     return _train_r_network(run_dir, scenario, settings, show_progress, seed)
 
 
-def _train_r_network(run_dir: str, scenario: str, settings: ScaleSettings, show_progress: bool,
-                     seed: int) -> str:
+def _train_r_network(run_dir: str, scenario: str, settings: ScaleSettings, show_progress: bool, seed: int) -> str:
     """Data generation for both R-network splits, then `train_r`; each skips what is done."""
     data_dirs = []
     for split in seeding.R_NETWORK_DATA_SPLITS:
         directory = os.path.join(run_dir, "r_training_data", split)
         logging.info("Stage: R-network training data, split %s -> %s", split, directory)
         generate_r_training_data.generate_r_training_data(
-            directory, scenario, total_env_steps=settings.data_env_steps, num_tasks=settings.data_tasks,
-            num_workers=settings.data_workers, split=split, show_progress=show_progress, seed=seed)
+            directory,
+            scenario,
+            total_env_steps=settings.data_env_steps,
+            num_tasks=settings.data_tasks,
+            num_workers=settings.data_workers,
+            split=split,
+            show_progress=show_progress,
+            seed=seed,
+        )
         data_dirs.append(directory)
     r_dir = os.path.join(run_dir, "r_networks")
     logging.info("Stage: train_r -> %s", r_dir)
@@ -304,16 +382,17 @@ def _bound(parameter: str) -> bool:
 
 def _define_flags() -> None:
     from absl import flags  # pylint: disable=g-import-not-at-top
+
     flags.DEFINE_string("workdir", None, "Root output folder.")
     flags.DEFINE_enum("method", "ppo_plus_ec", list(METHODS), "Method.")
     flags.DEFINE_enum("scenario", "vizdoom_sparse", environments.scenario_names(), "Registered scenario.")
-    flags.DEFINE_integer("run_number", 1, "Run index: names the folder and, without --seed, sets the seed "
-                         "(run number - 1).")
+    flags.DEFINE_integer(
+        "run_number", 1, "Run index: names the folder and, without --seed, sets the seed (run number - 1)."
+    )
     flags.DEFINE_integer("seed", None, "The run's seed (default: run number - 1).")
     flags.DEFINE_integer("num_timesteps", None, "Agent steps (default by --scale).")
     flags.DEFINE_integer("num_env", None, "Parallel envs (default by --scale).")
-    flags.DEFINE_string("r_networks_path", None,
-                        "Pre-trained R-net .h5, or a folder searched for the newest one.")
+    flags.DEFINE_string("r_networks_path", None, "Pre-trained R-net .h5, or a folder searched for the newest one.")
     flags.DEFINE_enum("scale", "paper", list(SCALES), "Sizes: " + ", ".join(SCALES) + ".")
     flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings (applied last).")
     flags.DEFINE_integer("intra_op_threads", 0, "TensorFlow threads per op (0: one per core).")
@@ -323,17 +402,28 @@ def _define_flags() -> None:
 def main(argv: Sequence[str]) -> None:
     from absl import app  # pylint: disable=g-import-not-at-top
     from absl import flags  # pylint: disable=g-import-not-at-top
+
     from episodic_curiosity import process_control  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import runtime  # pylint: disable=g-import-not-at-top
+
     del argv
     config = flags.FLAGS
     if not config.workdir:
         raise app.UsageError("--workdir is required")
     process_control.install_stop_handlers()
     runtime.configure_threads(config.intra_op_threads, config.inter_op_threads)
-    outputs = launch(config.workdir, config.method, config.scenario, config.run_number,
-                     config.num_timesteps, config.num_env, config.r_networks_path, config.scale,
-                     config.gin_bindings, seed=config.seed)
+    outputs = launch(
+        config.workdir,
+        config.method,
+        config.scenario,
+        config.run_number,
+        config.num_timesteps,
+        config.num_env,
+        config.r_networks_path,
+        config.scale,
+        config.gin_bindings,
+        seed=config.seed,
+    )
     for name, value in outputs.items():
         print(f"{name}: {value}")
 

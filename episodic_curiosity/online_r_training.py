@@ -1,7 +1,8 @@
 """PPO+ECO: the R-network trained online from the policy's own experience (the original code).
 
-`OnlineRNetworkTrainer` observes the curiosity wrapper (it gets the untouched frames and done
-flags of every vector step), keeps the last `observation_history_size` vector steps, and every
+`OnlineRNetworkTrainer` observes every vector step of the training envs (the untouched
+curiosity frames and done flags; `intrinsic.OnlineEpisodicCuriosity` feeds it), keeps the last
+`observation_history_size` vector steps, and every
 `training_interval` vector steps (-1: = the history size) retrains the R-network for
 `num_epochs` epochs on pairs sampled with the `v2` rule (k = 5) from each env's trajectories,
 shuffled and split 95 % / 5 %, batch 64, Keras-default Adam (lr 1e-3, epsilon 1e-7). New
@@ -64,8 +65,7 @@ class DiskHistory:
             raise ValueError(f"history frames must be {(self.num_envs, *self.frame_shape)}, got {frames.shape}")
         os.pwrite(self._fd, frames.tobytes(), self.position * self.step_bytes)
         self.dones[self.position] = dones
-        os.pwrite(self._dones_fd, self.dones[self.position].astype(np.uint8).tobytes(),
-                  self.position * self.num_envs)
+        os.pwrite(self._dones_fd, self.dones[self.position].astype(np.uint8).tobytes(), self.position * self.num_envs)
         self.position = (self.position + 1) % self.capacity
         self.count = min(self.count + 1, self.capacity)
 
@@ -108,20 +108,28 @@ def trajectories(dones: np.ndarray) -> list[tuple[int, np.ndarray]]:
 
 @gin.configurable(denylist=["network", "num_envs", "frame_shape", "history_path"])
 class OnlineRNetworkTrainer:
-    """Observer of the curiosity wrapper that retrains the R-network (see module docstring)."""
+    """Keeps the recent frames and retrains the R-network on them (see module docstring)."""
 
-    def __init__(self, network: r_network.RNetwork, num_envs: int, frame_shape: Sequence[int],
-                 history_path: str, observation_history_size: int = 20_000,
-                 training_interval: int = 20_000, num_epochs: int = 6, seed: int = 0):
+    def __init__(
+        self,
+        network: r_network.RNetwork,
+        num_envs: int,
+        frame_shape: Sequence[int],
+        history_path: str,
+        observation_history_size: int = 20_000,
+        training_interval: int = 20_000,
+        num_epochs: int = 6,
+        seed: int = 0,
+    ):
         """Args:
-          network: the RNetwork used by the curiosity wrapper (trained in place).
-          num_envs: int, envs of the vector env.
-          frame_shape: (H, W, C), the curiosity input's shape.
-          history_path: str, file holding the frame history.
-          observation_history_size: int, vector steps kept (original default 20,000; ECO 60,000).
-          training_interval: int, vector steps between trainings; -1 = the history size.
-          num_epochs: int, epochs per training (ECO: 10).
-          seed: int, seeds pair sampling and shuffling.
+        network: the RNetwork that scores the bonus (trained in place).
+        num_envs: int, envs of the vector env.
+        frame_shape: (H, W, C), the curiosity input's shape.
+        history_path: str, file holding the frame history.
+        observation_history_size: int, vector steps kept (original default 20,000; ECO 60,000).
+        training_interval: int, vector steps between trainings; -1 = the history size.
+        num_epochs: int, epochs per training (ECO: 10).
+        seed: int, seeds pair sampling and shuffling.
         """
         self.network = network
         self.history = DiskHistory(history_path, observation_history_size, num_envs, frame_shape)
@@ -140,9 +148,9 @@ class OnlineRNetworkTrainer:
         """`callback()` runs after each training (e.g. to refresh memory keys)."""
         self._on_weights_updated.append(callback)
 
-    def on_new_observation(self, *, observations, rewards, dones, infos) -> None:
-        del rewards
-        frames = infos["frame"] if "frame" in infos else observations
+    def observe(self, frames: np.ndarray, dones: np.ndarray) -> None:
+        """Adds one vector step's curiosity frames [N, H, W, C] and done flags [N]; trains
+        every `training_interval` steps."""
         self.history.append(np.asarray(frames), np.asarray(dones, bool))
         self.step_count += 1
         if self.step_count % self.training_interval == 0:
@@ -154,13 +162,14 @@ class OnlineRNetworkTrainer:
         rows = []
         for env, steps in trajectories(self.history.dones[slots]):
             for first, second, label in r_training_data.sample_pairs(
-                    len(steps), self._rng, mode=r_training_data.V2_FIXED_NUM_TRAINING_EXAMPLES):
+                len(steps), self._rng, mode=r_training_data.V2_FIXED_NUM_TRAINING_EXAMPLES
+            ):
                 rows.append((slots[steps[first]], env, slots[steps[second]], env, label))
         return np.array(rows, np.int64).reshape(-1, 5)
 
     def _batches(self, rows: np.ndarray):
         for start in range(0, len(rows) - _BATCH_SIZE + 1, _BATCH_SIZE):
-            batch = rows[start:start + _BATCH_SIZE]
+            batch = rows[start : start + _BATCH_SIZE]
             x1 = self.history.read_frames(batch[:, 0], batch[:, 1])
             x2 = self.history.read_frames(batch[:, 2], batch[:, 3])
             yield (x1, x2), np.eye(2, dtype=np.float32)[batch[:, 4]]
@@ -173,8 +182,11 @@ class OnlineRNetworkTrainer:
         validation, training = rows[:num_validation], rows[num_validation:]
         steps = len(training) // _BATCH_SIZE
         if not steps:
-            logging.warning("Online R-network training skipped: %d pairs in the history, fewer than "
-                            "one batch of %d", len(training), _BATCH_SIZE)
+            logging.warning(
+                "Online R-network training skipped: %d pairs in the history, fewer than one batch of %d",
+                len(training),
+                _BATCH_SIZE,
+            )
         metrics = {}
         for _ in range(self.num_epochs if steps else 0):
             train_metrics = self.trainer.train(self._batches(training), steps)
@@ -198,8 +210,12 @@ class OnlineRNetworkTrainer:
         return {"r_network": network_variables, "r_optimizer": self.trainer.optimizer.variables}
 
     def state_attributes(self) -> dict:
-        return {"eco_step_count": self.step_count, "eco_trainings": self.trainings,
-                "eco_position": self.history.position, "eco_count": self.history.count}
+        return {
+            "eco_step_count": self.step_count,
+            "eco_trainings": self.trainings,
+            "eco_position": self.history.position,
+            "eco_count": self.history.count,
+        }
 
     def restore_attributes(self, attributes: dict) -> None:
         self.step_count = int(attributes["eco_step_count"])

@@ -21,9 +21,9 @@ class GridOracle:
 
     def __init__(self, num_envs: int, reward_grid_size: float = 30.0, cell_reward_normalizer: float = 900.0):
         """Args:
-          num_envs: int, number of envs.
-          reward_grid_size: float, G, cell side in world units.
-          cell_reward_normalizer: float, N; a new cell earns G^2 / N.
+        num_envs: int, number of envs.
+        reward_grid_size: float, G, cell side in world units.
+        cell_reward_normalizer: float, N; a new cell earns G^2 / N.
         """
         if reward_grid_size <= 0 or cell_reward_normalizer <= 0:
             raise ValueError("reward_grid_size and cell_reward_normalizer must be > 0")

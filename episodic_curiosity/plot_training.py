@@ -67,6 +67,7 @@ class Run:
       scenario: str, e.g. 'vizdoom_sparse'.
       run_number: int or None, n of `run_number_<n>` (None outside the launcher layout).
     """
+
     path: str
     method: str
     scenario: str
@@ -83,6 +84,7 @@ class Curve:
       std: float [G], their population standard deviation.
       count: int [G], how many runs cover each grid step.
     """
+
     steps: np.ndarray
     mean: np.ndarray
     std: np.ndarray
@@ -92,6 +94,7 @@ class Curve:
 def _pyplot():
     try:
         import matplotlib  # pylint: disable=g-import-not-at-top
+
         matplotlib.use("Agg")
         from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
     except ImportError as e:
@@ -162,8 +165,7 @@ def final_value(values: np.ndarray) -> float:
     return float(finite[-1]) if finite.size else math.nan
 
 
-def aggregate_curves(curves: Sequence[tuple[np.ndarray, np.ndarray]],
-                     max_points: int = _MAX_GRID_POINTS) -> Curve:
+def aggregate_curves(curves: Sequence[tuple[np.ndarray, np.ndarray]], max_points: int = _MAX_GRID_POINTS) -> Curve:
     """Mean ± std of runs' (steps, values) curves on a common grid (see the module docstring).
 
     Args:
@@ -211,32 +213,48 @@ def summarize(runs: Sequence[Run], splits: Sequence[str] = SPLITS) -> list[dict]
             finals = [final_value(read_curve(run.path, split)[1]) for run in group]
             finals = [value for value in finals if not math.isnan(value)]
             if finals:
-                rows.append({"method": method, "scenario": scenario, "split": split,
-                             "num_runs": len(finals), "final_mean": float(np.mean(finals)),
-                             "final_std": float(np.std(finals))})
+                rows.append(
+                    {
+                        "method": method,
+                        "scenario": scenario,
+                        "split": split,
+                        "num_runs": len(finals),
+                        "final_mean": float(np.mean(finals)),
+                        "final_std": float(np.std(finals)),
+                    }
+                )
     return rows
 
 
 def summary_markdown(rows: Sequence[dict]) -> str:
     """Markdown tables of final rewards, one per split: rows scenario, columns method."""
-    lines = ["# Final rewards",
-             "",
-             "Mean ± std (population) over runs of each run's last non-NaN reward, (n runs).",
-             ""]
+    lines = [
+        "# Final rewards",
+        "",
+        "Mean ± std (population) over runs of each run's last non-NaN reward, (n runs).",
+        "",
+    ]
     methods = sorted({row["method"] for row in rows})  # every table has all methods ("—": none)
     for split in dict.fromkeys(row["split"] for row in rows):
         split_rows = [row for row in rows if row["split"] == split]
         scenarios = sorted({row["scenario"] for row in split_rows})
         cells = {(row["scenario"], row["method"]): row for row in split_rows}
-        lines += [f"## reward_{split}", "", "| scenario | " + " | ".join(methods) + " |",
-                  "|---|" + "---|" * len(methods)]
+        lines += [
+            f"## reward_{split}",
+            "",
+            "| scenario | " + " | ".join(methods) + " |",
+            "|---|" + "---|" * len(methods),
+        ]
         for scenario in scenarios:
             entries = []
             for method in methods:
                 row = cells.get((scenario, method))
-                entries.append("—" if row is None else
-                               f"{row['final_mean']:.2f} ± {row['final_std']:.2f} "
-                               f"({row['num_runs']} run{'' if row['num_runs'] == 1 else 's'})")
+                entries.append(
+                    "—"
+                    if row is None
+                    else f"{row['final_mean']:.2f} ± {row['final_std']:.2f} "
+                    f"({row['num_runs']} run{'' if row['num_runs'] == 1 else 's'})"
+                )
             lines.append(f"| {scenario} | " + " | ".join(entries) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -248,16 +266,14 @@ def summary_csv(rows: Sequence[dict]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: repr(row[key]) if isinstance(row[key], float) else row[key]
-                         for key in SUMMARY_COLUMNS})
+        writer.writerow({key: repr(row[key]) if isinstance(row[key], float) else row[key] for key in SUMMARY_COLUMNS})
     return buffer.getvalue()
 
 
 # --- Plots ----------------------------------------------------------------------------------
 
 
-def plot_split(runs: Sequence[Run], split: str, output_paths: Sequence[str],
-               title: str | None = None) -> list[str]:
+def plot_split(runs: Sequence[Run], split: str, output_paths: Sequence[str], title: str | None = None) -> list[str]:
     """Draws `reward_<split>` mean ± std per method, one panel per scenario, into each path.
 
     Args:
@@ -282,19 +298,29 @@ def plot_split(runs: Sequence[Run], split: str, output_paths: Sequence[str],
     colors = {method: pyplot.get_cmap("tab10")(i % 10) for i, method in enumerate(methods)}
     columns = min(3, len(scenarios))
     rows = math.ceil(len(scenarios) / columns)
-    figure, axes = pyplot.subplots(rows, columns, figsize=(5 * columns, 3.6 * rows), dpi=100,
-                                   squeeze=False)
+    figure, axes = pyplot.subplots(rows, columns, figsize=(5 * columns, 3.6 * rows), dpi=100, squeeze=False)
     for index, scenario in enumerate(scenarios):
         ax = axes[index // columns][index % columns]
         for method in methods:
             if (scenario, method) not in curves:
                 continue
             curve, num_runs = curves[(scenario, method)]
-            ax.plot(curve.steps, curve.mean, color=colors[method],
-                    marker="o" if curve.steps.size < 20 else None, markersize=3,
-                    label=f"{method} ({num_runs} run{'' if num_runs == 1 else 's'})")
-            ax.fill_between(curve.steps, curve.mean - curve.std, curve.mean + curve.std,
-                            color=colors[method], alpha=0.2, linewidth=0)
+            ax.plot(
+                curve.steps,
+                curve.mean,
+                color=colors[method],
+                marker="o" if curve.steps.size < 20 else None,
+                markersize=3,
+                label=f"{method} ({num_runs} run{'' if num_runs == 1 else 's'})",
+            )
+            ax.fill_between(
+                curve.steps,
+                curve.mean - curve.std,
+                curve.mean + curve.std,
+                color=colors[method],
+                alpha=0.2,
+                linewidth=0,
+            )
         ax.set_title(scenario)
         ax.set_xlabel("agent steps")
         ax.set_ylabel(f"reward_{split}")
@@ -342,15 +368,15 @@ def report(workdirs: Sequence[str], output_dir: str, splits: Sequence[str] = SPL
     os.makedirs(output_dir, exist_ok=True)
     plots = []
     for split in splits:
-        plots += plot_split(runs, split, [os.path.join(output_dir, f"reward_{split}.{extension}")
-                                          for extension in ("png", "svg")])
+        plots += plot_split(
+            runs, split, [os.path.join(output_dir, f"reward_{split}.{extension}") for extension in ("png", "svg")]
+        )
     rows = summarize(runs, splits)
     csv_path = os.path.join(output_dir, "summary.csv")
     markdown_path = os.path.join(output_dir, "summary.md")
     atomic_files.write_text(csv_path, summary_csv(rows))
     atomic_files.write_text(markdown_path, summary_markdown(rows))
-    return {"plots": plots, "summary_csv": csv_path, "summary_markdown": markdown_path,
-            "rows": rows, "runs": runs}
+    return {"plots": plots, "summary_csv": csv_path, "summary_markdown": markdown_path, "rows": rows, "runs": runs}
 
 
 def _progress_columns(run_dir: str, names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -395,8 +421,12 @@ def plot_run(run_dir: str, output_path: str, title: str | None = None) -> str:
     if curiosity:
         steps = curiosity["total_timesteps"]
         if "curiosity_episode_bonus" in curiosity:
-            lower.plot(steps, curiosity["curiosity_episode_bonus"], color="tab:purple",
-                       label="curiosity bonus per training episode")
+            lower.plot(
+                steps,
+                curiosity["curiosity_episode_bonus"],
+                color="tab:purple",
+                label="curiosity bonus per training episode",
+            )
         lower.set_ylabel("bonus per episode")
         lower.set_xlabel("agent steps")
         lower.grid(alpha=0.3)

@@ -35,8 +35,7 @@ def available() -> list[str]:
     """Names (without the prefix) of the models this package ships."""
     if not os.path.isdir(MODELS_DIR):
         return []
-    return sorted(name for name in os.listdir(MODELS_DIR)
-                  if os.path.isfile(os.path.join(MODELS_DIR, name, CARD_FILE)))
+    return sorted(name for name in os.listdir(MODELS_DIR) if os.path.isfile(os.path.join(MODELS_DIR, name, CARD_FILE)))
 
 
 def card(name: str) -> dict:
@@ -65,16 +64,18 @@ def resolve(path: str | os.PathLike | None) -> str | os.PathLike | None:
     if not candidates or not os.path.isfile(candidates[-1]):
         raise UnknownPretrainedModelError(
             f"{path!r}: the package's model folder {folder!r} holds no weights file; reinstall the "
-            "package (the .h5 files are package data)")
+            "package (the .h5 files are package data)"
+        )
     return candidates[-1]
 
 
 def _model_folder(name: str) -> str:
-    model = name[len(PREFIX):] if name.startswith(PREFIX) else name
+    model = name[len(PREFIX) :] if name.startswith(PREFIX) else name
     folder = os.path.join(MODELS_DIR, model)
     if not model or os.sep in model or not os.path.isfile(os.path.join(folder, CARD_FILE)):
         shipped = ", ".join(PREFIX + n for n in available()) or "none"
         raise UnknownPretrainedModelError(
             f"unknown pretrained model {name!r}; this package ships: {shipped}. Pass one of those or a "
-            "path to an .h5 file")
+            "path to an .h5 file"
+        )
     return folder

@@ -84,6 +84,7 @@ class ProcessIdentity:
       start_time: int or None, start time in clock ticks after boot (/proc/<pid>/stat field 22);
         None where /proc is unavailable.
     """
+
     pid: int
     start_time: int | None = None
 
@@ -146,6 +147,7 @@ def _stop_reporting_excepthook(previous):
             print(f"{exc}{place}", file=sys.stderr, flush=True)
             return
         previous(exc_type, exc, tb)
+
     excepthook._reports_stops = True  # pylint: disable=protected-access
     return excepthook
 
@@ -189,6 +191,7 @@ def init_tensorflow_worker(parent: "ProcessIdentity | None" = None) -> None:
     die_with_parent(parent)
     with stderr_silenced():
         import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
         tf.constant(0).numpy()  # the runtime's own start-up lines come with the first op
 
 

@@ -86,9 +86,12 @@ class ProgressLog:
         else:
             if keys != self._keys and not self._warned_keys:
                 self._warned_keys = True
-                logging.warning("%s keeps the columns it was started with; not written: %s; written as "
-                                "nan: %s", self.csv_path, sorted(set(keys) - set(self._keys)) or "none",
-                                sorted(set(self._keys) - set(keys)) or "none")
+                logging.warning(
+                    "%s keeps the columns it was started with; not written: %s; written as nan: %s",
+                    self.csv_path,
+                    sorted(set(keys) - set(self._keys)) or "none",
+                    sorted(set(self._keys) - set(keys)) or "none",
+                )
             append_only.drop_torn_tail(self.csv_path, self._row_ok)
         with open(self.csv_path, "a", newline="") as f:
             f.write(",".join(_format(values.get(k, float("nan"))) for k in self._keys) + "\n")

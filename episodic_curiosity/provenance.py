@@ -47,10 +47,16 @@ def git_state() -> dict[str, Any] | None:
     if not os.path.exists(os.path.join(root, ".git")):
         return None
     try:
-        commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True, timeout=10).stdout.strip()
-        status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, check=True, timeout=10).stdout
+        commit = subprocess.run(
+            ["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": commit, "dirty": bool(status.strip())}
@@ -64,8 +70,9 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
-def describe(seed: int | None = None, r_network_path: str | None = None,
-             extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def describe(
+    seed: int | None = None, r_network_path: str | None = None, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The record of this invocation."""
     record: dict[str, Any] = {
         "command": [sys.executable, *sys.argv],
@@ -77,15 +84,22 @@ def describe(seed: int | None = None, r_network_path: str | None = None,
         "python": platform.python_version(),
     }
     if r_network_path:
-        record["r_network"] = {"path": os.path.abspath(r_network_path),
-                               "sha256": sha256_of(r_network_path) if os.path.isfile(r_network_path) else None}
+        record["r_network"] = {
+            "path": os.path.abspath(r_network_path),
+            "sha256": sha256_of(r_network_path) if os.path.isfile(r_network_path) else None,
+        }
     if extra:
         record.update(extra)
     return record
 
 
-def record(directory: str, stage: str, seed: int | None = None, r_network_path: str | None = None,
-           extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def record(
+    directory: str,
+    stage: str,
+    seed: int | None = None,
+    r_network_path: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Appends this invocation's record under `stage` in `directory/provenance.json`."""
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, FILE_NAME)

@@ -18,7 +18,8 @@ checkpoints move freely between the two implementations.
 
 This project's files also record the network's architecture as root attributes
 (`ARCHITECTURE_KEYS`: input shape, stage filters, blocks per stage, embedding size, comparator
-width and depth; and `input_pooling` when it is not 1; Keras 2 ignores them), so `RNetwork(weights_path=...)` builds the matching
+width and depth; and `input_pooling` when it is not 1; Keras 2 ignores them), so
+`RNetwork(weights_path=...)` builds the matching
 network without gin bindings; for files without them (the original's) the architecture is
 deduced from the weights' shapes (`deduce_architecture`).
 """
@@ -35,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from episodic_curiosity import atomic_files
+from episodic_curiosity import checkpoint_io
 from episodic_curiosity import pretrained
 
 EMBEDDING_SIZE = 512
@@ -44,8 +46,7 @@ _BN_MOMENTUM = 0.99
 _L2 = 1e-4
 
 
-class CheckpointError(ValueError):
-    """An R-network weight file that cannot be read or does not fit the network."""
+CheckpointError = checkpoint_io.CheckpointError  # one error for every checkpoint kind
 
 
 class ArchitectureMismatchError(CheckpointError):
@@ -66,23 +67,37 @@ class ArchitectureMismatchError(CheckpointError):
 
 # What an R-network `.h5` of this project records of its architecture, as root attributes
 # (int arrays or ints), beside the original's layout.
-ARCHITECTURE_KEYS = ("input_shape", "stage_filters", "blocks_per_stage", "embedding_size",
-                     "comparator_hidden_units", "comparator_hidden_layers")
+ARCHITECTURE_KEYS = (
+    "input_shape",
+    "stage_filters",
+    "blocks_per_stage",
+    "embedding_size",
+    "comparator_hidden_units",
+    "comparator_hidden_layers",
+)
 # Recorded only where they differ from these defaults, so files without them (the original's,
 # and this project's older ones) keep their meaning. `input_pooling`: the frames are averaged
 # over input_pooling x input_pooling pixel blocks before the first convolution (the laptop
 # scale's lower-resolution R-network; 1 = none, the paper).
 OPTIONAL_ARCHITECTURE_DEFAULTS = {"input_pooling": 1}
-PAPER_ARCHITECTURE = {"input_shape": [120, 160, 3], "stage_filters": [64, 128, 256, 512],
-                      "blocks_per_stage": 2, "embedding_size": 512, "comparator_hidden_units": 512,
-                      "comparator_hidden_layers": 4, "input_pooling": 1}
+PAPER_ARCHITECTURE = {
+    "input_shape": [120, 160, 3],
+    "stage_filters": [64, 128, 256, 512],
+    "blocks_per_stage": 2,
+    "embedding_size": 512,
+    "comparator_hidden_units": 512,
+    "comparator_hidden_layers": 4,
+    "input_pooling": 1,
+}
 
 
 def _normalized_architecture(values: Mapping[str, Any]) -> dict:
-    return {"input_shape": [int(d) for d in values["input_shape"]],
-            "stage_filters": [int(f) for f in values["stage_filters"]],
-            **{key: int(values[key]) for key in ARCHITECTURE_KEYS[2:]},
-            **{key: int(values.get(key, default)) for key, default in OPTIONAL_ARCHITECTURE_DEFAULTS.items()}}
+    return {
+        "input_shape": [int(d) for d in values["input_shape"]],
+        "stage_filters": [int(f) for f in values["stage_filters"]],
+        **{key: int(values[key]) for key in ARCHITECTURE_KEYS[2:]},
+        **{key: int(values.get(key, default)) for key, default in OPTIONAL_ARCHITECTURE_DEFAULTS.items()},
+    }
 
 
 def _shape_text(shape: Sequence[int]) -> str:
@@ -94,21 +109,25 @@ def describe_architecture(architecture: Mapping[str, Any]) -> str:
     comparator 4 x 512 units'."""
     pooling = int(architecture.get("input_pooling", 1))
     pooled = f" average-pooled {pooling}x{pooling}" if pooling != 1 else ""
-    return (f"input {_shape_text(architecture['input_shape'])}{pooled}, stage filters "
-            f"{tuple(architecture['stage_filters'])} x {architecture['blocks_per_stage']} blocks, "
-            f"embedding {architecture['embedding_size']}, comparator "
-            f"{architecture['comparator_hidden_layers']} x {architecture['comparator_hidden_units']} units")
+    return (
+        f"input {_shape_text(architecture['input_shape'])}{pooled}, stage filters "
+        f"{tuple(architecture['stage_filters'])} x {architecture['blocks_per_stage']} blocks, "
+        f"embedding {architecture['embedding_size']}, comparator "
+        f"{architecture['comparator_hidden_layers']} x {architecture['comparator_hidden_units']} units"
+    )
 
 
 def architecture_bindings(architecture: Mapping[str, Any]) -> list[str]:
     """The gin bindings that make `build_embedding_network` / `build_comparator_network` build
     `architecture`'s layers (the input shape is `RNetwork`'s `input_shape` argument)."""
-    return [f"build_embedding_network.stage_filters={tuple(architecture['stage_filters'])}",
-            f"build_embedding_network.blocks_per_stage={architecture['blocks_per_stage']}",
-            f"build_embedding_network.embedding_size={architecture['embedding_size']}",
-            f"build_comparator_network.hidden_units={architecture['comparator_hidden_units']}",
-            f"build_comparator_network.num_hidden_layers={architecture['comparator_hidden_layers']}",
-            f"build_embedding_network.input_pooling={int(architecture.get('input_pooling', 1))}"]
+    return [
+        f"build_embedding_network.stage_filters={tuple(architecture['stage_filters'])}",
+        f"build_embedding_network.blocks_per_stage={architecture['blocks_per_stage']}",
+        f"build_embedding_network.embedding_size={architecture['embedding_size']}",
+        f"build_comparator_network.hidden_units={architecture['comparator_hidden_units']}",
+        f"build_comparator_network.num_hidden_layers={architecture['comparator_hidden_layers']}",
+        f"build_embedding_network.input_pooling={int(architecture.get('input_pooling', 1))}",
+    ]
 
 
 def _open_weights(path: str) -> h5py.File:
@@ -124,8 +143,9 @@ def _recorded_architecture(handle: h5py.File, path: str) -> dict | None:
         return None
     if len(present) != len(ARCHITECTURE_KEYS):
         missing = [key for key in ARCHITECTURE_KEYS if key not in present]
-        raise CheckpointError(f"R-network weights {path!r} record only part of their architecture "
-                              f"(missing {', '.join(missing)})")
+        raise CheckpointError(
+            f"R-network weights {path!r} record only part of their architecture (missing {', '.join(missing)})"
+        )
     try:
         keys = [*ARCHITECTURE_KEYS, *(key for key in OPTIONAL_ARCHITECTURE_DEFAULTS if key in handle.attrs)]
         return _normalized_architecture({key: np.asarray(handle.attrs[key]).tolist() for key in keys})
@@ -148,7 +168,8 @@ def _weight_group(handle: h5py.File, group_name: str, path: str) -> tuple[h5py.G
     if group_name not in root:
         raise CheckpointError(
             f"R-network weights {path!r} have no group {group_name!r} "
-            f"(found {sorted(root.keys())}); expected the original's layout")
+            f"(found {sorted(root.keys())}); expected the original's layout"
+        )
     group = root[group_name]
     return group, [n.decode() if isinstance(n, bytes) else n for n in group.attrs.get("weight_names", [])]
 
@@ -190,8 +211,10 @@ def _weight_shapes(architecture: Mapping[str, Any]) -> dict[str, list[tuple[int,
     width_in = 2 * architecture["embedding_size"]
     comparator = [("bn", width_in)]
     for _ in range(architecture["comparator_hidden_layers"]):
-        comparator += [("dense", width_in, architecture["comparator_hidden_units"]),
-                       ("bn", architecture["comparator_hidden_units"])]
+        comparator += [
+            ("dense", width_in, architecture["comparator_hidden_units"]),
+            ("bn", architecture["comparator_hidden_units"]),
+        ]
         width_in = architecture["comparator_hidden_units"]
     comparator.append(("dense", width_in, 2))
 
@@ -211,31 +234,42 @@ def _weight_shapes(architecture: Mapping[str, Any]) -> dict[str, list[tuple[int,
     return {"model": storage_order(layers), "model_1": storage_order(comparator)}
 
 
-def _architecture_from_shapes(shapes: Mapping[str, list], input_shape: Sequence[int] | None,
-                              path: str) -> dict:
+def _architecture_from_shapes(shapes: Mapping[str, list], input_shape: Sequence[int] | None, path: str) -> dict:
     """The architecture whose weights have `shapes` (see `deduce_architecture`)."""
     kernels = [s for s in shapes["model"] if len(s) == 4]
     embedding_dense = [s for s in shapes["model"] if len(s) == 2]
     comparator_dense = [s for s in shapes["model_1"] if len(s) == 2]
-    not_ours = CheckpointError(f"R-network weights {path!r} do not hold an embedding ResNet and a comparator "
-                               "as this project and the original build them")
+    not_ours = CheckpointError(
+        f"R-network weights {path!r} do not hold an embedding ResNet and a comparator "
+        "as this project and the original build them"
+    )
     if not kernels or kernels[0][:2] != (7, 7) or len(embedding_dense) != 1 or not comparator_dense:
         raise not_ours
     if input_shape is None:
         input_shape = (*DEFAULT_INPUT_SHAPE[:2], kernels[0][2])
     block_filters = [k[3] for k in kernels if k[:2] == (3, 3)][::2]  # two 3x3 convs per block
-    layers = {"embedding_size": embedding_dense[0][1], "comparator_hidden_units": comparator_dense[0][1],
-              "comparator_hidden_layers": len(comparator_dense) - 1}
+    layers = {
+        "embedding_size": embedding_dense[0][1],
+        "comparator_hidden_units": comparator_dense[0][1],
+        "comparator_hidden_layers": len(comparator_dense) - 1,
+    }
     candidates = []
     for blocks in range(1, len(block_filters) + 1):
         if len(block_filters) % blocks == 0:
-            candidate = _normalized_architecture({"input_shape": input_shape, "blocks_per_stage": blocks,
-                                                  "stage_filters": block_filters[::blocks], **layers})
+            candidate = _normalized_architecture(
+                {
+                    "input_shape": input_shape,
+                    "blocks_per_stage": blocks,
+                    "stage_filters": block_filters[::blocks],
+                    **layers,
+                }
+            )
             if _weight_shapes(candidate) == {k: [tuple(s) for s in v] for k, v in shapes.items()}:
                 candidates.append(candidate)
     if not candidates:
-        raise CheckpointError(f"R-network weights {path!r} fit no network this project builds for "
-                              f"{_shape_text(input_shape)} frames")
+        raise CheckpointError(
+            f"R-network weights {path!r} fit no network this project builds for {_shape_text(input_shape)} frames"
+        )
     return min(candidates, key=lambda c: c["blocks_per_stage"] != 2)  # ResNet-18's if ambiguous
 
 
@@ -259,8 +293,9 @@ def deduce_architecture(path: str, input_shape: Sequence[int] | None = None) -> 
     return _architecture_from_shapes(shapes, input_shape, path)
 
 
-def _mismatch_error(path: str, file_architecture: dict, network_architecture: dict,
-                    deduced: bool) -> ArchitectureMismatchError:
+def _mismatch_error(
+    path: str, file_architecture: dict, network_architecture: dict, deduced: bool
+) -> ArchitectureMismatchError:
     source = "its weights' shapes give" if deduced else "it records"
     return ArchitectureMismatchError(
         f"R-network weights {path!r} are of another architecture than this network: the file's "
@@ -269,7 +304,10 @@ def _mismatch_error(path: str, file_architecture: dict, network_architecture: di
         f"(RNetwork(weights_path={path!r}) takes the file's architecture, no gin bindings needed), "
         f"or build this one with input_shape={tuple(file_architecture['input_shape'])} and "
         f"--gin_bindings {' '.join(repr(b) for b in architecture_bindings(file_architecture))}",
-        path, file_architecture, network_architecture)
+        path,
+        file_architecture,
+        network_architecture,
+    )
 
 
 INFERENCE_DTYPES = ("float32", "bfloat16", "auto")
@@ -291,8 +329,7 @@ def cpu_has_fast_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
 def resolve_inference_dtype(inference_dtype: str) -> str:
     """'auto' -> 'bfloat16' on a GPU or a CPU with native bf16 dot products, else 'float32'."""
     if inference_dtype not in INFERENCE_DTYPES:
-        raise ValueError(f"inference_dtype must be one of {', '.join(INFERENCE_DTYPES)}, "
-                         f"got {inference_dtype!r}")
+        raise ValueError(f"inference_dtype must be one of {', '.join(INFERENCE_DTYPES)}, got {inference_dtype!r}")
     if inference_dtype != "auto":
         return inference_dtype
     if tf.config.list_physical_devices("GPU") or cpu_has_fast_bfloat16():
@@ -313,18 +350,24 @@ class _Branch:
         return layer
 
     def batch_norms(self):
-        return [l for l in self.weighted_layers if isinstance(l, keras.layers.BatchNormalization)]
+        return [layer for layer in self.weighted_layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
 def _conv(branch: _Branch, filters: int, size: int, strides=1, padding="same") -> keras.layers.Layer:
-    return branch.add(keras.layers.Conv2D(
-        filters, size, strides=strides, padding=padding, kernel_initializer="he_normal",
-        kernel_regularizer=keras.regularizers.L2(_L2)))
+    return branch.add(
+        keras.layers.Conv2D(
+            filters,
+            size,
+            strides=strides,
+            padding=padding,
+            kernel_initializer="he_normal",
+            kernel_regularizer=keras.regularizers.L2(_L2),
+        )
+    )
 
 
 def _batch_norm(branch: _Branch, axis: int = -1) -> keras.layers.Layer:
-    return branch.add(keras.layers.BatchNormalization(
-        axis=axis, momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON))
+    return branch.add(keras.layers.BatchNormalization(axis=axis, momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON))
 
 
 def _basic_block(branch: _Branch, x, filters: int, strides: int, preactivate: bool):
@@ -338,8 +381,7 @@ def _basic_block(branch: _Branch, x, filters: int, strides: int, preactivate: bo
     if input_shape[1:] != residual_shape[1:]:
         # 1x1 "valid" conv strided to the residual's size (rounded ratio per axis: 15 -> 8 rows is
         # stride 2). The original stores it before the block's second 3x3 conv.
-        stride = (int(round(input_shape[1] / residual_shape[1])),
-                  int(round(input_shape[2] / residual_shape[2])))
+        stride = (int(round(input_shape[1] / residual_shape[1])), int(round(input_shape[2] / residual_shape[2])))
         shortcut = _conv(branch, filters, 1, strides=stride, padding="valid")(x)
     else:
         shortcut = x
@@ -348,11 +390,13 @@ def _basic_block(branch: _Branch, x, filters: int, strides: int, preactivate: bo
 
 
 @gin.configurable(denylist=["input_shape"])
-def build_embedding_network(input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
-                            stage_filters: Sequence[int] = (64, 128, 256, 512),
-                            blocks_per_stage: int = 2,
-                            embedding_size: int = EMBEDDING_SIZE,
-                            input_pooling: int = 1) -> tuple[keras.Model, _Branch]:
+def build_embedding_network(
+    input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
+    stage_filters: Sequence[int] = (64, 128, 256, 512),
+    blocks_per_stage: int = 2,
+    embedding_size: int = EMBEDDING_SIZE,
+    input_pooling: int = 1,
+) -> tuple[keras.Model, _Branch]:
     """The ResNet-18 embedding branch.
 
     Args:
@@ -370,12 +414,19 @@ def build_embedding_network(input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
       (model, branch): the Keras model and its weighted layers in checkpoint order.
     """
     if int(input_pooling) < 1 or any(int(d) < int(input_pooling) for d in input_shape[:2]):
-        raise ValueError(f"input_pooling must be an int >= 1 and at most the frame's height and width, "
-                         f"got {input_pooling} for {_shape_text(input_shape)} frames")
-    branch = _Branch(settings={"input_shape": [int(d) for d in input_shape],
-                               "stage_filters": [int(f) for f in stage_filters],
-                               "blocks_per_stage": int(blocks_per_stage), "embedding_size": int(embedding_size),
-                               "input_pooling": int(input_pooling)})
+        raise ValueError(
+            f"input_pooling must be an int >= 1 and at most the frame's height and width, "
+            f"got {input_pooling} for {_shape_text(input_shape)} frames"
+        )
+    branch = _Branch(
+        settings={
+            "input_shape": [int(d) for d in input_shape],
+            "stage_filters": [int(f) for f in stage_filters],
+            "blocks_per_stage": int(blocks_per_stage),
+            "embedding_size": int(embedding_size),
+            "input_pooling": int(input_pooling),
+        }
+    )
     frames = keras.Input(shape=tuple(input_shape), name="frames")
     x = frames
     if int(input_pooling) > 1:
@@ -395,9 +446,9 @@ def build_embedding_network(input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
 
 
 @gin.configurable
-def build_comparator_network(embedding_size: int = EMBEDDING_SIZE,
-                             hidden_units: int = 512,
-                             num_hidden_layers: int = 4) -> tuple[keras.Model, keras.Model, _Branch]:
+def build_comparator_network(
+    embedding_size: int = EMBEDDING_SIZE, hidden_units: int = 512, num_hidden_layers: int = 4
+) -> tuple[keras.Model, keras.Model, _Branch]:
     """The deep comparator ("top network").
 
     Args:
@@ -408,8 +459,9 @@ def build_comparator_network(embedding_size: int = EMBEDDING_SIZE,
     Returns:
       (probabilities_model, logits_model, branch): both map [e1, e2] to [B, 2] and share layers.
     """
-    branch = _Branch(settings={"comparator_hidden_units": int(hidden_units),
-                               "comparator_hidden_layers": int(num_hidden_layers)})
+    branch = _Branch(
+        settings={"comparator_hidden_units": int(hidden_units), "comparator_hidden_layers": int(num_hidden_layers)}
+    )
     first = keras.Input(shape=(embedding_size,), name="embedding_a")
     second = keras.Input(shape=(embedding_size,), name="embedding_b")
     x = keras.layers.Concatenate()([first, second])
@@ -419,8 +471,11 @@ def build_comparator_network(embedding_size: int = EMBEDDING_SIZE,
         x = keras.layers.Activation("relu")(_batch_norm(branch)(x))
     logits = branch.add(keras.layers.Dense(2))(x)
     probabilities = keras.layers.Softmax()(logits)
-    return (keras.Model([first, second], probabilities, name="comparator"),
-            keras.Model([first, second], logits, name="comparator_logits"), branch)
+    return (
+        keras.Model([first, second], probabilities, name="comparator"),
+        keras.Model([first, second], logits, name="comparator_logits"),
+        branch,
+    )
 
 
 def _ordered_weights(branch: _Branch) -> list[tf.Variable]:
@@ -459,34 +514,36 @@ class RNetwork:
     ArchitectureMismatchError naming both and what to pass.
     """
 
-    def __init__(self,
-                 input_shape: Sequence[int] | None = None,
-                 weights_path: str | None = None,
-                 jit_compile: bool = False,
-                 inference_dtype: str = "float32"):
+    def __init__(
+        self,
+        input_shape: Sequence[int] | None = None,
+        weights_path: str | None = None,
+        jit_compile: bool = False,
+        inference_dtype: str = "float32",
+    ):
         """Args:
-          input_shape: (H, W, C), frame shape, or None: the weight file's, else 120x160x3.
-          weights_path: str or None, an `.h5` weight file (the original's or this project's);
-            the network is built with its architecture (see the class docstring).
-          jit_compile: bool, compile inference with XLA.
-          inference_dtype: str, 'float32' (default), 'bfloat16' or 'auto' (bf16 where the
-            hardware computes it natively, see `resolve_inference_dtype`). With bf16,
-            `embed` runs a bf16 copy of the embedding branch and the key-based comparison
-            (`similarity_from_keys`, `memory_similarities`) multiplies in bf16 with fp32
-            batch norms and softmax. Weights, training and `similarity` stay fp32. Call
-            `sync_inference_weights()` after changing the weights other than through
-            `load_weights`. fp32 is the default because it is the original's precision; what
-            bf16 changes, measured with `benchmarks/bf16_fidelity.py` on a 2-core CPU with
-            AVX512-BF16 (shared with a background training job), paper-size network (weights
-            of a short run of the original code, fine-tuned 300 steps on VizDoom pairs, two
-            runs: seeds 0 and 10; untuned, its similarities on real frames saturate at 0),
-            2 x 1,575 frames of random-policy vizdoom_dense episodes, a 200-entry memory with
-            90th-percentile aggregation: embeddings differ by 0.4-0.5% relative (median; max
-            0.74%), single similarities by at most 0.049 (mean 0.002), the bonus (beta -
-            aggregate) by at most 0.041 (mean 0.002-0.004), and the add-to-memory decision
-            (aggregate < 0.5) flips at 6 of 3,144 steps (0.19%). Embedding a batch of 128
-            120x160x3 frames: 1.2-1.3 s in bf16 against 2.0-2.7 s in fp32 (1.6-2.1x faster;
-            both slowed by the shared machine).
+        input_shape: (H, W, C), frame shape, or None: the weight file's, else 120x160x3.
+        weights_path: str or None, an `.h5` weight file (the original's or this project's);
+          the network is built with its architecture (see the class docstring).
+        jit_compile: bool, compile inference with XLA.
+        inference_dtype: str, 'float32' (default), 'bfloat16' or 'auto' (bf16 where the
+          hardware computes it natively, see `resolve_inference_dtype`). With bf16,
+          `embed` runs a bf16 copy of the embedding branch and the key-based comparison
+          (`similarity_from_keys`, `memory_similarities`) multiplies in bf16 with fp32
+          batch norms and softmax. Weights, training and `similarity` stay fp32. Call
+          `sync_inference_weights()` after changing the weights other than through
+          `load_weights`. fp32 is the default because it is the original's precision; what
+          bf16 changes, measured with `benchmarks/bf16_fidelity.py` on a 2-core CPU with
+          AVX512-BF16 (shared with a background training job), paper-size network (weights
+          of a short run of the original code, fine-tuned 300 steps on VizDoom pairs, two
+          runs: seeds 0 and 10; untuned, its similarities on real frames saturate at 0),
+          2 x 1,575 frames of random-policy vizdoom_dense episodes, a 200-entry memory with
+          90th-percentile aggregation: embeddings differ by 0.4-0.5% relative (median; max
+          0.74%), single similarities by at most 0.049 (mean 0.002), the bonus (beta -
+          aggregate) by at most 0.041 (mean 0.002-0.004), and the add-to-memory decision
+          (aggregate < 0.5) flips at 6 of 3,144 steps (0.19%). Embedding a batch of 128
+          120x160x3 frames: 1.2-1.3 s in bf16 against 2.0-2.7 s in fp32 (1.6-2.1x faster;
+          both slowed by the shared machine).
         """
         inference_dtype = resolve_inference_dtype(inference_dtype)
         weights_path = pretrained.resolve(weights_path)
@@ -494,60 +551,76 @@ class RNetwork:
         if weights_path:
             file_architecture = self._file_architecture(weights_path, input_shape)
             input_shape = file_architecture["input_shape"]
-            embedding_sizes = {key: file_architecture[key]
-                               for key in ("stage_filters", "blocks_per_stage", "embedding_size", "input_pooling")}
-            comparator_sizes = {"hidden_units": file_architecture["comparator_hidden_units"],
-                                "num_hidden_layers": file_architecture["comparator_hidden_layers"]}
+            embedding_sizes = {
+                key: file_architecture[key]
+                for key in ("stage_filters", "blocks_per_stage", "embedding_size", "input_pooling")
+            }
+            comparator_sizes = {
+                "hidden_units": file_architecture["comparator_hidden_units"],
+                "num_hidden_layers": file_architecture["comparator_hidden_layers"],
+            }
         self.input_shape = tuple(int(d) for d in (DEFAULT_INPUT_SHAPE if input_shape is None else input_shape))
         self.inference_dtype = inference_dtype
-        self.embedding_network, self._embedding_branch = build_embedding_network(
-            self.input_shape, **embedding_sizes)
+        self.embedding_network, self._embedding_branch = build_embedding_network(self.input_shape, **embedding_sizes)
         self._inference_embedding_network = self.embedding_network
         if inference_dtype == "bfloat16":
             previous_policy = keras.config.dtype_policy()
             keras.config.set_dtype_policy("mixed_bfloat16")
             try:
                 self._inference_embedding_network, _ = build_embedding_network(
-                    **self._embedding_branch.settings)  # the same sizes, whatever gin says now
+                    **self._embedding_branch.settings
+                )  # the same sizes, whatever gin says now
             finally:
                 keras.config.set_dtype_policy(previous_policy)
             self.sync_inference_weights()
         embedding_size = self.embedding_network.output.shape[-1]
-        self.comparator, self.comparator_logits, self._comparator_branch = (
-            build_comparator_network(embedding_size=embedding_size, **comparator_sizes))
+        self.comparator, self.comparator_logits, self._comparator_branch = build_comparator_network(
+            embedding_size=embedding_size, **comparator_sizes
+        )
         first = keras.Input(shape=self.input_shape, name="x1")
         second = keras.Input(shape=self.input_shape, name="x2")
         self.pair_model = keras.Model(
             [first, second],
             self.comparator([self.embedding_network(first), self.embedding_network(second)]),
-            name="r_network")
+            name="r_network",
+        )
         self.embedding_size = int(embedding_size)
         frame_spec = [None, *self.input_shape]
-        embed = lambda frames: tf.cast(self._inference_embedding_network(
-            tf.cast(frames, tf.float32), training=False), tf.float32)
+        embed = lambda frames: tf.cast(
+            self._inference_embedding_network(tf.cast(frames, tf.float32), training=False), tf.float32
+        )
         self._embed_fns = {
-            dtype: tf.function(embed, input_signature=[tf.TensorSpec(frame_spec, dtype)],
-                               jit_compile=jit_compile)
+            dtype: tf.function(embed, input_signature=[tf.TensorSpec(frame_spec, dtype)], jit_compile=jit_compile)
             for dtype in (tf.uint8, tf.float32)
         }
         pair_spec = [tf.TensorSpec([None, self.embedding_size], tf.float32)] * 2
         self._logits_fn = tf.function(
             lambda a, b: self.comparator_logits([a, b], training=False),
-            input_signature=pair_spec, jit_compile=jit_compile)
+            input_signature=pair_spec,
+            jit_compile=jit_compile,
+        )
         key_size = self._comparator_branch.weighted_layers[1].units
         embedding_spec = [tf.TensorSpec([None, self.embedding_size], tf.float32)]
-        self._query_keys_fn = tf.function(lambda e: self._half_projection(e, first=True),
-                                          input_signature=embedding_spec)
-        self._memory_keys_fn = tf.function(lambda e: self._half_projection(e, first=False),
-                                           input_signature=embedding_spec)
+        self._query_keys_fn = tf.function(
+            lambda e: self._half_projection(e, first=True), input_signature=embedding_spec
+        )
+        self._memory_keys_fn = tf.function(
+            lambda e: self._half_projection(e, first=False), input_signature=embedding_spec
+        )
         key_spec = [tf.TensorSpec([None, key_size], tf.float32)] * 2
-        self._similarity_from_keys_fn = tf.function(self._similarity_from_keys, input_signature=key_spec,
-                                                    jit_compile=jit_compile)
+        self._similarity_from_keys_fn = tf.function(
+            self._similarity_from_keys, input_signature=key_spec, jit_compile=jit_compile
+        )
         self._memory_similarities_fn = tf.function(
-            lambda query, memory: tf.reshape(self._comparator_tail(
-                tf.reshape(query[:, None, :] + memory, [-1, key_size])), tf.shape(memory)[:2]),
-            input_signature=[tf.TensorSpec([None, key_size], tf.float32),
-                             tf.TensorSpec([None, None, key_size], tf.float32)], jit_compile=jit_compile)
+            lambda query, memory: tf.reshape(
+                self._comparator_tail(tf.reshape(query[:, None, :] + memory, [-1, key_size])), tf.shape(memory)[:2]
+            ),
+            input_signature=[
+                tf.TensorSpec([None, key_size], tf.float32),
+                tf.TensorSpec([None, None, key_size], tf.float32),
+            ],
+            jit_compile=jit_compile,
+        )
         if weights_path:
             self.load_weights(weights_path)
 
@@ -568,8 +641,11 @@ class RNetwork:
                 f"R-network weights {path!r} were trained on {_shape_text(shape)} frames, but "
                 f"input_shape={tuple(int(d) for d in input_shape)} ({_shape_text(input_shape)}) was passed: "
                 f"pass input_shape={shape} or no input_shape (the file's is taken then), and give the "
-                f"network {_shape_text(shape)} frames", path, recorded,
-                {**recorded, "input_shape": [int(d) for d in input_shape]})
+                f"network {_shape_text(shape)} frames",
+                path,
+                recorded,
+                {**recorded, "input_shape": [int(d) for d in input_shape]},
+            )
         return recorded
 
     # Inference ---------------------------------------------------------------------------------
@@ -584,8 +660,8 @@ class RNetwork:
         frames = np.asarray(frames)
         if frames.ndim != 4 or tuple(frames.shape[1:]) != self.input_shape:
             raise ValueError(
-                f"frames must have shape [B, {', '.join(map(str, self.input_shape))}], "
-                f"got {list(frames.shape)}")
+                f"frames must have shape [B, {', '.join(map(str, self.input_shape))}], got {list(frames.shape)}"
+            )
         if frames.dtype != np.uint8:
             frames = frames.astype(np.float32, copy=False)
         return self._embed_fns[tf.as_dtype(frames.dtype)](frames).numpy()
@@ -629,8 +705,10 @@ class RNetwork:
             if low_precision and isinstance(layer, keras.layers.Dense):
                 # bf16 products, fp32 result: the comparator's 3 x 512 x 512 matmuls per pair
                 # are ~95% of a memory comparison's arithmetic.
-                x = tf.cast(tf.matmul(tf.cast(x, tf.bfloat16), tf.cast(layer.kernel, tf.bfloat16)),
-                            tf.float32) + layer.bias
+                x = (
+                    tf.cast(tf.matmul(tf.cast(x, tf.bfloat16), tf.cast(layer.kernel, tf.bfloat16)), tf.float32)
+                    + layer.bias
+                )
             else:
                 x = layer(x, training=False)
             if isinstance(layer, keras.layers.BatchNormalization):
@@ -647,27 +725,27 @@ class RNetwork:
 
     def similarity_from_keys(self, query_keys, memory_keys) -> np.ndarray:
         """`similarity(a, b)` computed from `query_keys(a)` and `memory_keys(b)`, [B]."""
-        return self._similarity_from_keys_fn(np.asarray(query_keys, np.float32),
-                                             np.asarray(memory_keys, np.float32)).numpy()
+        return self._similarity_from_keys_fn(
+            np.asarray(query_keys, np.float32), np.asarray(memory_keys, np.float32)
+        ).numpy()
 
     def memory_similarities(self, query_keys, memory_keys) -> np.ndarray:
         """Similarities [N, M] of query i to each of memory i's M entries, from their keys
         ([N, K] and [N, M, K]); the pairs are formed inside the graph, not in numpy."""
-        return self._memory_similarities_fn(np.asarray(query_keys, np.float32),
-                                            np.asarray(memory_keys, np.float32)).numpy()
+        return self._memory_similarities_fn(
+            np.asarray(query_keys, np.float32), np.asarray(memory_keys, np.float32)
+        ).numpy()
 
     def _check_embeddings(self, embeddings) -> np.ndarray:
         embeddings = np.asarray(embeddings, dtype=np.float32)
         if embeddings.ndim != 2 or embeddings.shape[1] != self.embedding_size:
-            raise ValueError(
-                f"embeddings must have shape [B, {self.embedding_size}], got {list(embeddings.shape)}")
+            raise ValueError(f"embeddings must have shape [B, {self.embedding_size}], got {list(embeddings.shape)}")
         return embeddings
 
     # Checkpoints -------------------------------------------------------------------------------
 
     def _groups(self):
-        return {"model": _ordered_weights(self._embedding_branch),
-                "model_1": _ordered_weights(self._comparator_branch)}
+        return {"model": _ordered_weights(self._embedding_branch), "model_1": _ordered_weights(self._comparator_branch)}
 
     def load_weights(self, path: str) -> None:
         """Loads an `.h5` file in the original's layout (the original's or ours).
@@ -684,8 +762,7 @@ class RNetwork:
                 raise _mismatch_error(path, recorded, self.architecture, deduced=False)
             if recorded is None:
                 shapes = _stored_shapes(handle, path)
-                if shapes != {name: [tuple(v.shape) for v in variables]
-                              for name, variables in self._groups().items()}:
+                if shapes != {name: [tuple(v.shape) for v in variables] for name, variables in self._groups().items()}:
                     try:
                         deduced = _architecture_from_shapes(shapes, self.input_shape, path)
                     except CheckpointError:
@@ -698,7 +775,8 @@ class RNetwork:
                 if len(names) != len(variables):
                     raise CheckpointError(
                         f"R-network weights {path!r}: group {group_name!r} holds {len(names)} "
-                        f"arrays, the network has {len(variables)} (different architecture or input shape?)")
+                        f"arrays, the network has {len(variables)} (different architecture or input shape?)"
+                    )
                 try:
                     arrays = [np.asarray(group[name]) for name in names]
                 except (KeyError, OSError) as e:
@@ -707,7 +785,8 @@ class RNetwork:
                     if tuple(array.shape) != tuple(variable.shape):
                         raise CheckpointError(
                             f"R-network weights {path!r}: {group_name}/{name} has shape "
-                            f"{array.shape}, the network expects {tuple(variable.shape)}")
+                            f"{array.shape}, the network expects {tuple(variable.shape)}"
+                        )
                 values[group_name] = arrays
         for group_name, variables in self._groups().items():
             for variable, array in zip(variables, values[group_name]):

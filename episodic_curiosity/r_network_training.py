@@ -14,8 +14,6 @@ Keras model.
 from __future__ import annotations
 
 import dataclasses
-import os
-import re
 
 import gin
 import h5py
@@ -24,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from episodic_curiosity import atomic_files
+from episodic_curiosity import checkpoint_io
 from episodic_curiosity import r_network
 from episodic_curiosity.r_training_data import CorruptDataError
 from episodic_curiosity.r_training_data import make_pair_dataset
@@ -31,12 +30,18 @@ from episodic_curiosity.r_training_data import sample_pairs
 from episodic_curiosity.r_training_data import split_train_validation
 
 __all__ = [  # the data side is re-exported: one import for trainers
-    "CorruptDataError", "Metrics", "PairTrainer", "full_checkpoint_name", "is_full_checkpoint_name",
-    "make_optimizer", "make_pair_dataset", "newest_full_checkpoint", "sample_pairs",
-    "split_train_validation", "weights_checkpoint_name",
+    "CorruptDataError",
+    "Metrics",
+    "PairTrainer",
+    "full_checkpoint_name",
+    "is_full_checkpoint_name",
+    "make_optimizer",
+    "make_pair_dataset",
+    "newest_full_checkpoint",
+    "sample_pairs",
+    "split_train_validation",
+    "weights_checkpoint_name",
 ]
-
-_FULL_CHECKPOINT_PATTERN = re.compile(r"^r_network_full\.(\d{5})\.h5$")
 
 
 @gin.configurable
@@ -47,8 +52,7 @@ def make_optimizer(learning_rate: float = 1e-4, epsilon: float = 1e-8) -> keras.
       learning_rate: float, Adam step size (offline: 1e-4; the ECO trainer uses 1e-3).
       epsilon: float, Adam epsilon (offline: 1e-8; Keras' default 1e-7 for ECO).
     """
-    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.9, beta_2=0.999,
-                                 epsilon=epsilon)
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=epsilon)
 
 
 @dataclasses.dataclass
@@ -63,8 +67,7 @@ class PairTrainer:
     def __init__(self, network: r_network.RNetwork, optimizer: keras.optimizers.Optimizer | None = None):
         self.network = network
         self.optimizer = optimizer or make_optimizer()
-        self._variables = (network.embedding_network.trainable_variables
-                           + network.comparator_logits.trainable_variables)
+        self._variables = network.embedding_network.trainable_variables + network.comparator_logits.trainable_variables
         self.optimizer.build(self._variables)
         image_spec = tf.TensorSpec([None, *network.input_shape], tf.uint8)
         label_spec = tf.TensorSpec([None, 2], tf.float32)
@@ -79,10 +82,10 @@ class PairTrainer:
         return self.network.comparator_logits([first, second], training=training)
 
     def _loss_and_accuracy(self, logits, labels):
-        cross_entropy = tf.reduce_mean(
-            tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+        cross_entropy = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
         regularization = tf.add_n(
-            [tf.cast(l, tf.float32) for l in self.network.embedding_network.losses] or [tf.constant(0.0)])
+            [tf.cast(loss, tf.float32) for loss in self.network.embedding_network.losses] or [tf.constant(0.0)]
+        )
         correct = tf.equal(tf.argmax(logits, axis=1), tf.argmax(labels, axis=1))
         return cross_entropy + regularization, tf.reduce_mean(tf.cast(correct, tf.float32))
 
@@ -154,13 +157,27 @@ class PairTrainer:
                 f"{r_network.describe_architecture(saved)}, this run builds one of "
                 f"{r_network.describe_architecture(running)}. Resume with the checkpoint's settings "
                 f"(train_r: --image_shape={','.join(map(str, saved['input_shape']))} {bindings}) "
-                f"or train in another workdir", path, saved, running) from e
+                f"or train in another workdir",
+                path,
+                saved,
+                running,
+            ) from e
         try:
             with h5py.File(path, "r") as handle:
                 epoch = int(handle.attrs["epoch"])
-                attributes = {k: handle.attrs[k] for k in handle.attrs if k not in
-                              ("epoch", "backend", "keras_version", "layer_names", *r_network.ARCHITECTURE_KEYS,
-                               *r_network.OPTIONAL_ARCHITECTURE_DEFAULTS)}
+                attributes = {
+                    k: handle.attrs[k]
+                    for k in handle.attrs
+                    if k
+                    not in (
+                        "epoch",
+                        "backend",
+                        "keras_version",
+                        "layer_names",
+                        *r_network.ARCHITECTURE_KEYS,
+                        *r_network.OPTIONAL_ARCHITECTURE_DEFAULTS,
+                    )
+                }
                 group = handle["optimizer"]
                 arrays = [np.asarray(group[str(i)]) for i in range(len(group))]
         except (KeyError, OSError) as e:
@@ -168,12 +185,14 @@ class PairTrainer:
         variables = self.optimizer.variables
         if len(arrays) != len(variables):
             raise r_network.CheckpointError(
-                f"full checkpoint {path!r} has {len(arrays)} optimizer variables, expected {len(variables)}")
+                f"full checkpoint {path!r} has {len(arrays)} optimizer variables, expected {len(variables)}"
+            )
         for variable, array in zip(variables, arrays):
             if tuple(variable.shape) != array.shape:
                 raise r_network.CheckpointError(
                     f"full checkpoint {path!r}: optimizer variable {variable.path} has shape "
-                    f"{array.shape}, expected {tuple(variable.shape)}")
+                    f"{array.shape}, expected {tuple(variable.shape)}"
+                )
             variable.assign(array)
         return epoch, attributes
 
@@ -189,12 +208,8 @@ def weights_checkpoint_name(epoch: int) -> str:
 
 
 def is_full_checkpoint_name(name: str) -> bool:
-    return bool(_FULL_CHECKPOINT_PATTERN.match(name))
+    return bool(checkpoint_io.R_NETWORK_FULL_CHECKPOINT.match(name))
 
 
 def newest_full_checkpoint(directory: str) -> str | None:
-    if not os.path.isdir(directory):
-        return None
-    epochs = [(int(m.group(1)), name) for name in os.listdir(directory)
-              if (m := _FULL_CHECKPOINT_PATTERN.match(name))]
-    return os.path.join(directory, max(epochs)[1]) if epochs else None
+    return checkpoint_io.newest_checkpoint(directory, checkpoint_io.R_NETWORK_FULL_CHECKPOINT)

@@ -45,8 +45,11 @@ DEFAULT_EPISODE_LENGTH = "default"
 V1_AFFECT_NUM_TRAINING_EXAMPLES = "v1_affect_num_training_examples"
 V2_FIXED_NUM_TRAINING_EXAMPLES = "v2_fixed_num_training_examples"
 V3_AFFECT_NUM_TRAINING_EXAMPLES_OVERLAP = "v3_affect_num_training_examples_overlap"
-SAMPLING_MODES = (V1_AFFECT_NUM_TRAINING_EXAMPLES, V2_FIXED_NUM_TRAINING_EXAMPLES,
-                  V3_AFFECT_NUM_TRAINING_EXAMPLES_OVERLAP)
+SAMPLING_MODES = (
+    V1_AFFECT_NUM_TRAINING_EXAMPLES,
+    V2_FIXED_NUM_TRAINING_EXAMPLES,
+    V3_AFFECT_NUM_TRAINING_EXAMPLES_OVERLAP,
+)
 # v2 advances its cursor by U{1..5} + 1 whatever k is (the original code).
 _V2_CURSOR_MAX_DRAW = 5
 
@@ -54,13 +57,31 @@ _V2_CURSOR_MAX_DRAW = 5
 MIXER_SEEDS = dmlab.SPLIT_MIXER_SEEDS  # one table (the env module has no TensorFlow import)
 
 # The 26 feature keys of one record (the original code, fixtures/.../FEATURES.txt).
-_INT64_KEYS = ("label", "seed", "mixer_seed", "episode", "example_index_in_episode",
-               "example_index", "env_steps_at_episode", "global_env_steps_at_episode",
-               "tv_num_images", "max_action_distance")
-_BYTES_KEYS = ("x1", "x2", "fully_qualified_level", "episode_length", "action_set", "noise_type",
-               "x1/maze_layout", "x2/maze_layout")
-_FLOAT_KEYS = tuple(f"{image}/{name}" for image in ("x1", "x2")
-                    for name in ("position", "dist_from_start", "rotation", "velocity"))
+_INT64_KEYS = (
+    "label",
+    "seed",
+    "mixer_seed",
+    "episode",
+    "example_index_in_episode",
+    "example_index",
+    "env_steps_at_episode",
+    "global_env_steps_at_episode",
+    "tv_num_images",
+    "max_action_distance",
+)
+_BYTES_KEYS = (
+    "x1",
+    "x2",
+    "fully_qualified_level",
+    "episode_length",
+    "action_set",
+    "noise_type",
+    "x1/maze_layout",
+    "x2/maze_layout",
+)
+_FLOAT_KEYS = tuple(
+    f"{image}/{name}" for image in ("x1", "x2") for name in ("position", "dist_from_start", "rotation", "velocity")
+)
 FEATURE_KEYS = tuple(sorted(_INT64_KEYS + _BYTES_KEYS + _FLOAT_KEYS))
 
 
@@ -68,9 +89,11 @@ class CorruptDataError(ValueError):
     """A TFRecord file that cannot be read to its end (truncated or failing its checksums)."""
 
     def __init__(self, path: str, reason: str):
-        super().__init__(f"corrupt or truncated TFRecord file {path!r}: {reason}. "
-                         "Delete it and regenerate it (generate_r_training_data redoes "
-                         "the task of a missing shard when its completion marker is removed).")
+        super().__init__(
+            f"corrupt or truncated TFRecord file {path!r}: {reason}. "
+            "Delete it and regenerate it (generate_r_training_data redoes "
+            "the task of a missing shard when its completion marker is removed)."
+        )
         self.path = path
 
 
@@ -83,13 +106,13 @@ class ImageShapeError(ValueError):
 
 class Pair(NamedTuple):
     """One training pair: two indices into an episode buffer and the label (1 = reachable)."""
+
     first: int
     second: int
     label: int
 
 
-def _negative_index(anchor: int, episode_length: int, min_gap: int,
-                    rng: np.random.Generator) -> int | None:
+def _negative_index(anchor: int, episode_length: int, min_gap: int, rng: np.random.Generator) -> int | None:
     """Draws j uniformly among the indices with |j - anchor| > min_gap.
 
     Args:
@@ -111,8 +134,7 @@ def _negative_index(anchor: int, episode_length: int, min_gap: int,
     return draw if draw < num_before else first_after + (draw - num_before)
 
 
-def _next_cursor(anchor: int, positive: int, mode: str, max_action_distance: int,
-                 rng: np.random.Generator) -> int:
+def _next_cursor(anchor: int, positive: int, mode: str, max_action_distance: int, rng: np.random.Generator) -> int:
     """The cursor after `anchor`, given the positive candidate `positive` (see `sample_pairs`)."""
     if mode == V1_AFFECT_NUM_TRAINING_EXAMPLES:
         return positive + 1
@@ -121,11 +143,13 @@ def _next_cursor(anchor: int, positive: int, mode: str, max_action_distance: int
     return anchor + int(rng.integers(1, max_action_distance + 1)) + 1  # v3
 
 
-def sample_pairs(episode_length: int,
-                 rng: np.random.Generator,
-                 max_action_distance: int = MAX_ACTION_DISTANCE,
-                 negative_multiplier: int = NEGATIVE_SAMPLE_MULTIPLIER,
-                 mode: str = V1_AFFECT_NUM_TRAINING_EXAMPLES) -> list[Pair]:
+def sample_pairs(
+    episode_length: int,
+    rng: np.random.Generator,
+    max_action_distance: int = MAX_ACTION_DISTANCE,
+    negative_multiplier: int = NEGATIVE_SAMPLE_MULTIPLIER,
+    mode: str = V1_AFFECT_NUM_TRAINING_EXAMPLES,
+) -> list[Pair]:
     """Samples labelled index pairs from one episode buffer (the original code).
 
     A cursor p walks the buffer from 0. At each cursor:
@@ -161,8 +185,10 @@ def sample_pairs(episode_length: int,
     if mode not in SAMPLING_MODES:
         raise ValueError(f"unknown pair sampling mode {mode!r}; valid modes: {', '.join(SAMPLING_MODES)}")
     if max_action_distance < 1 or negative_multiplier < 1:
-        raise ValueError("max_action_distance and negative_multiplier must be >= 1, got "
-                         f"{max_action_distance} and {negative_multiplier}")
+        raise ValueError(
+            "max_action_distance and negative_multiplier must be >= 1, got "
+            f"{max_action_distance} and {negative_multiplier}"
+        )
     if episode_length < 0:
         raise ValueError(f"episode_length must be >= 0, got {episode_length}")
     min_negative_gap = negative_multiplier * max_action_distance
@@ -207,6 +233,7 @@ class PairMetadata:
       tv_num_images: int, noisy-TV images (0 = none).
       max_action_distance: int, k used for sampling.
     """
+
     seed: int = 0
     mixer_seed: int = 0
     fully_qualified_level: str = ""
@@ -233,6 +260,7 @@ class FrameMetadata:
       rotation: floats, orientation (zeros where the env reports none).
       velocity: floats, flattened velocity (zeros where the env reports none).
     """
+
     maze_layout: bytes = b""
     position: tuple[float, ...] = (0.0, 0.0, 0.0)
     dist_from_start: float = 0.0
@@ -245,8 +273,7 @@ def _float_tuple(value: Any) -> tuple[float, ...]:
     return tuple(float(v) for v in np.asarray(value, np.float32).reshape(-1))
 
 
-def frame_metadata_from_info(info: Mapping[str, Any],
-                             start_position: Sequence[float] | None = None) -> FrameMetadata:
+def frame_metadata_from_info(info: Mapping[str, Any], start_position: Sequence[float] | None = None) -> FrameMetadata:
     """Builds the per-frame features from an env `info` dict.
 
     Keys used when present: `position`, `rotation`, `velocity`, `maze_layout`; absent ones get
@@ -269,7 +296,8 @@ def frame_metadata_from_info(info: Mapping[str, Any],
         position=neutral.position if position is None else _float_tuple(position),
         dist_from_start=dist,
         rotation=_float_tuple(info["rotation"]) if "rotation" in info else neutral.rotation,
-        velocity=_float_tuple(info["velocity"]) if "velocity" in info else neutral.velocity)
+        velocity=_float_tuple(info["velocity"]) if "velocity" in info else neutral.velocity,
+    )
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -315,12 +343,14 @@ def _frame_features(name: str, frame: FrameMetadata) -> dict[str, tf.train.Featu
     }
 
 
-def encode_pair_example(x1: np.ndarray | bytes,
-                        x2: np.ndarray | bytes,
-                        label: int,
-                        metadata: PairMetadata | None = None,
-                        frame1: FrameMetadata | None = None,
-                        frame2: FrameMetadata | None = None) -> tf.train.Example:
+def encode_pair_example(
+    x1: np.ndarray | bytes,
+    x2: np.ndarray | bytes,
+    label: int,
+    metadata: PairMetadata | None = None,
+    frame1: FrameMetadata | None = None,
+    frame2: FrameMetadata | None = None,
+) -> tf.train.Example:
     """Builds the record of one pair, with all 26 keys of the original format.
 
     Args:
@@ -372,8 +402,10 @@ def _decode_image(png: tf.Tensor, name: str, image_shape: Sequence[int]) -> tf.T
     """Decodes one PNG to uint8 [H, W, 3] and checks its size against `image_shape`."""
     image = tf.io.decode_png(png, channels=3, dtype=tf.uint8)
     check = tf.debugging.assert_equal(
-        tf.shape(image), tf.constant(list(image_shape), tf.int32),
-        message=f"decoded image {name} does not have image_shape {tuple(image_shape)}")
+        tf.shape(image),
+        tf.constant(list(image_shape), tf.int32),
+        message=f"decoded image {name} does not have image_shape {tuple(image_shape)}",
+    )
     with tf.control_dependencies([check]):
         image = tf.identity(image)
     return tf.ensure_shape(image, image_shape)
@@ -388,8 +420,9 @@ def _decode(features: Mapping[str, tf.Tensor], image_shape: Sequence[int]) -> di
     return decoded
 
 
-def parse_pair_example(serialized: tf.Tensor | bytes,
-                       image_shape: Sequence[int] = DEFAULT_IMAGE_SHAPE) -> dict[str, tf.Tensor]:
+def parse_pair_example(
+    serialized: tf.Tensor | bytes, image_shape: Sequence[int] = DEFAULT_IMAGE_SHAPE
+) -> dict[str, tf.Tensor]:
     """Parses one record as the trainer does (works eagerly and inside `tf.data`).
 
     Args:
@@ -406,14 +439,17 @@ def parse_pair_example(serialized: tf.Tensor | bytes,
 
 def _keep_predicate(max_input_env_steps: int | None, episode_length: str | None):
     """The original's filter as a `tf.data` predicate; None disables a condition."""
+
     def keep(features):
         result = tf.constant(True)
         if max_input_env_steps is not None:
             result = tf.logical_and(
-                result, features["global_env_steps_at_episode"] <= tf.constant(max_input_env_steps, tf.int64))
+                result, features["global_env_steps_at_episode"] <= tf.constant(max_input_env_steps, tf.int64)
+            )
         if episode_length is not None:
             result = tf.logical_and(result, tf.equal(features["episode_length"], episode_length))
         return result
+
     return keep
 
 
@@ -462,19 +498,22 @@ def _check_first_record(path: str, image_shape: Sequence[int]) -> None:
     for serialized in tf.data.TFRecordDataset(path).take(1):
         try:
             features = _parse_encoded(serialized)
-            shapes = {name: tuple(int(d) for d in tf.io.decode_png(features[name], channels=3).shape)
-                      for name in ("x1", "x2")}
+            shapes = {
+                name: tuple(int(d) for d in tf.io.decode_png(features[name], channels=3).shape) for name in ("x1", "x2")
+            }
         except tf.errors.InvalidArgumentError as e:
-            raise CorruptDataError(path, f"its first record is not an R-network pair with PNG "
-                                         f"frames ({e.message.strip()})") from None
+            raise CorruptDataError(
+                path, f"its first record is not an R-network pair with PNG frames ({e.message.strip()})"
+            ) from None
         for name, shape in shapes.items():
             if shape != tuple(image_shape):
-                raise ImageShapeError(f"{path!r}: frame {name} of the first record has shape {shape}, "
-                                      f"but image_shape is {tuple(image_shape)}")
+                raise ImageShapeError(
+                    f"{path!r}: frame {name} of the first record has shape {shape}, "
+                    f"but image_shape is {tuple(image_shape)}"
+                )
 
 
-def split_train_validation(file_paths: Sequence[str],
-                           percent_validation_files: float) -> tuple[list[str], list[str]]:
+def split_train_validation(file_paths: Sequence[str], percent_validation_files: float) -> tuple[list[str], list[str]]:
     """Sorts the file names and holds out the first N% for validation (the original code).
 
     N% of the files is rounded down, but with 2 or more files and 0 < N < 100 each side gets at
@@ -495,8 +534,10 @@ def split_train_validation(file_paths: Sequence[str],
     num_validation = int(len(files) * percent_validation_files // 100)
     if 0 < percent_validation_files < 100:
         if len(files) < 2:
-            raise ValueError(f"cannot hold out {percent_validation_files}% of a single file "
-                             f"({files[0]!r}) for validation: need at least 2 files")
+            raise ValueError(
+                f"cannot hold out {percent_validation_files}% of a single file "
+                f"({files[0]!r}) for validation: need at least 2 files"
+            )
         num_validation = min(max(num_validation, 1), len(files) - 1)
     return files[num_validation:], files[:num_validation]
 
@@ -513,17 +554,19 @@ def _records(path: tf.Tensor, start: tf.Tensor, repeat: bool) -> tf.data.Dataset
     return records.skip(start).concatenate(records.take(start))
 
 
-def make_pair_dataset(file_paths: Sequence[str],
-                      batch_size: int,
-                      image_shape: Sequence[int] = DEFAULT_IMAGE_SHAPE,
-                      shuffle_buffer: int = 100_000,
-                      seed: int | None = None,
-                      repeat: bool = True,
-                      max_input_env_steps: int | None = DEFAULT_MAX_INPUT_ENV_STEPS,
-                      episode_length: str | None = DEFAULT_EPISODE_LENGTH,
-                      validate_files: bool = True,
-                      drop_remainder: bool = False,
-                      records_already_read: int = 0) -> tf.data.Dataset:
+def make_pair_dataset(
+    file_paths: Sequence[str],
+    batch_size: int,
+    image_shape: Sequence[int] = DEFAULT_IMAGE_SHAPE,
+    shuffle_buffer: int = 100_000,
+    seed: int | None = None,
+    repeat: bool = True,
+    max_input_env_steps: int | None = DEFAULT_MAX_INPUT_ENV_STEPS,
+    episode_length: str | None = DEFAULT_EPISODE_LENGTH,
+    validate_files: bool = True,
+    drop_remainder: bool = False,
+    records_already_read: int = 0,
+) -> tf.data.Dataset:
     """Batches of training pairs from TFRecord files (the original code).
 
     All files are read in parallel, one element from each in turn (interleave with a cycle over
@@ -588,15 +631,20 @@ def make_pair_dataset(file_paths: Sequence[str],
     def filtered(repeat_files: bool) -> tf.data.Dataset:
         file_starts = tf.data.Dataset.from_tensor_slices((files, tf.constant(starts, tf.int64)))
         dataset = file_starts.interleave(
-            lambda path, start: _records(path, start, repeat_files), cycle_length=len(files),
-            block_length=1, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            lambda path, start: _records(path, start, repeat_files),
+            cycle_length=len(files),
+            block_length=1,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
         return dataset.map(_parse_encoded, num_parallel_calls=tf.data.AUTOTUNE).filter(keep)
 
     if repeat and not any(True for _ in filtered(False).take(1)):
         raise ValueError(
             f"no record in the {len(files)} files passes the filter (global_env_steps_at_episode <= "
             f"{max_input_env_steps} and episode_length == {episode_length!r}); check "
-            "--max_input_env_steps and the episode length the data was generated with")
+            "--max_input_env_steps and the episode length the data was generated with"
+        )
     dataset = filtered(repeat)
     if shuffle_buffer > 1:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)

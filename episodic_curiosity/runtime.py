@@ -32,7 +32,8 @@ def configure_threads(intra_op_threads: int = 0, inter_op_threads: int = 0) -> d
         if inter_op_threads:
             tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
     except RuntimeError as e:
-        raise RuntimeError("TensorFlow thread pools must be configured before TensorFlow runs "
-                           "its first op") from e
-    return {"intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
+        raise RuntimeError("TensorFlow thread pools must be configured before TensorFlow runs its first op") from e
+    return {
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+    }

@@ -68,8 +68,9 @@ def mixer_seed(split_name: str) -> int:
     try:
         return _dmlab_constants.SPLIT_MIXER_SEEDS[split_name]
     except KeyError:
-        raise ValueError(f"unknown split {split_name!r}; valid: "
-                         f"{', '.join(_dmlab_constants.SPLIT_MIXER_SEEDS)}") from None
+        raise ValueError(
+            f"unknown split {split_name!r}; valid: {', '.join(_dmlab_constants.SPLIT_MIXER_SEEDS)}"
+        ) from None
 
 
 def policy_split_name(split: str) -> str:

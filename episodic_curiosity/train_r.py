@@ -22,6 +22,7 @@ if __name__ == "__main__":
     # sees one set of configurables (a second copy as __main__ would make every binding
     # ambiguous once another module imports this one).
     from episodic_curiosity.train_r import run as _run
+
     _run()
     raise SystemExit(0)
 
@@ -56,25 +57,41 @@ def find_tfrecords(input_dirs: Sequence[str]) -> list[str]:
     for directory in input_dirs:
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"input directory {directory!r} does not exist")
-        files += [f for f in glob.glob(os.path.join(directory, "*.tfrecords"))
-                  if not os.path.basename(f).startswith("tmp")]
+        files += [
+            f for f in glob.glob(os.path.join(directory, "*.tfrecords")) if not os.path.basename(f).startswith("tmp")
+        ]
     if not files:
         raise FileNotFoundError(f"no .tfrecords files in {list(input_dirs)}")
     return sorted(files)
 
 
-def argument_problems(*, image_shape, num_epochs, batch_size, steps_per_epoch, validation_steps,
-                      percent_validation_files, checkpoint_every_epochs, keep_full_checkpoints,
-                      shuffle_buffer, learning_rate, seed) -> list[str]:
+def argument_problems(
+    *,
+    image_shape,
+    num_epochs,
+    batch_size,
+    steps_per_epoch,
+    validation_steps,
+    percent_validation_files,
+    checkpoint_every_epochs,
+    keep_full_checkpoints,
+    shuffle_buffer,
+    learning_rate,
+    seed,
+) -> list[str]:
     """Every problem of train_r's arguments, as text."""
     problems = []
     shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else ()
     if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
         problems.append(f"image_shape must be three positive ints (H, W, C), got {image_shape!r}")
-    for name, value in (("num_epochs", num_epochs), ("batch_size", batch_size),
-                        ("steps_per_epoch", steps_per_epoch), ("validation_steps", validation_steps),
-                        ("checkpoint_every_epochs", checkpoint_every_epochs),
-                        ("keep_full_checkpoints", keep_full_checkpoints)):
+    for name, value in (
+        ("num_epochs", num_epochs),
+        ("batch_size", batch_size),
+        ("steps_per_epoch", steps_per_epoch),
+        ("validation_steps", validation_steps),
+        ("checkpoint_every_epochs", checkpoint_every_epochs),
+        ("keep_full_checkpoints", keep_full_checkpoints),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             problems.append(f"train_r.{name} must be an int >= 1, got {value!r}")
     if isinstance(shuffle_buffer, bool) or not isinstance(shuffle_buffer, int) or shuffle_buffer < 0:
@@ -97,25 +114,27 @@ def _summary_text(epoch_metrics: Mapping[str, float], attributes: Mapping[str, o
 
 
 @gin.configurable(denylist=["input_dirs", "workdir", "validation_dirs"])
-def train_r(input_dirs: Sequence[str],
-            workdir: str,
-            image_shape: Sequence[int] = (120, 160, 3),
-            num_epochs: int = 2000,
-            batch_size: int = 64,
-            steps_per_epoch: int = 100,
-            validation_steps: int = 100,
-            percent_validation_files: int = 10,
-            checkpoint_every_epochs: int = 30,
-            keep_full_checkpoints: int = 2,
-            shuffle_buffer: int = 100_000,
-            max_input_env_steps: int = 2_500_000,
-            episode_length: str = "default",
-            learning_rate: float = 1e-4,
-            seed: int = 0,
-            attributes: Mapping[str, object] | None = None,
-            show_progress: bool = True,
-            validation_dirs: Sequence[str] | None = None,
-            validate_only: bool = False) -> dict:
+def train_r(
+    input_dirs: Sequence[str],
+    workdir: str,
+    image_shape: Sequence[int] = (120, 160, 3),
+    num_epochs: int = 2000,
+    batch_size: int = 64,
+    steps_per_epoch: int = 100,
+    validation_steps: int = 100,
+    percent_validation_files: int = 10,
+    checkpoint_every_epochs: int = 30,
+    keep_full_checkpoints: int = 2,
+    shuffle_buffer: int = 100_000,
+    max_input_env_steps: int = 2_500_000,
+    episode_length: str = "default",
+    learning_rate: float = 1e-4,
+    seed: int = 0,
+    attributes: Mapping[str, object] | None = None,
+    show_progress: bool = True,
+    validation_dirs: Sequence[str] | None = None,
+    validate_only: bool = False,
+) -> dict:
     """Trains an R-network on the pairs under `input_dirs`; resumes from `workdir` if possible.
 
     Args:
@@ -145,26 +164,36 @@ def train_r(input_dirs: Sequence[str],
     Returns:
       dict with the last epoch's metrics, the number of epochs done and the newest weights path.
     """
-    cli.raise_if_problems(argument_problems(
-        image_shape=image_shape, num_epochs=num_epochs, batch_size=batch_size,
-        steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-        percent_validation_files=percent_validation_files, checkpoint_every_epochs=checkpoint_every_epochs,
-        keep_full_checkpoints=keep_full_checkpoints, shuffle_buffer=shuffle_buffer,
-        learning_rate=learning_rate, seed=seed), "train_r arguments")
+    cli.raise_if_problems(
+        argument_problems(
+            image_shape=image_shape,
+            num_epochs=num_epochs,
+            batch_size=batch_size,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            percent_validation_files=percent_validation_files,
+            checkpoint_every_epochs=checkpoint_every_epochs,
+            keep_full_checkpoints=keep_full_checkpoints,
+            shuffle_buffer=shuffle_buffer,
+            learning_rate=learning_rate,
+            seed=seed,
+        ),
+        "train_r arguments",
+    )
     if validate_only:
         return {}
     files = find_tfrecords(input_dirs)
     if validation_dirs:
         train_files, validation_files = files, find_tfrecords(validation_dirs)
-        overlap = sorted({os.path.realpath(f) for f in train_files}
-                         & {os.path.realpath(f) for f in validation_files})
+        overlap = sorted({os.path.realpath(f) for f in train_files} & {os.path.realpath(f) for f in validation_files})
         if overlap:
-            raise ValueError(f"{len(overlap)} files are both in input_dirs and validation_dirs, "
-                             f"e.g. {overlap[0]!r}: validation files must be held out")
+            raise ValueError(
+                f"{len(overlap)} files are both in input_dirs and validation_dirs, "
+                f"e.g. {overlap[0]!r}: validation files must be held out"
+            )
         files = train_files + validation_files
     else:
-        train_files, validation_files = r_training_data.split_train_validation(
-            files, percent_validation_files)
+        train_files, validation_files = r_training_data.split_train_validation(files, percent_validation_files)
     for path in files:
         r_training_data.validate_tfrecord_file(path)
     os.makedirs(workdir, exist_ok=True)
@@ -182,8 +211,7 @@ def train_r(input_dirs: Sequence[str],
         # The checkpoint's optimizer state includes its step size; this call's one applies.
         saved_learning_rate = float(trainer.optimizer.learning_rate)
         if not np.isclose(saved_learning_rate, learning_rate, rtol=1e-6, atol=0.0):
-            logging.info("Learning rate %g from here on (the checkpoint's: %g).", learning_rate,
-                         saved_learning_rate)
+            logging.info("Learning rate %g from here on (the checkpoint's: %g).", learning_rate, saved_learning_rate)
         trainer.optimizer.learning_rate = learning_rate
         # If the kill came between the checkpoint and the CSV rows, add the missing rows.
         for name in _METRICS:
@@ -195,54 +223,79 @@ def train_r(input_dirs: Sequence[str],
     attributes = dict(attributes or {})
     attributes.setdefault("episode_length", episode_length)
     attributes.setdefault("max_input_env_steps", max_input_env_steps)
-    dataset_options = dict(batch_size=batch_size, image_shape=tuple(image_shape),
-                           shuffle_buffer=shuffle_buffer, repeat=True,
-                           max_input_env_steps=max_input_env_steps, episode_length=episode_length)
+    dataset_options = dict(
+        batch_size=batch_size,
+        image_shape=tuple(image_shape),
+        shuffle_buffer=shuffle_buffer,
+        repeat=True,
+        max_input_env_steps=max_input_env_steps,
+        episode_length=episode_length,
+    )
     # A resumed run neither replays the same batches (a different shuffle seed per (re)start)
     # nor rereads the files from their beginnings: it goes on from about where the epochs
     # done so far had got. (After a warm start from a run on other files, this is merely
     # some rotation of the files.) A run with nothing left to do builds no pipeline: an
     # iterator starts reading (skipping, filling the shuffle buffer) as soon as it exists.
     if start_epoch < num_epochs:
-        train_batches = iter(r_training_data.make_pair_dataset(
-            train_files, seed=seed * 1_000_003 + start_epoch,
-            records_already_read=start_epoch * steps_per_epoch * batch_size, **dataset_options))
-        validation_batches = iter(r_training_data.make_pair_dataset(
-            validation_files, seed=seed * 1_000_003 + start_epoch + 1,
-            records_already_read=start_epoch * validation_steps * batch_size, **dataset_options))
+        train_batches = iter(
+            r_training_data.make_pair_dataset(
+                train_files,
+                seed=seed * 1_000_003 + start_epoch,
+                records_already_read=start_epoch * steps_per_epoch * batch_size,
+                **dataset_options,
+            )
+        )
+        validation_batches = iter(
+            r_training_data.make_pair_dataset(
+                validation_files,
+                seed=seed * 1_000_003 + start_epoch + 1,
+                records_already_read=start_epoch * validation_steps * batch_size,
+                **dataset_options,
+            )
+        )
     summary_writer = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
 
     epoch_metrics = resumed_metrics or {}
     newest_weights = None
-    bar = tqdm.tqdm(total=num_epochs, initial=min(start_epoch, num_epochs), unit="epoch",
-                    desc="train_r", disable=not show_progress, dynamic_ncols=True)
+    bar = tqdm.tqdm(
+        total=num_epochs,
+        initial=min(start_epoch, num_epochs),
+        unit="epoch",
+        desc="train_r",
+        disable=not show_progress,
+        dynamic_ncols=True,
+    )
     for epoch in range(start_epoch, num_epochs):
         train_metrics = trainer.train(train_batches, steps_per_epoch)
         validation_metrics = trainer.evaluate(validation_batches, validation_steps)
-        epoch_metrics = {"loss": train_metrics.loss, "acc": train_metrics.accuracy,
-                         "val_loss": validation_metrics.loss, "val_acc": validation_metrics.accuracy}
+        epoch_metrics = {
+            "loss": train_metrics.loss,
+            "acc": train_metrics.accuracy,
+            "val_loss": validation_metrics.loss,
+            "val_acc": validation_metrics.accuracy,
+        }
         done = epoch + 1
         trainer.save_full_checkpoint(
-            os.path.join(workdir, r_network_training.full_checkpoint_name(done)), done, epoch_metrics)
+            os.path.join(workdir, r_network_training.full_checkpoint_name(done)), done, epoch_metrics
+        )
         _prune_full_checkpoints(workdir, keep_full_checkpoints)
         if done % checkpoint_every_epochs == 0 or done == num_epochs:
             newest_weights = os.path.join(workdir, r_network_training.weights_checkpoint_name(done))
             network.save_weights(newest_weights)
-            atomic_files.write_text(newest_weights[:-len(".h5")] + ".summary.txt",
-                                   _summary_text(epoch_metrics, attributes))
+            atomic_files.write_text(
+                newest_weights[: -len(".h5")] + ".summary.txt", _summary_text(epoch_metrics, attributes)
+            )
         for name, value in epoch_metrics.items():
             metrics_csv.append_scalar(os.path.join(workdir, f"{name}.csv"), name, epoch, value)
         with summary_writer.as_default(step=epoch):
             for name, value in epoch_metrics.items():
                 tf.summary.scalar(f"r_network/{name}", value)
-        logging.info("epoch %d/%d: %s", done, num_epochs,
-                     ", ".join(f"{k}={v:.4f}" for k, v in epoch_metrics.items()))
+        logging.info("epoch %d/%d: %s", done, num_epochs, ", ".join(f"{k}={v:.4f}" for k, v in epoch_metrics.items()))
         bar.update(1)
         bar.set_postfix(loss=f"{epoch_metrics['loss']:.3f}", val_acc=f"{epoch_metrics['val_acc']:.3f}")
     bar.close()
     summary_writer.flush()
-    return {"epochs_done": max(start_epoch, num_epochs), "metrics": epoch_metrics,
-            "newest_weights": newest_weights}
+    return {"epochs_done": max(start_epoch, num_epochs), "metrics": epoch_metrics, "newest_weights": newest_weights}
 
 
 def _prune_full_checkpoints(workdir: str, keep: int) -> None:
@@ -256,14 +309,26 @@ def _define_flags() -> None:
     can import this module next to their own flags of the same names)."""
     flags.DEFINE_list("input_dirs", None, "Folders holding *.tfrecords pair files.")
     flags.DEFINE_string("workdir", None, "Output folder for weights, CSVs and TensorBoard.")
-    flags.DEFINE_list("image_shape", ["120", "160", "3"], "H,W,C of the stored frames.")
-    flags.DEFINE_integer("num_epochs", 2000, "Total epochs of 100 batches.")
-    flags.DEFINE_integer("percent_validation_files", 10, "Share of sorted files used for validation.")
-    flags.DEFINE_list("validation_dirs", None,
-                      "Folders of held-out *.tfrecords; if given, --input_dirs are all training "
-                      "files and --percent_validation_files is ignored.")
-    flags.DEFINE_integer("seed", None, "Seeds the R-network's initial weights and the shuffling "
-                         "(default: gin's train_r.seed, else 0).")
+    flags.DEFINE_list(
+        "image_shape", None, "H,W,C of the stored frames (default: gin's train_r.image_shape, else 120,160,3)."
+    )
+    flags.DEFINE_integer(
+        "num_epochs", None, "Total epochs of 100 batches (default: gin's train_r.num_epochs, else 2000)."
+    )
+    flags.DEFINE_integer(
+        "percent_validation_files",
+        None,
+        "Share of sorted files used for validation (default: gin's train_r.percent_validation_files, else 10).",
+    )
+    flags.DEFINE_list(
+        "validation_dirs",
+        None,
+        "Folders of held-out *.tfrecords; if given, --input_dirs are all training "
+        "files and --percent_validation_files is ignored.",
+    )
+    flags.DEFINE_integer(
+        "seed", None, "Seeds the R-network's initial weights and the shuffling (default: gin's train_r.seed, else 0)."
+    )
     flags.DEFINE_multi_string("gin_config", [], "Gin config files.")
     flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'train_r.batch_size=8'.")
 
@@ -275,15 +340,15 @@ def main(argv):
         raise app.UsageError("--input_dirs and --workdir are required")
     process_control.install_stop_handlers()
     from episodic_curiosity import configurables  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
+
     cli.parse_gin(config.gin_config, config.gin_bindings)
-    try:
-        image_shape = tuple(int(d) for d in config.image_shape)
-    except ValueError:
-        raise cli.ConfigError([f"--image_shape must be three ints H,W,C, got {config.image_shape}"]) from None
-    arguments = dict(image_shape=image_shape, num_epochs=config.num_epochs,
-                     percent_validation_files=config.percent_validation_files,
-                     validation_dirs=config.validation_dirs,
-                     **({} if config.seed is None else {"seed": config.seed}))
+    # A flag overrides gin only when given (cli.given_flags).
+    arguments = cli.given_flags(config, ("num_epochs", "percent_validation_files", "validation_dirs", "seed"))
+    if config["image_shape"].present:
+        try:
+            arguments["image_shape"] = tuple(int(d) for d in config.image_shape)
+        except ValueError:
+            raise cli.ConfigError([f"--image_shape must be three ints H,W,C, got {config.image_shape}"]) from None
     train_r(config.input_dirs, config.workdir, validate_only=True, **arguments)
     os.makedirs(config.workdir, exist_ok=True)
     logging.info("Gin config:\n%s", gin.config_str())

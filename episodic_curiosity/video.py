@@ -33,14 +33,16 @@ def mp4_and_gif_writer(mp4_path: str, gif_path: str | None, fps: int) -> Iterato
     imageio = require_imageio()
     small = []
     with atomic_files.atomic_path(mp4_path) as tmp_path:
-        with imageio.get_writer(tmp_path, fps=fps, codec="libx264", quality=7, macro_block_size=16,
-                                ffmpeg_log_level="error") as writer:
+        with imageio.get_writer(
+            tmp_path, fps=fps, codec="libx264", quality=7, macro_block_size=16, ffmpeg_log_level="error"
+        ) as writer:
 
             def add(frame: np.ndarray) -> None:
                 writer.append_data(frame)
                 if gif_path:
-                    small.append(cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2),
-                                            interpolation=cv2.INTER_AREA))
+                    small.append(
+                        cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
+                    )
 
             yield add
     if gif_path:

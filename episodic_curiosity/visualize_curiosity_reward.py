@@ -13,7 +13,7 @@ taken. Every step becomes one video frame (RGB, 640x240, or 640x480 for `memory`
   * `memory` only, below: the frames held in the episodic memory as thumbnails, one per slot
     (slot order), the most recently written one framed in yellow.
 
-Bonus and memory settings come from gin (`CuriosityEnvWrapper.*`, `EpisodicMemory.*`, e.g.
+Bonus and memory settings come from gin (`EpisodicCuriosity.*`, `EpisodicMemory.*`, e.g.
 the method and scenario configs). Files in `workdir`, per episode i:
 `<visualization_type>_<i>.mp4` (H.264 via imageio-ffmpeg), `<visualization_type>_<i>.gif`
 (half size) and `<visualization_type>_<i>.csv` (step, action, curiosity_bonus, task_reward,
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import math
 import os
 from typing import Any, Callable, Sequence
@@ -46,9 +47,10 @@ from episodic_curiosity import atomic_files
 from episodic_curiosity import checkpoint_io
 from episodic_curiosity import curiosity_env_wrapper
 from episodic_curiosity import environments
+from episodic_curiosity import intrinsic
+from episodic_curiosity import launcher  # noqa: F401 (registers the gin names of the method configs)
 from episodic_curiosity import pretrained
 from episodic_curiosity import r_network
-from episodic_curiosity import launcher  # noqa: F401 (registers the gin names of the method configs)
 from episodic_curiosity import train_policy
 from episodic_curiosity import video
 
@@ -73,6 +75,7 @@ class EpisodeHistory:
       memory_sizes: list of int, memory entries after each step.
       memory_capacity: int, the memory's capacity.
     """
+
     actions: list = dataclasses.field(default_factory=list)
     bonuses: list = dataclasses.field(default_factory=list)
     task_rewards: list = dataclasses.field(default_factory=list)
@@ -94,7 +97,7 @@ def fit_frame(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     resized = cv2.resize(frame, (new_w, new_h), interpolation=interpolation)
     canvas = np.zeros((height, width, 3), np.uint8)
     top, left = (height - new_h) // 2, (width - new_w) // 2
-    canvas[top:top + new_h, left:left + new_w] = resized
+    canvas[top : top + new_h, left : left + new_w] = resized
     return canvas
 
 
@@ -102,8 +105,9 @@ def _text(canvas: np.ndarray, text: str, x: int, y: int, color=_TEXT_COLOR, scal
     cv2.putText(canvas, text, (x, y), _FONT, scale, color, 1, cv2.LINE_AA)
 
 
-def _draw_curve(canvas: np.ndarray, values: Sequence[float], box: tuple[int, int, int, int],
-                total_steps: int, color, label: str) -> None:
+def _draw_curve(
+    canvas: np.ndarray, values: Sequence[float], box: tuple[int, int, int, int], total_steps: int, color, label: str
+) -> None:
     """Draws `values` (x = step over `total_steps`) in box (x0, y0, x1, y1), zero line in grey."""
     x0, y0, x1, y1 = box
     cv2.rectangle(canvas, (x0, y0), (x1, y1), (70, 70, 70), 1)
@@ -137,10 +141,10 @@ def info_panel(history: EpisodeHistory, total_steps: int) -> np.ndarray:
     _text(panel, f"bonus {bonus:+.3f}", 6, 34, _BONUS_COLOR)
     _text(panel, f"task return {task_return:.2f}", 160, 34, _TASK_COLOR)
     _text(panel, f"memory {size}/{history.memory_capacity}", 160, 16)
-    _draw_curve(panel, history.bonuses, (6, 44, PANEL_WIDTH - 6, 130), total_steps, _BONUS_COLOR,
-                "curiosity bonus")
-    _draw_curve(panel, np.cumsum(history.task_rewards), (6, 136, PANEL_WIDTH - 6, 206), total_steps,
-                _TASK_COLOR, "task return")
+    _draw_curve(panel, history.bonuses, (6, 44, PANEL_WIDTH - 6, 130), total_steps, _BONUS_COLOR, "curiosity bonus")
+    _draw_curve(
+        panel, np.cumsum(history.task_rewards), (6, 136, PANEL_WIDTH - 6, 206), total_steps, _TASK_COLOR, "task return"
+    )
     fill = size / max(history.memory_capacity, 1)
     cv2.rectangle(panel, (6, 214), (PANEL_WIDTH - 6, 232), (90, 90, 90), 1)
     cv2.rectangle(panel, (7, 215), (7 + int(round(fill * (PANEL_WIDTH - 14))), 231), (120, 120, 220), -1)
@@ -148,8 +152,9 @@ def info_panel(history: EpisodeHistory, total_steps: int) -> np.ndarray:
     return panel
 
 
-def thumbnail_layout(capacity: int, frame_shape: Sequence[int], width: int = 2 * PANEL_WIDTH,
-                     height: int = MEMORY_PANEL_HEIGHT) -> tuple[int, int, int]:
+def thumbnail_layout(
+    capacity: int, frame_shape: Sequence[int], width: int = 2 * PANEL_WIDTH, height: int = MEMORY_PANEL_HEIGHT
+) -> tuple[int, int, int]:
     """(columns, thumbnail width, thumbnail height): the largest thumbnails (frame aspect kept)
     such that `capacity` of them fit in a width x height grid."""
     aspect = frame_shape[0] / frame_shape[1]
@@ -161,8 +166,9 @@ def thumbnail_layout(capacity: int, frame_shape: Sequence[int], width: int = 2 *
     raise ValueError(f"cannot fit {capacity} thumbnails in a {width}x{height} panel")
 
 
-def memory_panel(thumbnails: Sequence[np.ndarray | None], newest_slot: int | None,
-                 frame_shape: Sequence[int]) -> np.ndarray:
+def memory_panel(
+    thumbnails: Sequence[np.ndarray | None], newest_slot: int | None, frame_shape: Sequence[int]
+) -> np.ndarray:
     """Grid of the memory's frames (slot order; empty slots dark grey), 640x240."""
     width, height = 2 * PANEL_WIDTH, MEMORY_PANEL_HEIGHT
     panel = np.full((height, width, 3), 12, np.uint8)
@@ -171,18 +177,23 @@ def memory_panel(thumbnails: Sequence[np.ndarray | None], newest_slot: int | Non
         row, column = divmod(slot, columns)
         y, x = row * thumb_h, column * thumb_w
         if thumbnail is None:
-            panel[y + 1:y + thumb_h - 1, x + 1:x + thumb_w - 1] = 40
+            panel[y + 1 : y + thumb_h - 1, x + 1 : x + thumb_w - 1] = 40
         else:
-            panel[y + 1:y + thumb_h - 1, x + 1:x + thumb_w - 1] = cv2.resize(
-                thumbnail, (thumb_w - 2, thumb_h - 2), interpolation=cv2.INTER_AREA)
+            panel[y + 1 : y + thumb_h - 1, x + 1 : x + thumb_w - 1] = cv2.resize(
+                thumbnail, (thumb_w - 2, thumb_h - 2), interpolation=cv2.INTER_AREA
+            )
         if slot == newest_slot:
             cv2.rectangle(panel, (x, y), (x + thumb_w - 1, y + thumb_h - 1), _YELLOW, 1)
     return panel
 
 
-def compose_frame(frame: np.ndarray, history: EpisodeHistory, total_steps: int,
-                  thumbnails: Sequence[np.ndarray | None] | None = None,
-                  newest_slot: int | None = None) -> np.ndarray:
+def compose_frame(
+    frame: np.ndarray,
+    history: EpisodeHistory,
+    total_steps: int,
+    thumbnails: Sequence[np.ndarray | None] | None = None,
+    newest_slot: int | None = None,
+) -> np.ndarray:
     """One video frame: view + info panel (640x240), plus the memory grid if `thumbnails`.
 
     Args:
@@ -208,23 +219,16 @@ def compose_frame(frame: np.ndarray, history: EpisodeHistory, total_steps: int,
 # --- Running episodes -----------------------------------------------------------------------
 
 
-class _CuriosityInputGrabber:
-    """Wrapper observer keeping env 0's curiosity input of the latest step (the ended
-    episode's last one on an ending step, not the auto-reset one)."""
-
-    def __init__(self):
-        self.frame = None
-
-    def on_new_observation(self, *, observations, rewards, dones, infos) -> None:
-        del rewards
-        source, key = infos, "frame"
-        if dones[0] and "final_info" in infos:
-            final_info = infos["final_info"]
-            source, key = (final_info, "frame") if "frame" in final_info else (infos, "final_obs")
-        if key in source:
-            self.frame = np.array(source[key][0], np.uint8, copy=True)
-        else:
-            self.frame = np.array(observations[0], np.uint8, copy=True)
+def curiosity_input(infos: dict, done: bool) -> np.ndarray:
+    """Env 0's curiosity input of a step of the wrapper: the ended episode's last one on an
+    ending step (not the auto-reset one)."""
+    if done:
+        final_info = infos.get("final_info", {})
+        if "frame" in final_info:
+            return np.array(final_info["frame"][0], np.uint8, copy=True)
+        if "final_frame" in infos:
+            return np.array(infos["final_frame"][0], np.uint8, copy=True)
+    return np.array(infos["frame"][0], np.uint8, copy=True)
 
 
 def do_nothing_action(action_space: gym.Space) -> Any:
@@ -241,11 +245,13 @@ def policy_checkpoint_file(policy_path: str) -> str:
     run dir or its `checkpoints/`), or a shipped model's (`pretrained:<name>`)."""
     path = policy_path = pretrained.resolve(policy_path)
     if os.path.isdir(path):
-        path = (train_policy.newest_checkpoint(path)
-                or train_policy.newest_checkpoint(os.path.join(path, "checkpoints")))
+        path = checkpoint_io.newest_checkpoint(path) or checkpoint_io.newest_checkpoint(
+            os.path.join(path, "checkpoints")
+        )
         if path is None:
-            raise FileNotFoundError(f"no policy checkpoint (policy.NNNNN.h5) in {policy_path!r} "
-                                    "or its checkpoints/ folder")
+            raise FileNotFoundError(
+                f"no policy checkpoint (policy.NNNNN.h5) in {policy_path!r} or its checkpoints/ folder"
+            )
     elif not os.path.exists(path):
         raise FileNotFoundError(f"policy checkpoint {policy_path!r} does not exist")
     return path
@@ -254,8 +260,9 @@ def policy_checkpoint_file(policy_path: str) -> str:
 def load_policy(policy_path: str, env: gym.vector.VectorEnv):
     """The policy of a checkpoint file, or of the newest checkpoint in a folder (a run dir or
     its `checkpoints/`), for `env`'s (wrapped) observation and action spaces."""
-    return train_policy.load_policy(policy_checkpoint_file(policy_path), env.single_observation_space,
-                                    env.single_action_space)
+    return train_policy.load_policy(
+        policy_checkpoint_file(policy_path), env.single_observation_space, env.single_action_space
+    )
 
 
 def _policy_input_settings(policy) -> dict:
@@ -273,19 +280,26 @@ def _write_history(history: EpisodeHistory, path: str) -> None:
         with open(tmp_path, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["step", "action", "curiosity_bonus", "task_reward", "memory_size"])
-            for step, row in enumerate(zip(history.actions, history.bonuses, history.task_rewards,
-                                           history.memory_sizes)):
+            for step, row in enumerate(
+                zip(history.actions, history.bonuses, history.task_rewards, history.memory_sizes)
+            ):
                 action = row[0].tolist() if isinstance(row[0], np.ndarray) else row[0]
                 writer.writerow([step, action, repr(float(row[1])), repr(float(row[2])), int(row[3])])
 
 
-def run_episode(env: curiosity_env_wrapper.CuriosityEnvWrapper, trajectory_mode: str, num_steps: int,
-                policy=None, seed: int = 0, with_memory: bool = False,
-                on_frame: Callable[[np.ndarray], None] = lambda frame: None) -> EpisodeHistory:
+def run_episode(
+    env: curiosity_env_wrapper.CuriosityEnvWrapper,
+    trajectory_mode: str,
+    num_steps: int,
+    policy=None,
+    seed: int = 0,
+    with_memory: bool = False,
+    on_frame: Callable[[np.ndarray], None] = lambda frame: None,
+) -> EpisodeHistory:
     """Runs one episode of `env` (a 1-env curiosity wrapper) and renders every step.
 
     Args:
-      env: CuriosityEnvWrapper around a 1-env vector env, exploration 'episodic_curiosity'.
+      env: CuriosityEnvWrapper around a 1-env vector env, with an episodic-curiosity bonus.
       trajectory_mode: str, one of TRAJECTORY_MODES.
       num_steps: int, at most this many steps (fewer if the episode ends).
       policy: ppo.ActorCritic for 'policy' mode.
@@ -299,8 +313,6 @@ def run_episode(env: curiosity_env_wrapper.CuriosityEnvWrapper, trajectory_mode:
     """
     if env.num_envs != 1 or env.memory is None:
         raise ValueError("run_episode needs a 1-env CuriosityEnvWrapper with episodic curiosity")
-    grabber = _CuriosityInputGrabber()
-    env.add_observer(grabber)
     memory = env.memory
     history = EpisodeHistory(memory_capacity=memory.capacity)
     thumbnails: list[np.ndarray | None] = [None] * memory.capacity
@@ -317,6 +329,7 @@ def run_episode(env: curiosity_env_wrapper.CuriosityEnvWrapper, trajectory_mode:
         count_before = int(memory.counts[0])
         observations, _, terminated, truncated, infos = env.step(np.asarray([action]))
         done = bool(terminated[0] or truncated[0])
+        frame = curiosity_input(infos, done)
         history.actions.append(action)
         history.bonuses.append(float(infos["curiosity_bonus"][0]))
         history.task_rewards.append(float(infos["task_reward"][0]))
@@ -328,18 +341,27 @@ def run_episode(env: curiosity_env_wrapper.CuriosityEnvWrapper, trajectory_mode:
             if int(memory.counts[0]) != count_before:  # an entry was written at this step
                 written = np.flatnonzero(memory.valid_mask()[0] & (memory.ages[0] == memory.counts[0] - 1))
                 newest_slot = int(written[0])
-                thumbnails[newest_slot] = grabber.frame
-        on_frame(compose_frame(grabber.frame, history, num_steps,
-                               thumbnails if with_memory else None, newest_slot))
+                thumbnails[newest_slot] = frame
+        on_frame(compose_frame(frame, history, num_steps, thumbnails if with_memory else None, newest_slot))
         if done:
             break
     return history
 
 
-def visualize(workdir: str, scenario: str, r_net, policy=None,
-              num_episodes: int = 2, num_steps: int = 2000, visualization_type: str = "surrogate_reward",
-              trajectory_mode: str = "random", seed: int = environments.DEFAULT_BASE_SEED,
-              env_kwargs: dict | None = None, fps: int = 15, write_gif: bool = True) -> list[str]:
+def visualize(
+    workdir: str,
+    scenario: str,
+    r_net,
+    policy=None,
+    num_episodes: int = 2,
+    num_steps: int = 2000,
+    visualization_type: str = "surrogate_reward",
+    trajectory_mode: str = "random",
+    seed: int = environments.DEFAULT_BASE_SEED,
+    env_kwargs: dict | None = None,
+    fps: int = 15,
+    write_gif: bool = True,
+) -> list[str]:
     """Writes a curiosity video (+ GIF + CSV) per episode into `workdir`; returns the paths.
 
     Args:
@@ -364,11 +386,11 @@ def visualize(workdir: str, scenario: str, r_net, policy=None,
     """
     problems = []
     if visualization_type not in VISUALIZATION_TYPES:
-        problems.append(f"visualization_type must be one of {', '.join(VISUALIZATION_TYPES)}, "
-                        f"got {visualization_type!r}")
+        problems.append(
+            f"visualization_type must be one of {', '.join(VISUALIZATION_TYPES)}, got {visualization_type!r}"
+        )
     if trajectory_mode not in TRAJECTORY_MODES:
-        problems.append(f"trajectory_mode must be one of {', '.join(TRAJECTORY_MODES)}, "
-                        f"got {trajectory_mode!r}")
+        problems.append(f"trajectory_mode must be one of {', '.join(TRAJECTORY_MODES)}, got {trajectory_mode!r}")
     if trajectory_mode == "policy" and policy is None:
         problems.append("trajectory_mode 'policy' needs a policy (or a checkpoint path)")
     if num_episodes < 1 or num_steps < 1:
@@ -386,28 +408,43 @@ def visualize(workdir: str, scenario: str, r_net, policy=None,
     shape = _policy_input_settings(policy) if trajectory_mode == "policy" else {}
     written = []
     for episode in range(num_episodes):
-        vector_env = environments.make_vector_env(scenario, 1, base_seed=seed + episode, asynchronous=False,
-                                                  env_kwargs=env_kwargs)
-        # The bonus must be computed at every step (never deferred to the end of a rollout).
+        vector_env = environments.make_vector_env(
+            scenario, 1, base_seed=seed + episode, asynchronous=False, env_kwargs=env_kwargs
+        )
+        # The per-step wrapper: the bonus of every step as it is taken.
         env = curiosity_env_wrapper.CuriosityEnvWrapper(
-            vector_env, r_net, exploration_reward="episodic_curiosity", log_statistics=False,
-            deferred_bonus=False, **shape)
+            vector_env, functools.partial(intrinsic.EpisodicCuriosity, network=r_net), **shape
+        )
         stem = os.path.join(workdir, f"{visualization_type}_{episode}")
         gif_path = stem + ".gif" if write_gif else None
         try:
             if trajectory_mode == "policy" and isinstance(policy, (str, os.PathLike)):
                 policy = load_policy(os.fspath(policy), env)  # loaded once, kept for later episodes
             with video.mp4_and_gif_writer(stem + ".mp4", gif_path, fps) as add_frame:
-                history = run_episode(env, trajectory_mode, num_steps, policy=policy, seed=seed + episode,
-                                      with_memory=visualization_type == "memory", on_frame=add_frame)
+                history = run_episode(
+                    env,
+                    trajectory_mode,
+                    num_steps,
+                    policy=policy,
+                    seed=seed + episode,
+                    with_memory=visualization_type == "memory",
+                    on_frame=add_frame,
+                )
         finally:
             env.close()
         written += [stem + ".mp4"] + ([gif_path] if gif_path else [])
         _write_history(history, stem + ".csv")
         written.append(stem + ".csv")
-        logging.info("Episode %d: %d steps, bonus sum %.3f, task return %.3f, memory %d/%d -> %s.mp4",
-                     episode, len(history.actions), sum(history.bonuses), sum(history.task_rewards),
-                     history.memory_sizes[-1], history.memory_capacity, stem)
+        logging.info(
+            "Episode %d: %d steps, bonus sum %.3f, task return %.3f, memory %d/%d -> %s.mp4",
+            episode,
+            len(history.actions),
+            sum(history.bonuses),
+            sum(history.task_rewards),
+            history.memory_sizes[-1],
+            history.memory_capacity,
+            stem,
+        )
     return written
 
 
@@ -416,10 +453,17 @@ def visualize(workdir: str, scenario: str, r_net, policy=None,
 
 def _define_flags() -> None:
     flags.DEFINE_string("workdir", None, "Output folder for the videos.")
-    flags.DEFINE_string("r_net_weights", None, "R-network weights (.h5) or a shipped model (pretrained:vizdoom), "
-                        "built with the file's architecture (no gin bindings needed); random init if unset.")
-    flags.DEFINE_string("policy_path", None, "Policy checkpoint, a folder with checkpoints, or a shipped "
-                        "model (pretrained:vizdoom_sparse_ppo_plus_ec).")
+    flags.DEFINE_string(
+        "r_net_weights",
+        None,
+        "R-network weights (.h5) or a shipped model (pretrained:vizdoom), "
+        "built with the file's architecture (no gin bindings needed); random init if unset.",
+    )
+    flags.DEFINE_string(
+        "policy_path",
+        None,
+        "Policy checkpoint, a folder with checkpoints, or a shipped model (pretrained:vizdoom_sparse_ppo_plus_ec).",
+    )
     flags.DEFINE_string("scenario", "vizdoom_sparse", "Registered scenario name.")
     flags.DEFINE_integer("num_episodes", 2, "Episodes to record.")
     flags.DEFINE_integer("num_steps", 2000, "Most agent steps per episode.")
@@ -441,6 +485,7 @@ def main(argv: Sequence[str]) -> None:
         raise app.UsageError("--trajectory_mode=policy needs --policy_path (or use random / do_nothing)")
     from episodic_curiosity import cli  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import configurables  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
+
     cli.parse_gin(config.gin_config, config.gin_bindings)
     environments.get_scenario(config.scenario)  # unknown names fail before anything is built
     if not config.r_net_weights:
@@ -448,10 +493,19 @@ def main(argv: Sequence[str]) -> None:
     r_net = r_network.RNetwork(weights_path=config.r_net_weights)
     os.makedirs(config.workdir, exist_ok=True)
     atomic_files.write_text(os.path.join(config.workdir, "flags.txt"), config.flags_into_string())
-    paths = visualize(config.workdir, config.scenario, r_net, policy=config.policy_path,
-                      num_episodes=config.num_episodes, num_steps=config.num_steps,
-                      visualization_type=config.visualization_type, trajectory_mode=config.trajectory_mode,
-                      seed=config.seed, fps=config.fps, write_gif=config.gif)
+    paths = visualize(
+        config.workdir,
+        config.scenario,
+        r_net,
+        policy=config.policy_path,
+        num_episodes=config.num_episodes,
+        num_steps=config.num_steps,
+        visualization_type=config.visualization_type,
+        trajectory_mode=config.trajectory_mode,
+        seed=config.seed,
+        fps=config.fps,
+        write_gif=config.gif,
+    )
     atomic_files.write_text(os.path.join(config.workdir, "visualize.gin"), gin.operative_config_str())
     for path in paths:
         print(path)
@@ -460,6 +514,7 @@ def main(argv: Sequence[str]) -> None:
 def run() -> None:
     """Console script `ec-visualize-curiosity-reward`."""
     from episodic_curiosity import cli  # pylint: disable=g-import-not-at-top
+
     cli.run(main, define_flags=_define_flags)
 
 

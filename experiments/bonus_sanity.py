@@ -34,9 +34,18 @@ import numpy as np
 import common
 
 # MapSpot centres of the MyWayHome map: rooms and the corridors between them.
-SPOTS = {10: (240.0, -176.0), 11: (464.0, -176.0), 16: (575.4, -171.8), 17: (686.8, -173.2),
-         18: (686.6, -62.4), 22: (694.2, 58.3), 23: (871.5, 54.5), 24: (1043.1, 60.2),
-         25: (1039.7, -61.7), 26: (1039.3, -169.9)}
+SPOTS = {
+    10: (240.0, -176.0),
+    11: (464.0, -176.0),
+    16: (575.4, -171.8),
+    17: (686.8, -173.2),
+    18: (686.6, -62.4),
+    22: (694.2, 58.3),
+    23: (871.5, 54.5),
+    24: (1043.1, 60.2),
+    25: (1039.7, -61.7),
+    26: (1039.3, -169.9),
+}
 FORWARD_PATH = (11, 16, 17, 18, 22, 23, 24, 25, 26)
 BACK_PATH = (25, 24, 23, 22, 18, 17, 16, 11, 10)
 AGAIN_PATH = (11, 16, 17)
@@ -56,8 +65,12 @@ class Recorder:
 
     @staticmethod
     def _row(info, phase):
-        return {"phase": phase, "x": float(info["position"][0]), "y": float(info["position"][1]),
-                "angle": float(info["angle"])}
+        return {
+            "phase": phase,
+            "x": float(info["position"][0]),
+            "y": float(info["position"][1]),
+            "angle": float(info["angle"]),
+        }
 
     def step(self, action: int, phase: str) -> None:
         frame, _, terminated, truncated, info = self.env.step(action)
@@ -68,8 +81,7 @@ class Recorder:
         self.rows.append(self._row(info, phase))
         self.info = info
 
-    def follow(self, waypoints, phase: str, max_steps_per_waypoint: int = 60,
-               radius: float = 24.0) -> None:
+    def follow(self, waypoints, phase: str, max_steps_per_waypoint: int = 60, radius: float = 24.0) -> None:
         for spot in waypoints:
             target = np.array(SPOTS[spot])
             for _ in range(max_steps_per_waypoint):
@@ -89,6 +101,7 @@ class Recorder:
 
 def record_trajectory(quick: bool):
     from episodic_curiosity import environments
+
     env = environments.make_env("vizdoom_sparse", seed=0)
     try:
         frame, info = env.reset(seed=0)
@@ -109,8 +122,10 @@ def record_trajectory(quick: bool):
 
 def plot(rows, path: str, title: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     colors = dict(zip(PHASES, ("tab:orange", "tab:red", "tab:green", "tab:blue", "tab:purple")))
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.3, 1]})
     steps = np.arange(len(rows))
@@ -119,20 +134,34 @@ def plot(rows, path: str, title: str) -> None:
     for phase in PHASES:
         index = [i for i, row in enumerate(rows) if row["phase"] == phase]
         if index:
-            left.axvspan(index[0] - 0.5, index[-1] + 0.5, color=colors[phase], alpha=0.2,
-                         label=f"{phase} (mean {bonus[index].mean():+.2f})")
+            left.axvspan(
+                index[0] - 0.5,
+                index[-1] + 0.5,
+                color=colors[phase],
+                alpha=0.2,
+                label=f"{phase} (mean {bonus[index].mean():+.2f})",
+            )
     left.axhline(0, color="grey", linewidth=0.5)
     left.set(xlabel="agent step", ylabel="EC bonus  beta - C(M, e)", title="Bonus along the trajectory")
     left.legend(fontsize=7, loc="lower left")
     for phase, marker in zip(("walk_new_rooms", "walk_back", "walk_again"), ("o", "s", "^")):
         index = [i for i, row in enumerate(rows) if row["phase"] == phase]
         if index:
-            points = right.scatter([rows[i]["x"] for i in index], [rows[i]["y"] for i in index],
-                                   c=bonus[index], cmap="viridis", vmin=-0.5, vmax=0.5, s=14,
-                                   marker=marker, label=phase)
+            points = right.scatter(
+                [rows[i]["x"] for i in index],
+                [rows[i]["y"] for i in index],
+                c=bonus[index],
+                cmap="viridis",
+                vmin=-0.5,
+                vmax=0.5,
+                s=14,
+                marker=marker,
+                label=phase,
+            )
     right.scatter([rows[0]["x"]], [rows[0]["y"]], marker="*", s=120, color="red", label="spawn (turns)")
-    right.set(xlabel="x (map units)", ylabel="y", title="Bonus on the map", aspect="equal",
-              xlim=(150, 1130), ylim=(-320, 140))
+    right.set(
+        xlabel="x (map units)", ylabel="y", title="Bonus on the map", aspect="equal", xlim=(150, 1130), ylim=(-320, 140)
+    )
     right.legend(fontsize=7, loc="lower right")
     figure.colorbar(points, ax=right, shrink=0.7, label="bonus")
     figure.suptitle(title, fontsize=10)
@@ -157,27 +186,43 @@ def main(argv):
     r_net = common.load_r_network(weights)
     result = common.episodic_bonus_along(r_net, frames, seed=0)
     for i, row in enumerate(rows):
-        row.update(step=i, bonus=float(result["bonus"][i]), aggregate=float(result["aggregate"][i]),
-                   memory_size=int(result["memory_size"][i]))
-    ordered = [{k: row[k] for k in ("step", "phase", "x", "y", "angle", "bonus", "aggregate", "memory_size")}
-               for row in rows]
+        row.update(
+            step=i,
+            bonus=float(result["bonus"][i]),
+            aggregate=float(result["aggregate"][i]),
+            memory_size=int(result["memory_size"][i]),
+        )
+    ordered = [
+        {k: row[k] for k in ("step", "phase", "x", "y", "angle", "bonus", "aggregate", "memory_size")} for row in rows
+    ]
     common.write_rows_csv(os.path.join(output_dir, "bonus_trajectory.csv"), ordered)
     means = {}
     for phase in PHASES:
         in_phase = [row for row in rows[1:] if row["phase"] == phase]
         added = [row["aggregate"] < common.TAU for row in in_phase]
-        means[phase] = {"mean_bonus": round(float(np.mean([row["bonus"] for row in in_phase])), 4),
-                        "steps": len(in_phase), "share_added_to_memory": round(float(np.mean(added)), 4)}
+        means[phase] = {
+            "mean_bonus": round(float(np.mean([row["bonus"] for row in in_phase])), 4),
+            "steps": len(in_phase),
+            "share_added_to_memory": round(float(np.mean(added)), 4),
+        }
     new_rooms = means["walk_new_rooms"]["mean_bonus"]
-    headline = {"r_network": weights, "beta": common.BETA, "tau": common.TAU, "per_phase": means,
-                "new_rooms_above_turning": new_rooms > max(means["turn_first"]["mean_bonus"],
-                                                           means["turn_repeat"]["mean_bonus"]),
-                "new_rooms_above_revisits": new_rooms > max(means["walk_back"]["mean_bonus"],
-                                                            means["walk_again"]["mean_bonus"]),
-                "quick": config.quick}
+    headline = {
+        "r_network": weights,
+        "beta": common.BETA,
+        "tau": common.TAU,
+        "per_phase": means,
+        "new_rooms_above_turning": new_rooms
+        > max(means["turn_first"]["mean_bonus"], means["turn_repeat"]["mean_bonus"]),
+        "new_rooms_above_revisits": new_rooms
+        > max(means["walk_back"]["mean_bonus"], means["walk_again"]["mean_bonus"]),
+        "quick": config.quick,
+    }
     common.write_json(os.path.join(output_dir, "headline.json"), headline)
-    plot(rows, os.path.join(output_dir, "bonus_sanity.png"),
-         "EC bonus of a scripted walk in MyWayHome (one episode, memory 200, beta = tau = 0.5)")
+    plot(
+        rows,
+        os.path.join(output_dir, "bonus_sanity.png"),
+        "EC bonus of a scripted walk in MyWayHome (one episode, memory 200, beta = tau = 0.5)",
+    )
     print(headline)
 
 

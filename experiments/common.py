@@ -46,7 +46,8 @@ def newest_r_network(directory: str = R_NETWORK_DIR) -> str:
     found = sorted(glob.glob(os.path.join(directory, "r_network_weights.*.h5")))
     if not found:
         raise FileNotFoundError(
-            f"no r_network_weights.*.h5 in {directory!r}: run experiments/r_network_quality.py first")
+            f"no r_network_weights.*.h5 in {directory!r}: run experiments/r_network_quality.py first"
+        )
     return found[-1]
 
 
@@ -54,22 +55,26 @@ def load_r_network(weights_path: str):
     """The RNetwork of `weights_path`, built with the file's architecture (recorded, or for
     files written before that was recorded, deduced from the weights): no gin bindings."""
     from episodic_curiosity import r_network
+
     return r_network.RNetwork(weights_path=weights_path, inference_dtype="float32")
 
 
 def write_json(path: str, payload: dict) -> None:
     from episodic_curiosity import atomic_files
+
     atomic_files.write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 def embed_all(r_net, frames, batch: int = 64):
     """Embeddings [T, E] of uint8 frames [T, H, W, 3]."""
     import numpy as np
-    return np.concatenate([r_net.embed(frames[i:i + batch]) for i in range(0, len(frames), batch)])
+
+    return np.concatenate([r_net.embed(frames[i : i + batch]) for i in range(0, len(frames), batch)])
 
 
 def episodic_bonus_along(r_net, frames, seed: int = 0) -> dict:
-    """The EC bonus of each frame of one episode, as the curiosity wrapper computes it.
+    """The EC bonus of each frame of one episode, by the package's rule
+    (`intrinsic.EpisodicCuriosity`, one env, the episode never ends).
 
     One memory (capacity 200, random replacement, 90th-percentile aggregation: the PPO+EC
     settings), empty at the start; per step: aggregate = percentile of C(e, m_j) over the
@@ -78,28 +83,48 @@ def episodic_bonus_along(r_net, frames, seed: int = 0) -> dict:
     Returns:
       dict of float arrays [T]: 'bonus', 'aggregate', 'memory_size' (before the step's insert).
     """
+    import gymnasium as gym
     import numpy as np
+
     from episodic_curiosity import episodic_memory
-    embeddings = embed_all(r_net, frames)
-    memory = episodic_memory.EpisodicMemory(1, embedding_size=embeddings.shape[1], capacity=MEMORY_CAPACITY,
-                                            replacement="random", similarity_aggregation="percentile",
-                                            seed=seed)
-    bonus, aggregates, sizes = [], [], []
-    for embedding in embeddings:
-        current = embedding[None]
-        aggregate = float(memory.aggregate_similarity(current, r_net.similarity)[0])
+    from episodic_curiosity import intrinsic
+
+    frames = np.asarray(frames)
+    probe = r_net.embed(frames[:1])
+    keyed = all(hasattr(r_net, name) for name in ("query_keys", "memory_keys", "similarity_from_keys"))
+    memory = episodic_memory.EpisodicMemory(
+        1,
+        embedding_size=probe.shape[1],
+        capacity=MEMORY_CAPACITY,
+        replacement="random",
+        similarity_aggregation="percentile",
+        seed=seed,
+        key_size=r_net.memory_keys(probe).shape[1] if keyed else None,
+    )
+    setup = intrinsic.Setup(
+        num_envs=1,
+        observation_space=gym.spaces.Box(0, 255, frames.shape[1:], np.uint8),
+        action_space=gym.spaces.Discrete(1),
+        seed=seed,
+    )
+    rule = intrinsic.EpisodicCuriosity(
+        setup, network=r_net, bonus_reward_additive_term=BETA - 0.5, similarity_threshold=TAU, memory=memory
+    )
+    bonus, sizes = [], []
+    for frame in frames:
         sizes.append(int(memory.sizes[0]))
-        aggregates.append(aggregate)
-        bonus.append(BETA - aggregate)
-        memory.add(current, [aggregate < TAU])
-    return {"bonus": np.array(bonus), "aggregate": np.array(aggregates), "memory_size": np.array(sizes)}
+        bonus.append(float(rule.step_bonus(frame[None], np.zeros(1, bool))[0]))
+    bonus = np.array(bonus)
+    return {"bonus": bonus, "aggregate": BETA - bonus, "memory_size": np.array(sizes)}
 
 
 def write_rows_csv(path: str, rows: list) -> None:
     """Writes a list of dicts as CSV (floats with 4 decimals), atomically."""
     import csv
     import io
+
     from episodic_curiosity import atomic_files
+
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()

@@ -47,6 +47,7 @@ POLICY_SIZE = 84
 def record_streams(length: int, seed: int) -> dict:
     """{stream: (frames uint8 [T+1, 120, 160, 3], actions int [T])}."""
     from episodic_curiosity import environments
+
     env = environments.make_env("vizdoom_sparse", seed=0)
     try:
         frame, info = env.reset(seed=0)
@@ -60,20 +61,25 @@ def record_streams(length: int, seed: int) -> dict:
     finally:
         env.close()
     if len(recorder.frames) < length + 1:
-        raise RuntimeError(f"the walk has only {len(recorder.frames)} frames; use --length <= "
-                           f"{len(recorder.frames) - 1}")
+        raise RuntimeError(
+            f"the walk has only {len(recorder.frames)} frames; use --length <= {len(recorder.frames) - 1}"
+        )
     still = np.stack(still)
     rng = np.random.default_rng(seed)
     noisy = still.copy()
     rows, cols = PATCH
     noisy[:, rows, cols] = rng.integers(0, 256, size=noisy[:, rows, cols].shape, dtype=np.uint8)
     no_ops = np.zeros(length, np.int64)
-    return {"still": (still, no_ops), "noise_tv": (noisy, no_ops),
-            "new_rooms": (np.stack(recorder.frames[:length + 1]), np.array(recorder.actions[:length]))}
+    return {
+        "still": (still, no_ops),
+        "noise_tv": (noisy, no_ops),
+        "new_rooms": (np.stack(recorder.frames[: length + 1]), np.array(recorder.actions[:length])),
+    }
 
 
 def random_episode(steps: int, seed: int):
     from episodic_curiosity import environments
+
     env = environments.make_env("vizdoom_sparse", seed=seed)
     rng = np.random.default_rng(seed)
     try:
@@ -93,18 +99,28 @@ def random_episode(steps: int, seed: int):
 
 def to_policy_frames(frames: np.ndarray) -> np.ndarray:
     """120x160 -> 84x84 with area interpolation, as the curiosity wrapper gives the policy."""
-    return np.stack([cv2.resize(f, (POLICY_SIZE, POLICY_SIZE), interpolation=cv2.INTER_AREA)
-                     for f in frames])
+    return np.stack([cv2.resize(f, (POLICY_SIZE, POLICY_SIZE), interpolation=cv2.INTER_AREA) for f in frames])
 
 
 def make_icm(seed: int):
     import gymnasium as gym
+
     from episodic_curiosity import icm
+
     return icm.IntrinsicCuriosityModule(
-        gym.spaces.Box(0, 255, (POLICY_SIZE, POLICY_SIZE, 3), np.uint8), gym.spaces.Discrete(4),
-        image_size=(42, 42), conv_layers=4, conv_filters=32, hidden_units=256,
-        hidden_activation="relu", forward_loss_weight=0.2, reward_scale=0.01, max_reward=1.0,
-        learning_rate=1e-3, seed=seed)
+        gym.spaces.Box(0, 255, (POLICY_SIZE, POLICY_SIZE, 3), np.uint8),
+        gym.spaces.Discrete(4),
+        image_size=(42, 42),
+        conv_layers=4,
+        conv_filters=32,
+        hidden_units=256,
+        hidden_activation="relu",
+        forward_loss_weight=0.2,
+        reward_scale=0.01,
+        max_reward=1.0,
+        learning_rate=1e-3,
+        seed=seed,
+    )
 
 
 def pretrain_icm(module, frames, actions, steps: int, seed: int) -> None:
@@ -119,7 +135,7 @@ def icm_bonus_online(module, frames, actions, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     bonus = []
     for t in range(len(actions)):
-        reward = module.intrinsic_reward(frames[t:t + 1], actions[t:t + 1], frames[t + 1:t + 2])
+        reward = module.intrinsic_reward(frames[t : t + 1], actions[t : t + 1], frames[t + 1 : t + 2])
         bonus.append(float(reward[0]))
         index = rng.integers(0, t + 1, size=16)
         module.train_step(frames[index], actions[index], frames[index + 1])
@@ -128,15 +144,22 @@ def icm_bonus_online(module, frames, actions, seed: int) -> np.ndarray:
 
 def plot(results, path: str, title: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     colors = dict(zip(STREAMS, ("tab:grey", "tab:red", "tab:green")))
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     for stream in STREAMS:
         ec, icm_bonus = results[stream]
         left.plot(np.arange(1, len(ec)), ec[1:], color=colors[stream], label=stream, linewidth=1)
-        right.semilogy(np.arange(1, len(icm_bonus) + 1), np.maximum(icm_bonus, 1e-7), color=colors[stream],
-                       label=stream, linewidth=1)
+        right.semilogy(
+            np.arange(1, len(icm_bonus) + 1),
+            np.maximum(icm_bonus, 1e-7),
+            color=colors[stream],
+            label=stream,
+            linewidth=1,
+        )
     left.set(xlabel="agent step", ylabel="EC bonus  beta - C(M, e)", title="Episodic curiosity (EC)")
     left.axhline(0, color="black", linewidth=0.5)
     right.set(xlabel="agent step", ylabel="ICM bonus (log)", title="Prediction error (ICM, trained online)")
@@ -158,6 +181,7 @@ def _define_flags() -> None:
 def main(argv):
     del argv
     import tensorflow as tf
+
     config = flags.FLAGS
     os.makedirs(config.output_dir, exist_ok=True)
     tf.keras.utils.set_random_seed(0)
@@ -183,27 +207,35 @@ def main(argv):
         icm_bonus = icm_bonus_online(base, to_policy_frames(frames), actions, seed=1)
         results[stream] = (ec, icm_bonus)
         for t in range(1, len(frames)):
-            rows.append({"step": t, "stream": stream, "ec_bonus": float(ec[t]),
-                         "icm_bonus": float(icm_bonus[t - 1])})
+            rows.append({"step": t, "stream": stream, "ec_bonus": float(ec[t]), "icm_bonus": float(icm_bonus[t - 1])})
         half = len(icm_bonus) // 2
-        summary[stream] = {"ec_mean_bonus": round(float(ec[1:].mean()), 4),
-                           "ec_share_added_to_memory": round(float(np.mean(ec[1:] > 0)), 4),
-                           "icm_mean_bonus_second_half": float(f"{icm_bonus[half:].mean():.4g}"),
-                           "icm_first_bonus": float(f"{icm_bonus[0]:.4g}")}
+        summary[stream] = {
+            "ec_mean_bonus": round(float(ec[1:].mean()), 4),
+            "ec_share_added_to_memory": round(float(np.mean(ec[1:] > 0)), 4),
+            "icm_mean_bonus_second_half": float(f"{icm_bonus[half:].mean():.4g}"),
+            "icm_first_bonus": float(f"{icm_bonus[0]:.4g}"),
+        }
     common.write_rows_csv(os.path.join(config.output_dir, "couch_potato.csv"), rows)
     ec_ok = summary["noise_tv"]["ec_mean_bonus"] < summary["new_rooms"]["ec_mean_bonus"]
     icm_late = {stream: summary[stream]["icm_mean_bonus_second_half"] for stream in STREAMS}
     icm_ratio = icm_late["noise_tv"] / max(icm_late["still"], 1e-12)
     icm_ratio_new_rooms = icm_late["noise_tv"] / max(icm_late["new_rooms"], 1e-12)
-    headline = {"r_network": weights, "length": length, "per_stream": summary,
-                "ec_noise_below_new_rooms": ec_ok,
-                "icm_noise_over_still_ratio": float(f"{icm_ratio:.4g}"),
-                "icm_noise_over_new_rooms_ratio": float(f"{icm_ratio_new_rooms:.4g}"),
-                "prediction_error_bonus": "episodic_curiosity/icm.py forward-model error",
-                "quick": config.quick}
+    headline = {
+        "r_network": weights,
+        "length": length,
+        "per_stream": summary,
+        "ec_noise_below_new_rooms": ec_ok,
+        "icm_noise_over_still_ratio": float(f"{icm_ratio:.4g}"),
+        "icm_noise_over_new_rooms_ratio": float(f"{icm_ratio_new_rooms:.4g}"),
+        "prediction_error_bonus": "episodic_curiosity/icm.py forward-model error",
+        "quick": config.quick,
+    }
     common.write_json(os.path.join(config.output_dir, "headline.json"), headline)
-    plot(results, os.path.join(config.output_dir, "couch_potato.png"),
-         "Couch potato: standing still, staring at a noise TV, or walking into new rooms")
+    plot(
+        results,
+        os.path.join(config.output_dir, "couch_potato.png"),
+        "Couch potato: standing still, staring at a noise TV, or walking into new rooms",
+    )
     print(headline)
 
 

@@ -33,8 +33,6 @@ from absl import app
 from absl import flags
 import numpy as np
 
-import common  # noqa: F401  (puts the repository on sys.path)
-import r_network_quality  # noqa: E402
 from episodic_curiosity import atomic_files  # noqa: E402
 from episodic_curiosity import launcher  # noqa: E402
 from episodic_curiosity import metrics_csv  # noqa: E402
@@ -42,29 +40,36 @@ from episodic_curiosity import pretrained  # noqa: E402
 from episodic_curiosity import provenance  # noqa: E402
 from episodic_curiosity import r_network  # noqa: E402
 
+import common  # noqa: F401  (puts the repository on sys.path)
+import r_network_quality  # noqa: E402
+
 GAP_SEED = 900_000
 
 
-def measure(job_dir: str, gap_episodes: int, pairs_per_gap: int, max_files: int,
-            scenario: str = "vizdoom_dense") -> tuple[dict, list[dict], str]:
+def measure(
+    job_dir: str, gap_episodes: int, pairs_per_gap: int, max_files: int, scenario: str = "vizdoom_dense"
+) -> tuple[dict, list[dict], str]:
     weights = launcher.newest_r_network(os.path.join(job_dir, "r_networks"))
     r_net = r_network.RNetwork(weights_path=weights)
-    heldout = r_network_quality.heldout_accuracy(r_net, os.path.join(job_dir, "r_training_data", "R_TRAINING"),
-                                                 max_files)
+    heldout = r_network_quality.heldout_accuracy(
+        r_net, os.path.join(job_dir, "r_training_data", "R_TRAINING"), max_files
+    )
     episodes, _ = r_network_quality.record_episodes(scenario, gap_episodes, GAP_SEED, max_steps=600)
-    embeddings = [np.concatenate([r_net.embed(e[i:i + 256]) for i in range(0, len(e), 256)]) for e in episodes]
+    embeddings = [np.concatenate([r_net.embed(e[i : i + 256]) for i in range(0, len(e), 256)]) for e in episodes]
     gaps = r_network_quality.gap_accuracy(r_net, embeddings, pairs_per_gap, seed=GAP_SEED)
     positives = [row["accuracy"] for row in gaps if row["label"] == 1]
     negatives = [row["accuracy"] for row in gaps if row["label"] == 0]
     curve_path = os.path.join(job_dir, "r_networks", "val_acc.csv")
     curve = metrics_csv.read_scalars(curve_path) if os.path.exists(curve_path) else []
     headline = {
-        "weights": os.path.basename(weights), "weights_bytes": os.path.getsize(weights),
+        "weights": os.path.basename(weights),
+        "weights_bytes": os.path.getsize(weights),
         "architecture": r_network.describe_architecture(r_net.architecture),
         **heldout,
         "gap_accuracy_positive_1_to_5": round(float(np.mean(positives)), 4),
         "gap_accuracy_negative_over_25": round(float(np.mean(negatives)), 4),
-        "gap_episodes": gap_episodes, "gap_env_seed": GAP_SEED,
+        "gap_episodes": gap_episodes,
+        "gap_env_seed": GAP_SEED,
         "epochs": int(os.path.basename(weights).split(".")[1]),
         "last_val_acc": round(float(curve[-1][1]), 4) if curve else None,
     }
@@ -81,20 +86,30 @@ def ship(weights: str, headline: dict, job_dir: str, name: str = "vizdoom") -> s
     job = (provenance.read(job_dir).get("r_network_job") or [{}])[0]
     settings = launcher.SCALE_SETTINGS["laptop"]
     card = {
-        "name": pretrained.PREFIX + name, "kind": "r_network", "weights": os.path.basename(weights),
-        "what": "laptop-scale R-network for VizDoom MyWayHome (configs/scale_laptop.gin): "
-                + headline["architecture"],
+        "name": pretrained.PREFIX + name,
+        "kind": "r_network",
+        "weights": os.path.basename(weights),
+        "what": "laptop-scale R-network for VizDoom MyWayHome (configs/scale_laptop.gin): " + headline["architecture"],
         "trained_on": f"uniform-random-policy vizdoom_dense episodes, {settings.data_env_steps} agent steps "
-                      "per split (R_TRAINING, R_VALIDATION); trained on the R_VALIDATION files, the "
-                      "R_TRAINING ones held out",
-        "command": "python -c \"from episodic_curiosity import launcher; launcher.train_r_network_only("
-                   "'<workdir>/laptop_rnet_dense', 'vizdoom_dense', scale='laptop', seed=0)\"",
-        "epochs": headline["epochs"], "seed": job.get("seed", 0),
+        "per split (R_TRAINING, R_VALIDATION); trained on the R_VALIDATION files, the "
+        "R_TRAINING ones held out",
+        "command": 'python -c "from episodic_curiosity import launcher; launcher.train_r_network_only('
+        "'<workdir>/laptop_rnet_dense', 'vizdoom_dense', scale='laptop', seed=0)\"",
+        "epochs": headline["epochs"],
+        "seed": job.get("seed", 0),
         "commit": (job.get("git") or {}).get("commit"),
         "commit_dirty": (job.get("git") or {}).get("dirty"),
-        "measured": {key: headline[key] for key in (
-            "heldout_acc", "heldout_acc_reachable", "heldout_acc_not_reachable", "heldout_pairs",
-            "gap_accuracy_positive_1_to_5", "gap_accuracy_negative_over_25")},
+        "measured": {
+            key: headline[key]
+            for key in (
+                "heldout_acc",
+                "heldout_acc_reachable",
+                "heldout_acc_not_reachable",
+                "heldout_pairs",
+                "gap_accuracy_positive_1_to_5",
+                "gap_accuracy_negative_over_25",
+            )
+        },
         "measured_by": "python experiments/laptop_r_network.py --job_dir=<workdir>/laptop_rnet_dense",
         "size_bytes": os.path.getsize(weights),
     }
@@ -105,14 +120,16 @@ def ship(weights: str, headline: dict, job_dir: str, name: str = "vizdoom") -> s
 def main(argv):
     del argv
     config = flags.FLAGS
-    headline, gaps, weights = measure(config.job_dir, config.gap_episodes, config.pairs_per_gap,
-                                      config.max_heldout_files)
+    headline, gaps, weights = measure(
+        config.job_dir, config.gap_episodes, config.pairs_per_gap, config.max_heldout_files
+    )
     os.makedirs(config.output_dir, exist_ok=True)
     with open(os.path.join(config.output_dir, "gap_accuracy.csv"), "w") as handle:
         handle.write("gap,label,num_pairs,mean_p_reachable,accuracy\n")
         for row in gaps:
-            handle.write(f"{row['gap']},{row['label']},{row['num_pairs']},{row['mean_p_reachable']:.4f},"
-                         f"{row['accuracy']:.4f}\n")
+            handle.write(
+                f"{row['gap']},{row['label']},{row['num_pairs']},{row['mean_p_reachable']:.4f},{row['accuracy']:.4f}\n"
+            )
     for name in ("val_acc.csv", "acc.csv", "val_loss.csv", "loss.csv"):
         source = os.path.join(config.job_dir, "r_networks", name)
         if os.path.exists(source):
@@ -128,8 +145,9 @@ if __name__ == "__main__":
     flags.DEFINE_string("output_dir", common.default_output_dir("laptop_r_network"), "Small results.")
     flags.DEFINE_integer("gap_episodes", 6, "Fresh random-policy episodes for the gap analysis.")
     flags.DEFINE_integer("pairs_per_gap", 200, "Pairs per gap and episode.")
-    flags.DEFINE_integer("max_heldout_files", 25, "Held-out TFRecord files evaluated (evenly spread; "
-                         "4,000 pairs each).")
+    flags.DEFINE_integer(
+        "max_heldout_files", 25, "Held-out TFRecord files evaluated (evenly spread; 4,000 pairs each)."
+    )
     flags.DEFINE_boolean("ship", False, "Copy the weights and a card into episodic_curiosity/pretrained/vizdoom/.")
     flags.mark_flag_as_required("job_dir")
     app.run(main)

@@ -3,7 +3,8 @@ r"""Experiment 1: quality of an R-network trained on VizDoom random-policy data 
 Pipeline: `generate_r_training_data` (uniform random policy, the original's v1 pair sampling:
 positives 1..5 steps apart, negatives > 25) for the R_TRAINING and VALIDATION splits, then
 `train_r` on the VALIDATION-seed split with the R_TRAINING-seed split held out (the
-launcher's layout: its 50 % held-out files are the R_TRAINING-seed ones, as in the original code). The network is the reduced-width one of `common.py`.
+launcher's layout: its 50 % held-out files are the R_TRAINING-seed ones, as in the original code).
+The network is the reduced-width one of `common.py`.
 
 Then accuracy as a function of the true step gap: the TFRecords do not store the gap of a pair,
 so fresh random-policy episodes (env seeds never used for training) are recorded here and
@@ -40,8 +41,9 @@ from absl import flags
 from absl import logging
 import numpy as np
 
-import common  # noqa: F401  (puts the repository on sys.path)
 from episodic_curiosity import metrics_csv  # noqa: E402
+
+import common  # noqa: F401  (puts the repository on sys.path)
 
 GAPS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 25, 26, 30, 40, 60, 100, 150, 200)
 POSITIVE_MAX_GAP = 5
@@ -51,6 +53,7 @@ NEGATIVE_MIN_GAP = 26
 @dataclasses.dataclass(frozen=True)
 class Stage:
     """One training stage: its own data set in its own folder, trained until `epochs_to`."""
+
     epochs_to: int
     train_env_steps: int  # the VALIDATION-seed split, which train_r learns from (the original code's layout)
     heldout_env_steps: int  # the R_TRAINING-seed split, held out
@@ -62,7 +65,9 @@ class Stage:
             values = [int(part) for part in text.split(":")]
             stage = cls(*values)
         except (TypeError, ValueError):
-            raise ValueError(f"a stage is EPOCHS_TO:TRAIN_STEPS:HELDOUT_STEPS:EXAMPLES_PER_SHARD, got {text!r}") from None
+            raise ValueError(
+                f"a stage is EPOCHS_TO:TRAIN_STEPS:HELDOUT_STEPS:EXAMPLES_PER_SHARD, got {text!r}"
+            ) from None
         if min(values) < 1:
             raise ValueError(f"stage values must be positive, got {text!r}")
         return stage
@@ -79,36 +84,62 @@ CHUNK_EPOCHS = 20
 QUICK_STAGES = (Stage(3, 1500, 1500, 4000), Stage(5, 3000, 3000, 4000), Stage(7, 6000, 3000, 4000))
 
 
-def generate_split(work_dir: str, scenario: str, split: str, env_steps: int, num_tasks: int,
-                   examples_per_shard: int) -> str:
+def generate_split(
+    work_dir: str, scenario: str, split: str, env_steps: int, num_tasks: int, examples_per_shard: int
+) -> str:
     """The folder of one split of a stage's data, generated unless done."""
     from episodic_curiosity import generate_r_training_data
+
     directory = os.path.join(work_dir, "r_training_data", split)
     generate_r_training_data.generate_r_training_data(
-        directory, scenario, total_env_steps=env_steps, num_tasks=num_tasks, num_workers=2,
-        split=split, num_examples_per_shard=examples_per_shard, show_progress=False)
+        directory,
+        scenario,
+        total_env_steps=env_steps,
+        num_tasks=num_tasks,
+        num_workers=2,
+        split=split,
+        num_examples_per_shard=examples_per_shard,
+        show_progress=False,
+    )
     return directory
 
 
-def train(train_dir: str, heldout_dir: str, r_dir: str, num_epochs: int, steps_per_epoch: int,
-          validation_steps: int, max_minutes: float) -> dict:
+def train(
+    train_dir: str,
+    heldout_dir: str,
+    r_dir: str,
+    num_epochs: int,
+    steps_per_epoch: int,
+    validation_steps: int,
+    max_minutes: float,
+) -> dict:
     """`train_r` in chunks of CHUNK_EPOCHS epochs (it resumes), stopping early past `max_minutes`."""
     import gin
+
     from episodic_curiosity import train_r
+
     gin.clear_config()
     gin.parse_config(list(common.R_NETWORK_BINDINGS))
     start, done, result = time.time(), 0, {}
     while done < num_epochs:
         done = min(num_epochs, done + CHUNK_EPOCHS)
         result = train_r.train_r(
-            [train_dir], r_dir, num_epochs=done, batch_size=64, steps_per_epoch=steps_per_epoch,
-            validation_steps=validation_steps, validation_dirs=[heldout_dir],
-            checkpoint_every_epochs=5, shuffle_buffer=20_000, seed=0, show_progress=False,
-            attributes={"experiment": "r_network_quality"})
+            [train_dir],
+            r_dir,
+            num_epochs=done,
+            batch_size=64,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            validation_dirs=[heldout_dir],
+            checkpoint_every_epochs=5,
+            shuffle_buffer=20_000,
+            seed=0,
+            show_progress=False,
+            attributes={"experiment": "r_network_quality"},
+        )
         logging.info("train_r: %d epochs, %s, %.0f s", done, result["metrics"], time.time() - start)
         if time.time() - start > 60 * max_minutes and done < num_epochs:
-            logging.warning("Stopping train_r at %d of %d epochs (--max_minutes=%s).", done, num_epochs,
-                            max_minutes)
+            logging.warning("Stopping train_r at %d of %d epochs (--max_minutes=%s).", done, num_epochs, max_minutes)
             break
     result["epochs_done"] = done
     result["train_seconds"] = time.time() - start
@@ -119,7 +150,9 @@ def warm_start(r_dir: str, full_checkpoint: str) -> None:
     """Starts `r_dir` from another run's full checkpoint (weights + Adam state + epoch), with
     that run's training-curve rows up to its epoch, so `train_r` resumes from there."""
     import shutil
+
     from episodic_curiosity import r_network_training
+
     if r_network_training.newest_full_checkpoint(r_dir):
         return  # already started (or warm-started): resume from its own checkpoints
     name = os.path.basename(full_checkpoint)
@@ -140,11 +173,13 @@ def warm_start(r_dir: str, full_checkpoint: str) -> None:
     logging.info("Warm start from %s (epoch %d).", full_checkpoint, epoch)
 
 
-def record_episodes(scenario: str, num_episodes: int, seed: int,
-                    max_steps: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def record_episodes(
+    scenario: str, num_episodes: int, seed: int, max_steps: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Uniform-random-policy episodes (the generator's policy): per episode, its frames [T, H, W, 3]
     and the agent's pose at each frame [T, 3] (x, y in map units, view angle in degrees)."""
     from episodic_curiosity import environments
+
     env = environments.make_env(scenario, seed=seed)
     rng = np.random.default_rng(seed)
     episodes, poses = [], []
@@ -220,13 +255,17 @@ def negative_revisits(r_net, embeddings, poses, pairs_per_episode: int, seed: in
     def accuracy(rows):
         return round(float(correct[rows].mean()), 4) if rows.any() else float("nan")
 
-    return {"negative_pairs": int(len(correct)),
-            "revisit_max_distance": round(max_distance, 1), "revisit_max_turn_degrees": round(max_turn, 1),
-            "negative_share_pose_revisits": round(float(revisit.mean()), 4),
-            "negative_accuracy_pose_revisits": accuracy(revisit),
-            "negative_accuracy_other": accuracy(~revisit),
-            "negative_errors_that_are_pose_revisits": round(
-                float((revisit & ~correct).sum() / max(1, (~correct).sum())), 4)}
+    return {
+        "negative_pairs": int(len(correct)),
+        "revisit_max_distance": round(max_distance, 1),
+        "revisit_max_turn_degrees": round(max_turn, 1),
+        "negative_share_pose_revisits": round(float(revisit.mean()), 4),
+        "negative_accuracy_pose_revisits": accuracy(revisit),
+        "negative_accuracy_other": accuracy(~revisit),
+        "negative_errors_that_are_pose_revisits": round(
+            float((revisit & ~correct).sum() / max(1, (~correct).sum())), 4
+        ),
+    }
 
 
 def gap_accuracy(r_net, embeddings, pairs_per_gap: int, seed: int) -> list[dict]:
@@ -249,11 +288,16 @@ def gap_accuracy(r_net, embeddings, pairs_per_gap: int, seed: int) -> list[dict]
     for gap in GAPS:
         values = np.concatenate(probabilities[gap]) if probabilities[gap] else np.zeros(0)
         label = 1 if gap <= POSITIVE_MAX_GAP else 0 if gap >= NEGATIVE_MIN_GAP else None
-        accuracy = (float(np.mean((values > 0.5) == bool(label))) if label is not None and len(values)
-                    else float("nan"))
-        rows.append({"gap": gap, "label": "" if label is None else label, "num_pairs": len(values),
-                     "mean_p_reachable": float(np.mean(values)) if len(values) else float("nan"),
-                     "accuracy": accuracy})
+        accuracy = float(np.mean((values > 0.5) == bool(label))) if label is not None and len(values) else float("nan")
+        rows.append(
+            {
+                "gap": gap,
+                "label": "" if label is None else label,
+                "num_pairs": len(values),
+                "mean_p_reachable": float(np.mean(values)) if len(values) else float("nan"),
+                "accuracy": accuracy,
+            }
+        )
     return rows
 
 
@@ -263,11 +307,13 @@ def heldout_accuracy(r_net, heldout_dir: str, max_files: int | None = None) -> d
     With `max_files`, over an evenly spread subset of at most that many files."""
     from episodic_curiosity import r_training_data
     from episodic_curiosity import train_r
+
     validation_files = train_r.find_tfrecords([heldout_dir])
     if max_files:
-        validation_files = validation_files[::max(1, -(-len(validation_files) // max_files))]
-    dataset = r_training_data.make_pair_dataset(validation_files, batch_size=256, shuffle_buffer=0,
-                                                repeat=False, validate_files=False)
+        validation_files = validation_files[:: max(1, -(-len(validation_files) // max_files))]
+    dataset = r_training_data.make_pair_dataset(
+        validation_files, batch_size=256, shuffle_buffer=0, repeat=False, validate_files=False
+    )
     correct = {0: 0, 1: 0}
     total = {0: 0, 1: 0}
     for (x1, x2), labels in dataset:
@@ -278,35 +324,47 @@ def heldout_accuracy(r_net, heldout_dir: str, max_files: int | None = None) -> d
             total[label] += int(rows.sum())
             correct[label] += int((predicted[rows] == bool(label)).sum())
     pairs = total[0] + total[1]
-    return {"heldout_files": len(validation_files), "heldout_pairs": pairs, "heldout_acc": round((correct[0] + correct[1]) / max(1, pairs), 4),
-            "heldout_acc_reachable": round(correct[1] / max(1, total[1]), 4),
-            "heldout_acc_not_reachable": round(correct[0] / max(1, total[0]), 4)}
-
+    return {
+        "heldout_files": len(validation_files),
+        "heldout_pairs": pairs,
+        "heldout_acc": round((correct[0] + correct[1]) / max(1, pairs), 4),
+        "heldout_acc_reachable": round(correct[1] / max(1, total[1]), 4),
+        "heldout_acc_not_reachable": round(correct[0] / max(1, total[0]), 4),
+    }
 
 
 def plot(curve_rows, gap_rows, path: str, title: str, stage_ends=()) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     epochs = [row["epoch"] for row in curve_rows]
     left.plot(epochs, [row["acc"] for row in curve_rows], label="training pairs")
     left.plot(epochs, [row["val_acc"] for row in curve_rows], label="held-out pairs")
     left.axhline(0.85, color="grey", linestyle=":", label="target 0.85")
     for number, epoch in enumerate(stage_ends):
-        left.axvline(epoch + 0.5, color="black", linestyle="--", linewidth=0.8,
-                     label="more data from here" if number == 0 else None)
-    left.set(xlabel="epoch (100 batches of 64 pairs)", ylabel="accuracy", ylim=(0.4, 1.0),
-             title="R-network accuracy")
+        left.axvline(
+            epoch + 0.5,
+            color="black",
+            linestyle="--",
+            linewidth=0.8,
+            label="more data from here" if number == 0 else None,
+        )
+    left.set(xlabel="epoch (100 batches of 64 pairs)", ylabel="accuracy", ylim=(0.4, 1.0), title="R-network accuracy")
     left.legend(loc="lower right")
     gaps = [row["gap"] for row in gap_rows]
     right.semilogx(gaps, [row["mean_p_reachable"] for row in gap_rows], "o-", label="mean P(reachable)")
     labelled = [row for row in gap_rows if row["label"] != ""]
-    right.semilogx([row["gap"] for row in labelled], [row["accuracy"] for row in labelled], "s",
-                   label="accuracy (label: gap<=5 / gap>25)")
+    right.semilogx(
+        [row["gap"] for row in labelled],
+        [row["accuracy"] for row in labelled],
+        "s",
+        label="accuracy (label: gap<=5 / gap>25)",
+    )
     right.axvspan(5.5, 25.5, color="grey", alpha=0.15, label="no training label")
-    right.set(xlabel="true step gap between the two frames", ylim=(0, 1.02),
-              title="Held-out episodes: by step gap")
+    right.set(xlabel="true step gap between the two frames", ylim=(0, 1.02), title="Held-out episodes: by step gap")
     right.legend(loc="center left", fontsize=8)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
@@ -316,15 +374,19 @@ def plot(curve_rows, gap_rows, path: str, title: str, stage_ends=()) -> None:
 
 def _define_flags() -> None:
     flags.DEFINE_string("output_dir", common.default_output_dir("r_network_quality"), "Small results.")
-    flags.DEFINE_string("work_dir", os.path.join(common.SCRATCH_DIR, "r_network_quality"),
-                        "Data and weights (large, not committed).")
+    flags.DEFINE_string(
+        "work_dir", os.path.join(common.SCRATCH_DIR, "r_network_quality"), "Data and weights (large, not committed)."
+    )
     flags.DEFINE_string("scenario", "vizdoom_dense", "Scenario of the random-policy data.")
-    flags.DEFINE_list("stages", list(DEFAULT_STAGES),
-                      "EPOCHS_TO:TRAIN_STEPS:HELDOUT_STEPS:EXAMPLES_PER_SHARD per stage: train_r "
-                      "epochs (100 batches of 64 pairs) up to, agent steps of the training and of "
-                      "the held-out split, pairs per training file. Stage 1 in --work_dir, each "
-                      "later one in <work_dir>_<TRAIN_STEPS/1000>k, from the previous one's "
-                      "last checkpoint.")
+    flags.DEFINE_list(
+        "stages",
+        list(DEFAULT_STAGES),
+        "EPOCHS_TO:TRAIN_STEPS:HELDOUT_STEPS:EXAMPLES_PER_SHARD per stage: train_r "
+        "epochs (100 batches of 64 pairs) up to, agent steps of the training and of "
+        "the held-out split, pairs per training file. Stage 1 in --work_dir, each "
+        "later one in <work_dir>_<TRAIN_STEPS/1000>k, from the previous one's "
+        "last checkpoint.",
+    )
     flags.DEFINE_integer("num_tasks", 8, "Generator tasks per split (seeds 123 + task).")
     flags.DEFINE_float("max_minutes", 60.0, "Per stage: stop train_r after the chunk (CHUNK_EPOCHS) that passes this.")
     flags.DEFINE_integer("validation_steps", 20, "Held-out batches evaluated after each epoch.")
@@ -337,8 +399,9 @@ def main(argv):
     config = flags.FLAGS
     quick = config.quick
     work_dir = config.work_dir + ("_quick" if quick else "")
-    output_dir = config.output_dir + ("_quick" if quick and config.output_dir ==
-                                      common.default_output_dir("r_network_quality") else "")
+    output_dir = config.output_dir + (
+        "_quick" if quick and config.output_dir == common.default_output_dir("r_network_quality") else ""
+    )
     os.makedirs(output_dir, exist_ok=True)
     num_tasks = 2 if quick else config.num_tasks
     # Each stage after the first continues from the previous one's last full checkpoint on a
@@ -347,41 +410,52 @@ def main(argv):
         stage_list = list(QUICK_STAGES) if quick else [Stage.parse(text) for text in config.stages]
     except ValueError as e:
         raise app.UsageError(str(e)) from None
-    stages = [(work_dir if number == 0 else f"{work_dir}_{stage.train_env_steps // 1000}k", stage)
-              for number, stage in enumerate(stage_list)]
+    stages = [
+        (work_dir if number == 0 else f"{work_dir}_{stage.train_env_steps // 1000}k", stage)
+        for number, stage in enumerate(stage_list)
+    ]
     data_seconds, train_seconds, previous_r_dir = 0.0, 0.0, None
     heldout_dirs = {}  # held-out agent steps -> folder: a later stage reuses an identical split
     for stage_dir, stage in stages:
         start = time.time()
         heldout_dir = heldout_dirs.get(stage.heldout_env_steps) or generate_split(
-            stage_dir, config.scenario, "R_TRAINING", stage.heldout_env_steps, num_tasks, 4000)
+            stage_dir, config.scenario, "R_TRAINING", stage.heldout_env_steps, num_tasks, 4000
+        )
         heldout_dirs[stage.heldout_env_steps] = heldout_dir
-        train_dir = generate_split(stage_dir, config.scenario, "VALIDATION", stage.train_env_steps,
-                                   num_tasks, stage.examples_per_shard)
+        train_dir = generate_split(
+            stage_dir, config.scenario, "VALIDATION", stage.train_env_steps, num_tasks, stage.examples_per_shard
+        )
         data_seconds += time.time() - start
         r_dir = os.path.join(stage_dir, "r_networks")
         if previous_r_dir:
             from episodic_curiosity import r_network_training
+
             warm_start(r_dir, r_network_training.newest_full_checkpoint(previous_r_dir))
-        result = train(train_dir, heldout_dir, r_dir, num_epochs=stage.epochs_to,
-                       steps_per_epoch=5 if quick else 100,
-                       validation_steps=3 if quick else config.validation_steps,
-                       max_minutes=config.max_minutes)
+        result = train(
+            train_dir,
+            heldout_dir,
+            r_dir,
+            num_epochs=stage.epochs_to,
+            steps_per_epoch=5 if quick else 100,
+            validation_steps=3 if quick else config.validation_steps,
+            max_minutes=config.max_minutes,
+        )
         train_seconds += result["train_seconds"]
         previous_r_dir = r_dir
     weights = common.newest_r_network(r_dir)
 
-    metrics = {name: {step: value for step, value, _ in
-                      metrics_csv.read_scalars(os.path.join(r_dir, f"{name}.csv"))}
-               for name in ("loss", "acc", "val_loss", "val_acc")}
-    curve_rows = [{"epoch": epoch + 1, **{name: metrics[name][epoch] for name in metrics}}
-                  for epoch in sorted(metrics["acc"])]
+    metrics = {
+        name: {step: value for step, value, _ in metrics_csv.read_scalars(os.path.join(r_dir, f"{name}.csv"))}
+        for name in ("loss", "acc", "val_loss", "val_acc")
+    }
+    curve_rows = [
+        {"epoch": epoch + 1, **{name: metrics[name][epoch] for name in metrics}} for epoch in sorted(metrics["acc"])
+    ]
     common.write_rows_csv(os.path.join(output_dir, "training_curve.csv"), curve_rows)
 
     r_net = common.load_r_network(weights)
     # Env seeds 900000+: disjoint from the generator's 123 + task (both splits).
-    episodes, poses = record_episodes(config.scenario, 2 if quick else config.gap_episodes, seed=900_000,
-                                      max_steps=525)
+    episodes, poses = record_episodes(config.scenario, 2 if quick else config.gap_episodes, seed=900_000, max_steps=525)
     embeddings = [common.embed_all(r_net, frames) for frames in episodes]
     gap_rows = gap_accuracy(r_net, embeddings, pairs_per_gap=20 if quick else 200, seed=1)
     revisits = negative_revisits(r_net, embeddings, poses, pairs_per_episode=50 if quick else 1000, seed=2)
@@ -390,34 +464,48 @@ def main(argv):
 
     positives = [r for r in gap_rows if r["label"] == 1 and r["num_pairs"]]
     negatives = [r for r in gap_rows if r["label"] == 0 and r["num_pairs"]]
-    weighted = lambda rows: float(sum(r["accuracy"] * r["num_pairs"] for r in rows)
-                                  / max(1, sum(r["num_pairs"] for r in rows)))
+    weighted = lambda rows: float(
+        sum(r["accuracy"] * r["num_pairs"] for r in rows) / max(1, sum(r["num_pairs"] for r in rows))
+    )
     last = curve_rows[-1]
     headline = {
-        "scenario": config.scenario, "batch_size": 64,
-        "stages": [{"train_env_steps": stage.train_env_steps,
-                    "heldout_env_steps": stage.heldout_env_steps, "epochs_to": stage.epochs_to,
-                    "work_dir": directory} for directory, stage in stages],
+        "scenario": config.scenario,
+        "batch_size": 64,
+        "stages": [
+            {
+                "train_env_steps": stage.train_env_steps,
+                "heldout_env_steps": stage.heldout_env_steps,
+                "epochs_to": stage.epochs_to,
+                "work_dir": directory,
+            }
+            for directory, stage in stages
+        ],
         "epochs": result["epochs_done"],
         # of this call only (a resumed call counts only the epochs it trained)
         "train_seconds_this_call": round(train_seconds, 1),
         "data_seconds_this_call": round(data_seconds, 1),
         "network": "reduced width: " + "; ".join(common.R_NETWORK_BINDINGS),
-        "final_train_acc": round(last["acc"], 4), "final_val_acc": round(last["val_acc"], 4),
+        "final_train_acc": round(last["acc"], 4),
+        "final_val_acc": round(last["val_acc"], 4),
         "best_val_acc": round(max(r["val_acc"] for r in curve_rows), 4),
         **heldout,
         "gap_accuracy_positive_1_to_5": round(weighted(positives), 4),
         "gap_accuracy_negative_over_25": round(weighted(negatives), 4),
         "gap_balanced_accuracy": round((weighted(positives) + weighted(negatives)) / 2, 4),
         **revisits,
-        "weights": weights, "quick": quick,
+        "weights": weights,
+        "quick": quick,
     }
     common.write_json(os.path.join(output_dir, "headline.json"), headline)
-    plot(curve_rows, gap_rows, os.path.join(output_dir, "r_network_quality.png"),
-         f"R-network (reduced width) on {config.scenario} random-policy data, "
-         f"{result['epochs_done']} epochs: held-out acc {heldout['heldout_acc']:.3f} "
-         f"({heldout['heldout_pairs']} pairs)",
-         stage_ends=[stage.epochs_to for _, stage in stages[:-1]])
+    plot(
+        curve_rows,
+        gap_rows,
+        os.path.join(output_dir, "r_network_quality.png"),
+        f"R-network (reduced width) on {config.scenario} random-policy data, "
+        f"{result['epochs_done']} epochs: held-out acc {heldout['heldout_acc']:.3f} "
+        f"({heldout['heldout_pairs']} pairs)",
+        stage_ends=[stage.epochs_to for _, stage in stages[:-1]],
+    )
     print(headline)
 
 

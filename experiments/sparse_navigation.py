@@ -39,21 +39,41 @@ SCENARIO = "vizdoom_sparse"
 
 def methods_available() -> list[str]:
     from episodic_curiosity import launcher
+
     wanted = ["ppo", "ppo_plus_ec", "ppo_plus_grid_oracle", "ppo_plus_icm"]
-    return [m for m in wanted if m in launcher.METHODS and m not in launcher.NOT_YET_METHODS]
+    return [m for m in wanted if m in launcher.METHODS]
 
 
-def run_one(work_dir: str, method: str, seed: int, num_timesteps: int, num_env: int,
-            r_networks_path: str, eval_every_rollouts: int) -> dict:
+def run_one(
+    work_dir: str,
+    method: str,
+    seed: int,
+    num_timesteps: int,
+    num_env: int,
+    r_networks_path: str,
+    eval_every_rollouts: int,
+) -> dict:
     from episodic_curiosity import launcher
+
     bindings = list(common.R_NETWORK_BINDINGS) + [
-        f"train_policy.seed = {seed}", f"train_policy.eval_every_rollouts = {eval_every_rollouts}",
-        "train_policy.save_interval = 20", "train_policy.r_network_inference_dtype = 'float32'"]
+        f"train_policy.seed = {seed}",
+        f"train_policy.eval_every_rollouts = {eval_every_rollouts}",
+        "train_policy.save_interval = 20",
+        "train_policy.r_network_inference_dtype = 'float32'",
+    ]
     start = time.time()
-    outputs = launcher.launch(work_dir, method, SCENARIO, run_number=seed, num_timesteps=num_timesteps,
-                              num_env=num_env, scale="smoke", gin_bindings=bindings,
-                              r_networks_path=r_networks_path if method == "ppo_plus_ec" else None,
-                              show_progress=False)
+    outputs = launcher.launch(
+        work_dir,
+        method,
+        SCENARIO,
+        run_number=seed,
+        num_timesteps=num_timesteps,
+        num_env=num_env,
+        scale="smoke",
+        gin_bindings=bindings,
+        r_networks_path=r_networks_path if method == "ppo_plus_ec" else None,
+        show_progress=False,
+    )
     seconds = time.time() - start
     return {"method": method, "seed": seed, "run_dir": outputs["run_dir"], "seconds": seconds}
 
@@ -61,12 +81,14 @@ def run_one(work_dir: str, method: str, seed: int, num_timesteps: int, num_env: 
 def read_rows(path: str) -> list[tuple[int, float]]:
     """(step, value) rows of a reward CSV; a row cut short by a kill is skipped."""
     from episodic_curiosity import metrics_csv
+
     return [(step, value) for step, value, _ in metrics_csv.read_scalars(path)]
 
 
 def read_timings(path: str) -> dict[tuple[str, int], float]:
     """Seconds per (method, seed) from the `method,seed,seconds` lines of `path`; the last wins."""
     from episodic_curiosity import append_only
+
     if not os.path.exists(path):
         return {}
 
@@ -81,8 +103,9 @@ def read_timings(path: str) -> dict[tuple[str, int], float]:
 def _define_flags() -> None:
     flags.DEFINE_string("output_dir", common.default_output_dir("sparse_navigation"), "Small results.")
     flags.DEFINE_string("work_dir", os.path.join(common.SCRATCH_DIR, "sparse_navigation"), "Policy runs.")
-    flags.DEFINE_list("methods", None, "Methods (default: all available of ppo, ppo_plus_ec, "
-                      "ppo_plus_grid_oracle, ppo_plus_icm).")
+    flags.DEFINE_list(
+        "methods", None, "Methods (default: all available of ppo, ppo_plus_ec, ppo_plus_grid_oracle, ppo_plus_icm)."
+    )
     flags.DEFINE_list("seeds", ["1", "2", "3"], "Run numbers = policy seeds.")
     flags.DEFINE_integer("num_timesteps", 40_000, "Agent steps per run (x 1.1, whole rollouts).")
     flags.DEFINE_integer("num_env", 4, "Parallel envs per run.")
@@ -97,6 +120,7 @@ def main(argv):
     config = flags.FLAGS
     from episodic_curiosity import append_only
     from episodic_curiosity import plot_training
+
     methods = config.methods or methods_available()
     seeds = [1] if config.quick else [int(s) for s in config.seeds]
     num_timesteps = 600 if config.quick else config.num_timesteps
@@ -111,8 +135,15 @@ def main(argv):
         os.makedirs(work_dir, exist_ok=True)
         for seed in seeds:  # seed-major: an interrupted sweep still has every method
             for method in methods:
-                result = run_one(work_dir, method, seed, num_timesteps, config.num_env, r_path,
-                                 5 if config.quick else config.eval_every_rollouts)
+                result = run_one(
+                    work_dir,
+                    method,
+                    seed,
+                    num_timesteps,
+                    config.num_env,
+                    r_path,
+                    5 if config.quick else config.eval_every_rollouts,
+                )
                 logging.info("finished %s seed %d in %.0f s", method, seed, result["seconds"])
                 append_only.drop_torn_tail(runs_path)
                 with open(runs_path, "a") as handle:
@@ -127,16 +158,22 @@ def main(argv):
             valid = read_rows(os.path.join(run_dir, "reward_valid.csv"))
             test = read_rows(os.path.join(run_dir, "reward_test.csv"))
             finite = [v for _, v in train if not np.isnan(v)]
-            run_rows.append({
-                "method": method, "seed": seed, "steps": train[-1][0] if train else 0,
-                "final_train_success": finite[-1] if finite else float("nan"),
-                "max_train_success": max(finite) if finite else float("nan"),
-                "mean_valid_success": float(np.mean([v for _, v in valid])) if valid else float("nan"),
-                "mean_test_success": float(np.mean([v for _, v in test])) if test else float("nan"),
-                "wall_seconds": seconds.get((method, seed), float("nan"))})
+            run_rows.append(
+                {
+                    "method": method,
+                    "seed": seed,
+                    "steps": train[-1][0] if train else 0,
+                    "final_train_success": finite[-1] if finite else float("nan"),
+                    "max_train_success": max(finite) if finite else float("nan"),
+                    "mean_valid_success": float(np.mean([v for _, v in valid])) if valid else float("nan"),
+                    "mean_test_success": float(np.mean([v for _, v in test])) if test else float("nan"),
+                    "wall_seconds": seconds.get((method, seed), float("nan")),
+                }
+            )
     common.write_rows_csv(os.path.join(output_dir, "runs.csv"), run_rows)
-    report = plot_training.report([os.path.join(work_dir, m) for m in methods
-                                   if os.path.isdir(os.path.join(work_dir, m))], output_dir)
+    report = plot_training.report(
+        [os.path.join(work_dir, m) for m in methods if os.path.isdir(os.path.join(work_dir, m))], output_dir
+    )
     for path in list(report["plots"]):
         if path.endswith(".svg"):
             os.remove(path)  # keep the committed results small: PNG only
@@ -150,9 +187,17 @@ def main(argv):
             "final_train_success_mean": round(float(np.nanmean(finals)), 4) if known else None,
             "final_train_success_std": round(float(np.nanstd(finals)), 4) if known else None,
             "runs_with_any_success": int(sum(r["max_train_success"] > 0 for r in rows)),
-            "mean_test_success": round(float(np.nanmean([r["mean_test_success"] for r in rows])), 4)}
-    headline = {"scenario": SCENARIO, "num_timesteps_per_run": num_timesteps, "num_env": config.num_env,
-                "seeds": seeds, "r_network": r_path, "per_method": per_method, "quick": config.quick}
+            "mean_test_success": round(float(np.nanmean([r["mean_test_success"] for r in rows])), 4),
+        }
+    headline = {
+        "scenario": SCENARIO,
+        "num_timesteps_per_run": num_timesteps,
+        "num_env": config.num_env,
+        "seeds": seeds,
+        "r_network": r_path,
+        "per_method": per_method,
+        "quick": config.quick,
+    }
     common.write_json(os.path.join(output_dir, "headline.json"), headline)
     print(headline)
 

@@ -11,7 +11,8 @@ def pytest_configure(config):
     if os.environ.get("EPISODIC_CURIOSITY_REQUIRE_VIZDOOM") and importlib.util.find_spec("vizdoom") is None:
         raise pytest.UsageError(
             "vizdoom is not installed but EPISODIC_CURIOSITY_REQUIRE_VIZDOOM is set; "
-            "install the test extra: pip install -e '.[test]'")
+            "install the test extra: pip install -e '.[test]'"
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +25,7 @@ def _isolated_cache(tmp_path, monkeypatch):
 def clean_gin():
     """An empty gin configuration before and after the test."""
     import gin  # pylint: disable=g-import-not-at-top
+
     gin.clear_config()
     yield
     gin.clear_config()

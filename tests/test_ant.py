@@ -36,8 +36,9 @@ def test_observation_frame_and_position(env):
     assert np.all(np.abs(info["position"][:2]) <= 100.2)  # start uniform in [-100, 100] + noise
     assert 0.6 <= info["position"][2] <= 0.9
     # The observation is qpos without x, y, then qvel.
-    np.testing.assert_allclose(observation, np.concatenate([env.unwrapped.data.qpos[2:],
-                                                            env.unwrapped.data.qvel]), rtol=1e-6)
+    np.testing.assert_allclose(
+        observation, np.concatenate([env.unwrapped.data.qpos[2:], env.unwrapped.data.qvel]), rtol=1e-6
+    )
 
 
 def test_frames_change_when_the_ant_moves(env):
@@ -61,8 +62,7 @@ def test_far_apart_places_look_different(env):
         env.unwrapped.set_torso_position(*position)
         frames[position] = env.unwrapped.head_camera_frame()
     near = _pixel_distance(frames[(0.0, 0.0)], frames[(0.05, 0.0)])
-    far = [_pixel_distance(frames[a], frames[b]) for a in frames for b in frames
-           if a < b and (0.05, 0.0) not in (a, b)]
+    far = [_pixel_distance(frames[a], frames[b]) for a in frames for b in frames if a < b and (0.05, 0.0) not in (a, b)]
     assert min(far) > 20.0, far
     assert near < min(far) / 2, (near, far)
 
@@ -125,46 +125,70 @@ def test_registry_scenario_and_configs():
     expected = {"ppo": (8e-6, 3e-4, None), "ppo_plus_ec": (2.23872113857e-05, 7.49894209332e-05, 1.0)}
     for method, (entropy, learning_rate, alpha) in expected.items():
         gin.clear_config()
-        gin.parse_config_files_and_bindings(launcher.config_files(method, "ant_no_reward", "paper"), [],
-                                            skip_unknown=False)
+        gin.parse_config_files_and_bindings(
+            launcher.config_files(method, "ant_no_reward", "paper"), [], skip_unknown=False
+        )
         query = gin.query_parameter
         assert (query("PPOConfig.ent_coef"), query("PPOConfig.learning_rate")) == (entropy, learning_rate)
         assert query("PPOConfig.noptepochs") == 10 and query("PPOConfig.cliprange") == 0.2
         assert not query("PPOConfig.anneal_learning_rate") and not query("PPOConfig.anneal_cliprange")
         assert query("train_policy.policy_architecture") == "mlp"
-        assert query("CuriosityEnvWrapper.scale_task_reward") == 0.0
+        assert query("RewardScales.scale_task_reward") == 0.0
         if alpha is not None:
-            assert query("CuriosityEnvWrapper.scale_surrogate_reward") == alpha
-            assert query("CuriosityEnvWrapper.bonus_reward_additive_term") == 0.5
-            assert query("CuriosityEnvWrapper.similarity_threshold") == 1.0
+            assert query("RewardScales.scale_surrogate_reward") == alpha
+            assert query("EpisodicCuriosity.bonus_reward_additive_term") == 0.5
+            assert query("EpisodicCuriosity.similarity_threshold") == 1.0
             assert query("EpisodicMemory.capacity") == 1000
             assert query("EpisodicMemory.similarity_aggregation") == "nth_largest"
     gin.clear_config()
 
 
-_TINY = ["train_policy.env_kwargs = {'max_episode_steps': 20}",
-         "generate_r_training_data.env_kwargs = {'random_start_position': False}",
-         "PPOConfig.nsteps = 16", "PPOConfig.nminibatches = 2", "PPOConfig.noptepochs = 1",
-         "train_policy.eval_every_rollouts = 2",
-         "train_r.num_epochs = 1", "train_r.steps_per_epoch = 2", "train_r.validation_steps = 1",
-         "train_r.batch_size = 4", "train_r.checkpoint_every_epochs = 1", "train_r.shuffle_buffer = 50",
-         "build_embedding_network.stage_filters = (4, 8, 8, 8)",
-         "build_embedding_network.embedding_size = 16", "build_comparator_network.hidden_units = 16"]
+_TINY = [
+    "train_policy.env_kwargs = {'max_episode_steps': 20}",
+    "generate_r_training_data.env_kwargs = {'random_start_position': False}",
+    "PPOConfig.nsteps = 16",
+    "PPOConfig.nminibatches = 2",
+    "PPOConfig.noptepochs = 1",
+    "train_policy.eval_every_rollouts = 2",
+    "train_r.num_epochs = 1",
+    "train_r.steps_per_epoch = 2",
+    "train_r.validation_steps = 1",
+    "train_r.batch_size = 4",
+    "train_r.checkpoint_every_epochs = 1",
+    "train_r.shuffle_buffer = 50",
+    "build_embedding_network.stage_filters = (4, 8, 8, 8)",
+    "build_embedding_network.embedding_size = 16",
+    "build_comparator_network.hidden_units = 16",
+]
 
 
 def test_tiny_ppo_plus_ec_launch_trains_r_network_on_camera_frames(tmp_path, monkeypatch):
-    monkeypatch.setitem(launcher.SCALE_SETTINGS, "smoke", launcher.ScaleSettings(
-        num_timesteps=60, num_env=2, data_env_steps=300, data_tasks=1, data_workers=1))
-    outputs = launcher.launch(str(tmp_path), "ppo_plus_ec", "ant_no_reward", scale="smoke",
-                              gin_bindings=_TINY, asynchronous=False, show_progress=False)
+    monkeypatch.setitem(
+        launcher.SCALE_SETTINGS,
+        "smoke",
+        launcher.ScaleSettings(num_timesteps=60, num_env=2, data_env_steps=300, data_tasks=1, data_workers=1),
+    )
+    outputs = launcher.launch(
+        str(tmp_path),
+        "ppo_plus_ec",
+        "ant_no_reward",
+        scale="smoke",
+        gin_bindings=_TINY,
+        asynchronous=False,
+        show_progress=False,
+    )
     gin.clear_config()
     run_dir = outputs["run_dir"]
     assert os.path.basename(outputs["r_checkpoint"]).startswith("r_network_weights.")
     data = os.path.join(run_dir, "r_training_data", "R_TRAINING")
     assert any(name.endswith(".tfrecords") for name in os.listdir(data))
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    record = next(iter(tf.data.TFRecordDataset(sorted(
-        os.path.join(data, n) for n in os.listdir(data) if n.endswith(".tfrecords")))))
+
+    record = next(
+        iter(
+            tf.data.TFRecordDataset(sorted(os.path.join(data, n) for n in os.listdir(data) if n.endswith(".tfrecords")))
+        )
+    )
     example = tf.train.Example.FromString(record.numpy())
     png = example.features.feature["x1"].bytes_list.value[0]
     assert tf.io.decode_png(png).shape == (120, 160, 3)  # camera frames, not the 27-d state

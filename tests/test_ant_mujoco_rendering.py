@@ -51,19 +51,22 @@ def test_probe_reports_why_a_backend_fails():
 
 
 def test_importing_tensorflow_after_llvmpipe_rendered_is_a_clear_error():
-    script = ("from episodic_curiosity.environments import ant\n"
-              "env = ant.AntEnv(seed=0)\n"
-              "env.reset()\n"
-              "from OpenGL import GL\n"
-              "print('renderer:', GL.glGetString(GL.GL_RENDERER))\n"
-              "try:\n"
-              "    import tensorflow\n"
-              "    print('imported')\n"
-              "except ImportError as e:\n"
-              "    print('refused:', e)\n"
-              "env.close()\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT,
-                            timeout=120, check=False)
+    script = (
+        "from episodic_curiosity.environments import ant\n"
+        "env = ant.AntEnv(seed=0)\n"
+        "env.reset()\n"
+        "from OpenGL import GL\n"
+        "print('renderer:', GL.glGetString(GL.GL_RENDERER))\n"
+        "try:\n"
+        "    import tensorflow\n"
+        "    print('imported')\n"
+        "except ImportError as e:\n"
+        "    print('refused:', e)\n"
+        "env.close()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     if "llvmpipe" not in result.stdout.lower():
         pytest.skip(f"not rendering with Mesa's llvmpipe: {result.stdout.strip()}")

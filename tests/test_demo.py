@@ -12,6 +12,8 @@ import pytest
 
 from episodic_curiosity import demo
 
+import tiny_config
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -45,9 +47,20 @@ def test_demo_entry_point_on_vizdoom(tmp_path):
     cwd.mkdir()
     output_dir = cwd / "demo_output"
     result = subprocess.run(
-        [sys.executable, "-m", "episodic_curiosity.demo", f"--output_dir={output_dir}",
-         "--num_steps=30", "--mode=rollout"],
-        cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "episodic_curiosity.demo",
+            f"--output_dir={output_dir}",
+            "--num_steps=30",
+            "--mode=rollout",
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "frames_png:" in result.stdout
     sheet = cv2.imread(str(output_dir / "vizdoom_sparse_frames.png"))
@@ -63,13 +76,25 @@ def test_demo_entry_point_on_vizdoom(tmp_path):
 def test_env_throughput_benchmark_prints_json(tmp_path):
     pytest.importorskip("vizdoom")
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "benchmarks", "env_throughput.py"),
-         "--steps_per_env=20", "--warmup_steps=2", "--num_envs=2"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "benchmarks", "env_throughput.py"),
+            "--steps_per_env=20",
+            "--warmup_steps=2",
+            "--num_envs=2",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [(r["setting"], r["num_envs"], r["agent_steps"]) for r in lines] == [
-        ("single", 1, 20), ("vector_async", 2, 40)]
+        ("single", 1, 20),
+        ("vector_async", 2, 40),
+    ]
     assert all(r["agent_steps_per_s"] > 0 for r in lines)
 
 
@@ -88,12 +113,7 @@ def test_wall_avoiding_walk_turns_after_a_bump():
     assert following == [turn, turn]  # keeps turning the same way (at least 3 steps in all)
 
 
-TINY_PIPELINE = [
-    "PPOConfig.nsteps = 8", "PPOConfig.nminibatches = 2", "PPOConfig.noptepochs = 1",
-    "train_r.num_epochs = 2", "train_r.steps_per_epoch = 3", "train_r.validation_steps = 1",
-    "train_r.batch_size = 8", "train_r.checkpoint_every_epochs = 1",
-    "build_embedding_network.stage_filters = (4, 8, 8, 8)",
-    "build_embedding_network.embedding_size = 16", "build_comparator_network.hidden_units = 16"]
+TINY_PIPELINE = list(tiny_config.TINY_PIPELINE)
 
 
 @pytest.mark.vizdoom
@@ -101,9 +121,16 @@ def test_pipeline_demo_on_vizdoom_in_tiny_sizes(tmp_path):
     pytest.importorskip("vizdoom")
     pytest.importorskip("matplotlib")
     import gin  # pylint: disable=g-import-not-at-top
+
     try:
-        artifacts = demo.run_pipeline_demo(str(tmp_path / "demo_output"), gin_bindings=TINY_PIPELINE,
-                                           num_timesteps=40, num_env=2, eval_episodes=2, asynchronous=False)
+        artifacts = demo.run_pipeline_demo(
+            str(tmp_path / "demo_output"),
+            gin_bindings=TINY_PIPELINE,
+            num_timesteps=40,
+            num_env=2,
+            eval_episodes=2,
+            asynchronous=False,
+        )
     finally:
         gin.clear_config()
     for key in ("r_network", "policy_checkpoint", "reward_train_csv", "evaluation_json", "reward_curves_png"):
@@ -121,10 +148,12 @@ def test_pretrained_part_skips_without_shipped_models_and_runs_with_them(tmp_pat
     pytest.importorskip("imageio")
     import gin  # pylint: disable=g-import-not-at-top
     import gymnasium as gym  # pylint: disable=g-import-not-at-top
+
     from episodic_curiosity import checkpoint_io  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import ppo  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import pretrained  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import r_network  # pylint: disable=g-import-not-at-top
+
     models = tmp_path / "models"
     monkeypatch.setattr(pretrained, "MODELS_DIR", str(models))
     assert demo.run_pretrained_demo(str(tmp_path / "none"), scenario="fake", asynchronous=False) == {}
@@ -133,20 +162,34 @@ def test_pretrained_part_skips_without_shipped_models_and_runs_with_them(tmp_pat
     r_dir.mkdir()
     space = gym.spaces.Box(0, 255, (42, 42, 4), np.uint8)
     policy = ppo.ActorCritic("cnn_small", space, gym.spaces.Discrete(4), seed=0)
-    checkpoint_io.save_variables(str(policy_dir / "policy.00001.h5"), {"policy": policy.trainable_variables}, {
-        "policy_architecture": "cnn_small", "observation_shape": [42, 42, 4], "frame_stack": 4,
-        "action_space": {"type": "discrete", "n": 4}})
+    checkpoint_io.save_variables(
+        str(policy_dir / "policy.00001.h5"),
+        {"policy": policy.trainable_variables},
+        {
+            "policy_architecture": "cnn_small",
+            "observation_shape": [42, 42, 4],
+            "frame_stack": 4,
+            "action_space": {"type": "discrete", "n": 4},
+        },
+    )
     gin.clear_config()
-    gin.parse_config(["build_embedding_network.stage_filters = (4, 4, 4, 4)", "build_embedding_network.embedding_size = 8",
-                      "build_comparator_network.hidden_units = 8", "build_embedding_network.input_pooling = 2"])
+    gin.parse_config(
+        [
+            "build_embedding_network.stage_filters = (4, 4, 4, 4)",
+            "build_embedding_network.embedding_size = 8",
+            "build_comparator_network.hidden_units = 8",
+            "build_embedding_network.input_pooling = 2",
+        ]
+    )
     try:
         r_network.RNetwork().save_weights(str(r_dir / "r_network_weights.00001.h5"))
     finally:
         gin.clear_config()
     for folder, weights in ((policy_dir, "policy.00001.h5"), (r_dir, "r_network_weights.00001.h5")):
         (folder / "card.json").write_text(json.dumps({"weights": weights}))
-    outputs = demo.run_pretrained_demo(str(tmp_path / "out"), scenario="fake", eval_episodes=2, video_steps=6,
-                                       asynchronous=False)
+    outputs = demo.run_pretrained_demo(
+        str(tmp_path / "out"), scenario="fake", eval_episodes=2, video_steps=6, asynchronous=False
+    )
     with open(outputs["pretrained_evaluation_json"]) as handle:
         assert json.load(handle)["episodes"] == 2
     assert os.path.getsize(outputs["pretrained_video_mp4"]) > 0

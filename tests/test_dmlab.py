@@ -19,9 +19,16 @@ from episodic_curiosity.environments import dmlab
 
 STAND_IN_PATH = pathlib.Path(__file__).parent / "dmlab_stand_in" / "deepmind_lab.py"
 EC_ACTION_VECTORS = [  # the original code's DMLab action set
-    (0, 0, 0, 1, 0, 0, 0), (0, 0, 0, -1, 0, 0, 0), (0, 0, -1, 0, 0, 0, 0), (0, 0, 1, 0, 0, 0, 0),
-    (-20, 0, 0, 0, 0, 0, 0), (20, 0, 0, 0, 0, 0, 0), (-20, 0, 0, 1, 0, 0, 0), (20, 0, 0, 1, 0, 0, 0),
-    (0, 0, 0, 0, 1, 0, 0)]
+    (0, 0, 0, 1, 0, 0, 0),
+    (0, 0, 0, -1, 0, 0, 0),
+    (0, 0, -1, 0, 0, 0, 0),
+    (0, 0, 1, 0, 0, 0, 0),
+    (-20, 0, 0, 0, 0, 0, 0),
+    (20, 0, 0, 0, 0, 0, 0),
+    (-20, 0, 0, 1, 0, 0, 0),
+    (20, 0, 0, 1, 0, 0, 0),
+    (0, 0, 0, 0, 1, 0, 0),
+]
 EGL = "contributed/dmlab30/explore_goal_locations_large"
 
 
@@ -41,6 +48,7 @@ def _env(lab_module, scenario="sparse", **kwargs):
 
 
 # The stand-in reproduces the real DMLab's surprises. ---------------------
+
 
 def test_stand_in_reproduces_dmlab_surprises(lab):
     with pytest.raises(TypeError, match="bad argument type"):
@@ -72,21 +80,30 @@ def test_stand_in_reproduces_dmlab_surprises(lab):
 
 # Construction: level, settings, observations, renderer. ----------------------------------------
 
+
 @pytest.mark.parametrize("scenario", sorted(dmlab.SCENARIOS))
 def test_lab_arguments_per_scenario(lab, scenario):
     env = _env(lab, scenario)
     created = lab.created_labs[-1]
     expected_level = {
-        "sparse": EGL, "noreward": EGL, "norewardnofire": EGL,
+        "sparse": EGL,
+        "noreward": EGL,
+        "norewardnofire": EGL,
         "verysparse": "ec_explore_goal_locations_large",
         "sparseplusdoors": "contributed/dmlab30/explore_obstructed_goals_large",
         "dense1": "contributed/dmlab30/rooms_keys_doors_puzzle",
-        "dense2": "contributed/dmlab30/rooms_collect_good_objects_train"}[scenario]
+        "dense2": "contributed/dmlab30/rooms_collect_good_objects_train",
+    }[scenario]
     assert created.level == expected_level
     assert created.renderer == "software"
     assert created.observation_names == [
-        "DEBUG.CAMERA.PLAYER_VIEW_NO_RETICLE", "DEBUG.POS.TRANS", "DEBUG.POS.ROT",
-        "DEBUG.PLAYERS.VELOCITY", "DEBUG.MAZE.LAYOUT", "MAP_FRAME_NUMBER"]
+        "DEBUG.CAMERA.PLAYER_VIEW_NO_RETICLE",
+        "DEBUG.POS.TRANS",
+        "DEBUG.POS.ROT",
+        "DEBUG.PLAYERS.VELOCITY",
+        "DEBUG.MAZE.LAYOUT",
+        "MAP_FRAME_NUMBER",
+    ]
     config = created.config
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in config.items())
     assert config["width"] == "160" and config["height"] == "120" and config["mixerSeed"] == "0"
@@ -104,29 +121,42 @@ def test_lab_arguments_per_scenario(lab, scenario):
 
 
 def test_scenario_table_matches_the_paper():
-    table = {name: (s.fully_qualified_level, dict(s.settings), s.action_set, s.episode_length_seconds)
-             for name, s in dmlab.SCENARIOS.items()}
+    table = {
+        name: (s.fully_qualified_level, dict(s.settings), s.action_set, s.episode_length_seconds)
+        for name, s in dmlab.SCENARIOS.items()
+    }
     egl = "explore_goal_locations_large"
     assert table == {
-        "sparse": (egl, {}, "default", 120), "noreward": (egl, {}, "default", 120),
+        "sparse": (egl, {}, "default", 120),
+        "noreward": (egl, {}, "default", 120),
         "norewardnofire": (egl, {}, "nofire", 120),
         "verysparse": (egl + "_verysparse", {"minGoalDistance": "10"}, "default", 120),
         "sparseplusdoors": ("explore_obstructed_goals_large", {}, "default", 120),
         "dense1": ("rooms_keys_doors_puzzle", {}, "default", 60),
-        "dense2": ("rooms_collect_good_objects_train", {}, "default", 60)}
+        "dense2": ("rooms_collect_good_objects_train", {}, "default", 60),
+    }
 
 
 def test_renderer_mixer_seed_and_level_settings_are_passed_as_strings(lab):
-    _env(lab, "verysparse", renderer="hardware", mixer_seed="VALIDATION",
-         level_settings={"minGoalDistance": 15, "episodeLengthSeconds": 5})
+    _env(
+        lab,
+        "verysparse",
+        renderer="hardware",
+        mixer_seed="VALIDATION",
+        level_settings={"minGoalDistance": 15, "episodeLengthSeconds": 5},
+    )
     created = lab.created_labs[-1]
     assert created.renderer == "hardware"
     # 0x2B79ED94 = 729410964 (not 729411988, an easy slip).
     assert created.config["mixerSeed"] == "729410964" == str(0x2B79ED94)
     assert created.config["minGoalDistance"] == "15" and created.config["episodeLengthSeconds"] == "5"
-    assert dmlab.SPLIT_MIXER_SEEDS == {"R_TRAINING": 0, "POLICY_TRAINING": 0x3D23BE66,
-                                       "VALIDATION": 0x2B79ED94, "TEST": 0x600D5EED,
-                                       "R_VALIDATION": 0x1C0FFEE5}
+    assert dmlab.SPLIT_MIXER_SEEDS == {
+        "R_TRAINING": 0,
+        "POLICY_TRAINING": 0x3D23BE66,
+        "VALIDATION": 0x2B79ED94,
+        "TEST": 0x600D5EED,
+        "R_VALIDATION": 0x1C0FFEE5,
+    }
     assert _env(lab, "dense2", mixer_seed=7).config["mixerSeed"] == "7"
 
 
@@ -148,6 +178,7 @@ def test_bad_arguments_give_clear_errors(lab):
 
 # Stepping. -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("scenario", ["sparse", "norewardnofire"])
 def test_action_vectors_and_repeat(lab, scenario):
     env = _env(lab, scenario)
@@ -155,7 +186,7 @@ def test_action_vectors_and_repeat(lab, scenario):
     for action in range(env.action_space.n):
         env.step(action)
     taken = lab.created_labs[-1].steps_taken
-    expected = EC_ACTION_VECTORS[:env.action_space.n]
+    expected = EC_ACTION_VECTORS[: env.action_space.n]
     assert [tuple(int(v) for v in a) for a, _ in taken] == expected
     assert all(a.dtype == np.intc and a.shape == (7,) and n == 4 for a, n in taken)
     assert env.action_names[:2] == ("forward", "backward")
@@ -237,6 +268,7 @@ def test_verysparse_respawns_keep_the_minimum_distance(lab):
 
 # Seeds and the level cache. --------------------------------------------------------------------
 
+
 def _level_seeds(env, resets):
     return [env.reset()[1]["level_seed"] for _ in range(resets)]
 
@@ -290,6 +322,7 @@ def test_close_then_reset_is_refused(lab):
 
 # Registry, vector envs, oracle, launcher. ------------------------------------------------------
 
+
 def test_registry_builds_dmlab_envs(lab):
     for name in dmlab.SCENARIOS:
         spec = environments.get_scenario(name)
@@ -302,13 +335,18 @@ def test_registry_builds_dmlab_envs(lab):
 
 
 def test_vector_env_with_same_step_autoreset(lab):
-    vec = environments.make_vector_env("norewardnofire", 2, base_seed=10, asynchronous=False,
-                                       env_kwargs={"level_settings": {"episodeLengthSeconds": 1}})
+    vec = environments.make_vector_env(
+        "norewardnofire",
+        2,
+        base_seed=10,
+        asynchronous=False,
+        env_kwargs={"level_settings": {"episodeLengthSeconds": 1}},
+    )
     assert vec.single_action_space == gym.spaces.Discrete(8)
     observations, infos = vec.reset()
     assert observations.shape == (2, 120, 160, 3) and infos["position"].shape == (2, 3)
     assert list(infos["level_seed"]) == [np.random.RandomState(s).randint(0, 2**31 - 1) for s in (10, 11)]
-    for step in range(15):
+    for _ in range(15):
         observations, _, terminated, truncated, infos = vec.step(np.array([4, 5]))
     assert truncated.all() and not terminated.any()
     assert infos["final_info"]["position"].shape == (2, 3)
@@ -338,13 +376,15 @@ def test_missing_dmlab_gives_build_instructions(monkeypatch):
 
 def test_only_dmlab_module_imports_deepmind_lab():
     package = pathlib.Path(dmlab.__file__).parent.parent
-    importers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
-                       if "import deepmind_lab" in p.read_text())
+    importers = sorted(
+        str(p.relative_to(package)) for p in package.rglob("*.py") if "import deepmind_lab" in p.read_text()
+    )
     assert importers == [os.path.join("environments", "dmlab.py")]
     assert "deepmind_lab" not in vars(dmlab)  # imported inside a function only
 
 
 # Installation check. ---------------------------------------------------------------------------
+
 
 def test_check_installation_writes_a_frame(lab, tmp_path):
     output = tmp_path / "frame.png"
@@ -362,8 +402,14 @@ def _run_cli(*args, stand_in=True):
     env = dict(os.environ)
     if stand_in:
         env["PYTHONPATH"] = os.pathsep.join([str(STAND_IN_PATH.parent), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "episodic_curiosity.environments.dmlab", *args],
-                          capture_output=True, text=True, timeout=120, env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "episodic_curiosity.environments.dmlab", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
 
 
 def test_check_command_line(tmp_path):
@@ -383,20 +429,21 @@ def test_launcher_composes_dmlab_configs(lab):
 
 def test_missing_dmlab_error_survives_pickling():
     import pickle  # pylint: disable=g-import-not-at-top
+
     error = pickle.loads(pickle.dumps(dmlab.DMLabNotInstalledError()))
     assert isinstance(error, dmlab.DMLabNotInstalledError) and dmlab.BUILD_DOCS_URL in str(error)
 
 
 def test_policy_envs_of_each_split_get_the_splits_mixer_seed(lab):
     from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
+
     expected = {"train": 0x3D23BE66, "valid": 0x2B79ED94, "test": 0x600D5EED}
     for split, mixer in expected.items():
         del lab.created_labs[:]
-        env = train_policy.make_policy_envs("sparse", 2, split, None, asynchronous=False, env_kwargs=None,
-                                            training=False, exploration_reward="none")
+        env = train_policy.make_policy_envs("sparse", 2, split, asynchronous=False, env_kwargs=None)
         try:
             env.reset()
-            assert [l.config["mixerSeed"] for l in lab.created_labs] == [str(mixer)] * 2
+            assert [created.config["mixerSeed"] for created in lab.created_labs] == [str(mixer)] * 2
         finally:
             env.close()
 
@@ -407,12 +454,22 @@ def test_noreward_training_and_evaluation_report_the_exploration_score(lab, tmp_
     from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import metrics_csv  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
+
     gin.parse_config_files_and_bindings(
         launcher.config_files("ppo", "noreward", "smoke"),
-        ["PPOConfig.nsteps=8", "train_policy.eval_every_rollouts=1"], skip_unknown=False)
+        ["PPOConfig.nsteps=8", "train_policy.eval_every_rollouts=1"],
+        skip_unknown=False,
+    )
     short = {"level_settings": {"episodeLengthSeconds": 1}}  # 15 agent steps per episode
-    result = train_policy.train_policy(str(tmp_path), "noreward", num_env=2, num_timesteps=60,
-                                       asynchronous=False, show_progress=False, env_kwargs=short)
+    result = train_policy.train_policy(
+        str(tmp_path),
+        "noreward",
+        num_env=2,
+        num_timesteps=60,
+        asynchronous=False,
+        show_progress=False,
+        env_kwargs=short,
+    )
     rows = metrics_csv.read_scalars(str(tmp_path / "reward_train.csv"))
     finished = [value for _, value, _ in rows if not np.isnan(value)]
     # A walk visits at least its start cell: the score is >= 1.0 per episode; the goal return
@@ -420,7 +477,13 @@ def test_noreward_training_and_evaluation_report_the_exploration_score(lab, tmp_
     assert finished and min(finished) >= 1.0
     evaluated = [value for _, value, _ in metrics_csv.read_scalars(str(tmp_path / "reward_test.csv"))]
     assert evaluated and min(evaluated) >= 1.0
-    summary = eval_policy.eval_policy(result["checkpoint"], "noreward", num_episodes=2, num_env=2,
-                                      asynchronous=False, env_kwargs=short,
-                                      output=str(tmp_path / "eval.json"))
+    summary = eval_policy.eval_policy(
+        result["checkpoint"],
+        "noreward",
+        num_episodes=2,
+        num_env=2,
+        asynchronous=False,
+        env_kwargs=short,
+        output=str(tmp_path / "eval.json"),
+    )
     assert summary["mean_return"] >= 1.0

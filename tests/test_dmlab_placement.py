@@ -90,7 +90,8 @@ def test_spawns_are_open_connected_and_far_enough(maze, min_distance):
             assert candidates.fell_back
             assert set(candidates.distances) == {max(reachable_p)}
         cell, distance, fell_back = placement.choose_spawn(
-            rows, goal, min_distance, lambda a, b: int(rng.integers(a, b + 1)))
+            rows, goal, min_distance, lambda a, b: int(rng.integers(a, b + 1))
+        )
         assert cell in candidates.cells and fell_back == candidates.fell_back
         assert distance == dist[cell]
 
@@ -100,7 +101,12 @@ def test_doors_are_passable_and_walled_off_cells_are_not_candidates():
     candidates = placement.spawn_candidates(rows, (1, 1), 0)
     # (1, 6) is reached through the door 'H' at (1, 5); (3, 1) is walled off.
     assert dict(zip(candidates.cells, candidates.distances)) == {
-        (1, 2): 1, (1, 4): 3, (1, 6): 5, (3, 3): 12, (3, 4): 11}
+        (1, 2): 1,
+        (1, 4): 3,
+        (1, 6): 5,
+        (3, 3): 12,
+        (3, 4): 11,
+    }
     assert (3, 1) not in candidates.cells
     fallback = placement.spawn_candidates(rows, (1, 1), 13)
     assert fallback.fell_back and fallback.cells == ((3, 3),) and fallback.max_distance == 12
@@ -161,10 +167,12 @@ def test_lua_module_matches_the_python_mirror(maze, tmp_path):
     checked = 0
     for goal in placement.goal_candidates(rows)[:6]:
         for min_distance, pick in [(0, 0), (4, 3), (10, 7), (25, 1)]:
-            lines = dict(line.split(" ", 1) if " " in line else (line, "")
-                         for line in _run_lua(driver, LEVELS_DIR, str(maze_path), str(goal[0] + 1),
-                                              str(goal[1] + 1), str(min_distance), str(pick))
-                         .splitlines())
+            lines = dict(
+                line.split(" ", 1) if " " in line else (line, "")
+                for line in _run_lua(
+                    driver, LEVELS_DIR, str(maze_path), str(goal[0] + 1), str(goal[1] + 1), str(min_distance), str(pick)
+                ).splitlines()
+            )
             expected = placement.spawn_candidates(rows, goal, min_distance)
             lua_cells = _parse_cells(lines["candidates"])
             assert [(r - 1, c - 1) for r, c, _ in lua_cells] == list(expected.cells)
@@ -194,6 +202,7 @@ def test_lua_level_script_applies_the_minimum_on_every_respawn(tmp_path):
 
 def test_level_files_are_shipped_as_package_data():
     import tomllib  # pylint: disable=g-import-not-at-top
+
     for name in ("ec_explore_goal_locations_large.lua", "ec_goal_placement.lua"):
         assert os.path.isfile(os.path.join(LEVELS_DIR, name))
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

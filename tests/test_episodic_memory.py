@@ -58,6 +58,7 @@ def test_random_replacement_stays_in_capacity_and_is_seeded():
         for value in range(40):
             memory.add(np.array([[value]]), mask=[True])
         return memory.embeddings[0, :, 0].tolist()
+
     assert fill(1) == fill(1)
     assert fill(1) != fill(2)
     assert len(fill(1)) == 4
@@ -86,9 +87,12 @@ class ReferenceMemory:
         if not self.entries:
             return 0.0
         values = np.array([similarity(embedding[None], e[None])[0] for e in self.entries])
-        return {"percentile": lambda: np.percentile(values, 90),
-                "nth_largest": lambda: np.sort(values)[-min(10, len(values))],
-                "max": values.max, "relative_count": lambda: np.mean(values > 0.5)}[self.aggregation]()
+        return {
+            "percentile": lambda: np.percentile(values, 90),
+            "nth_largest": lambda: np.sort(values)[-min(10, len(values))],
+            "max": values.max,
+            "relative_count": lambda: np.mean(values > 0.5),
+        }[self.aggregation]()
 
 
 def _similarity(a, b):

@@ -15,6 +15,8 @@ import r_network_quality  # noqa: E402
 class _FakeRNetwork:
     """Embedding = the frame's mean colour; similar (1) iff embeddings are within 10 grey levels."""
 
+    input_shape = (4, 4, 3)
+
     def embed(self, frames):
         return np.asarray(frames, np.float32).mean(axis=(1, 2))
 
@@ -26,7 +28,7 @@ def _frames(levels):
     return np.stack([np.full((4, 4, 3), level, np.uint8) for level in levels])
 
 
-def test_episodic_bonus_along_matches_the_wrapper_rules():
+def test_episodic_bonus_along_follows_the_packages_bonus_rule():
     result = common.episodic_bonus_along(_FakeRNetwork(), _frames([0, 0, 100, 100, 200, 0]))
     # Empty memory: beta. A new frame: beta, stored. A seen one: beta - 90th percentile of the
     # similarities (linear interpolation: [0, 1] -> 0.9, [1, 0, 0] -> 0.8), not stored.
@@ -38,8 +40,10 @@ def test_gap_accuracy_labels_and_accuracy():
     # Frame t has grey level 3 t: frames up to 3 steps apart are "similar" for the fake net.
     episode = _frames(np.arange(80) * 3 % 256)[:80]
     network = _FakeRNetwork()
-    rows = {row["gap"]: row for row in r_network_quality.gap_accuracy(network, [network.embed(episode)],
-                                                                      pairs_per_gap=10, seed=0)}
+    rows = {
+        row["gap"]: row
+        for row in r_network_quality.gap_accuracy(network, [network.embed(episode)], pairs_per_gap=10, seed=0)
+    }
     assert rows[1]["label"] == 1 and rows[1]["accuracy"] == 1.0
     assert rows[5]["label"] == 1 and rows[5]["accuracy"] == 0.0  # 15 grey levels apart
     assert rows[10]["label"] == "" and np.isnan(rows[10]["accuracy"])
@@ -70,8 +74,9 @@ def test_negative_revisits_finds_the_walk_back():
     x = np.concatenate([np.arange(40), np.arange(39, -1, -1)])
     poses = np.stack([x, np.zeros_like(x), np.zeros_like(x)], axis=1).astype(np.float64)
     network = _FakeRNetwork()
-    result = r_network_quality.negative_revisits(network, [network.embed(_frames(x * 3))], [poses],
-                                                 pairs_per_episode=400, seed=0)
+    result = r_network_quality.negative_revisits(
+        network, [network.embed(_frames(x * 3))], [poses], pairs_per_episode=400, seed=0
+    )
     assert result["revisit_max_distance"] == 5.0 and result["revisit_max_turn_degrees"] == 0.0
     assert 0.02 < result["negative_share_pose_revisits"] < 0.5
     assert result["negative_accuracy_other"] == 1.0  # > 5 units apart: 15+ grey levels
@@ -89,12 +94,17 @@ def test_pose_distances_wrap_the_view_angle():
 def test_negative_revisits_needs_poses():
     poses = np.full((40, 3), np.nan)  # a scenario without position/angle in its infos
     network = _FakeRNetwork()
-    assert r_network_quality.negative_revisits(network, [network.embed(_frames(range(40)))], [poses],
-                                               pairs_per_episode=10, seed=0) == {}
+    assert (
+        r_network_quality.negative_revisits(
+            network, [network.embed(_frames(range(40)))], [poses], pairs_per_episode=10, seed=0
+        )
+        == {}
+    )
 
 
 def test_sparse_navigation_skips_rows_cut_by_a_kill(tmp_path):
     import sparse_navigation  # pylint: disable=g-import-not-at-top
+
     reward = tmp_path / "reward_train.csv"
     reward.write_text("step,reward_train,timestamp_s\n0,0.0,100\n64,1.0,110\n13")
     assert sparse_navigation.read_rows(str(reward)) == [(0, 0.0), (64, 1.0)]
@@ -108,23 +118,35 @@ def test_sparse_navigation_skips_rows_cut_by_a_kill(tmp_path):
 
 def test_laptop_r_network_measures_and_ships_a_launcher_job(tmp_path, monkeypatch):
     """A smoke-scale R-network job of the launcher, measured and shipped as a `pretrained:` model."""
-    import laptop_r_network  # pylint: disable=g-import-not-at-top
+    import dataclasses  # pylint: disable=g-import-not-at-top
+
+    import gin  # pylint: disable=g-import-not-at-top
+
     from episodic_curiosity import launcher  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import pretrained  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import r_network  # pylint: disable=g-import-not-at-top
-    import gin  # pylint: disable=g-import-not-at-top
-    import dataclasses  # pylint: disable=g-import-not-at-top
+
+    import laptop_r_network  # pylint: disable=g-import-not-at-top
+
     job = str(tmp_path / "job")
-    monkeypatch.setitem(launcher.SCALE_SETTINGS, "smoke", dataclasses.replace(
-        launcher.SCALE_SETTINGS["smoke"], data_env_steps=1000, data_tasks=1, data_workers=1))
+    monkeypatch.setitem(
+        launcher.SCALE_SETTINGS,
+        "smoke",
+        dataclasses.replace(launcher.SCALE_SETTINGS["smoke"], data_env_steps=1000, data_tasks=1, data_workers=1),
+    )
     try:
-        launcher.train_r_network_only(job, "fake", "smoke", gin_bindings=[
-            "train_r.num_epochs = 2", "train_r.steps_per_epoch = 5", "train_r.validation_steps = 2"],
-            show_progress=False)
+        launcher.train_r_network_only(
+            job,
+            "fake",
+            "smoke",
+            gin_bindings=["train_r.num_epochs = 2", "train_r.steps_per_epoch = 5", "train_r.validation_steps = 2"],
+            show_progress=False,
+        )
     finally:
         gin.clear_config()
-    headline, gaps, weights = laptop_r_network.measure(job, gap_episodes=1, pairs_per_gap=3, max_files=1,
-                                                       scenario="fake")
+    headline, gaps, weights = laptop_r_network.measure(
+        job, gap_episodes=1, pairs_per_gap=3, max_files=1, scenario="fake"
+    )
     assert headline["heldout_files"] == 1 and headline["heldout_pairs"] > 0
     assert 0 <= headline["heldout_acc_reachable"] <= 1 and 0 <= headline["heldout_acc_not_reachable"] <= 1
     assert headline["epochs"] == 2 and [row["gap"] for row in gaps] == list(r_network_quality.GAPS)

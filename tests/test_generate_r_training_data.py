@@ -18,13 +18,18 @@ from episodic_curiosity import r_training_data as data
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPE = (12, 16, 3)
 ENV_KWARGS = {"episode_length": 60, "observation_shape": SHAPE, "grid_size": 6}
-SETTINGS = dict(scenario="fake", total_env_steps=300, num_tasks=2, num_examples_per_shard=20,
-                env_kwargs=ENV_KWARGS, show_progress=False)
+SETTINGS = dict(
+    scenario="fake",
+    total_env_steps=300,
+    num_tasks=2,
+    num_examples_per_shard=20,
+    env_kwargs=ENV_KWARGS,
+    show_progress=False,
+)
 
 
 def _run(output_dir, num_workers=1, **overrides):
-    return generate.generate_r_training_data(str(output_dir), num_workers=num_workers,
-                                             **{**SETTINGS, **overrides})
+    return generate.generate_r_training_data(str(output_dir), num_workers=num_workers, **{**SETTINGS, **overrides})
 
 
 def _examples(path):
@@ -43,10 +48,15 @@ def _image(example, key):
 
 def _snapshot(directory, task_id):
     """{name: (mtime_ns, bytes)} of one task's shards and marker."""
-    names = [n for n in os.listdir(directory)
-             if n.startswith(f"r_training_data_{task_id}_") or n == generate.marker_name(task_id)]
-    return {n: (os.stat(os.path.join(directory, n)).st_mtime_ns, open(os.path.join(directory, n), "rb").read())
-            for n in names}
+    names = [
+        n
+        for n in os.listdir(directory)
+        if n.startswith(f"r_training_data_{task_id}_") or n == generate.marker_name(task_id)
+    ]
+    return {
+        n: (os.stat(os.path.join(directory, n)).st_mtime_ns, open(os.path.join(directory, n), "rb").read())
+        for n in names
+    }
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +135,8 @@ def test_records_are_the_sampled_pairs_of_the_replayed_episodes(one_worker_run):
             np.testing.assert_allclose(_value(record, "x1/position"), infos[first]["position"])
             start = infos[0]["position"]
             assert _value(record, "x2/dist_from_start") == pytest.approx(
-                np.linalg.norm(infos[second]["position"] - start))
+                np.linalg.norm(infos[second]["position"] - start)
+            )
             assert _value(record, "x1/rotation") == [0.0, 0.0, 0.0]
             assert _value(record, "x1/maze_layout") == b""
         position += len(pairs)
@@ -206,8 +217,9 @@ def test_validation_split_uses_its_mixer_seed(one_worker_run, tmp_path):
     example = _examples(summary.files[0])[0]
     assert _value(example, "mixer_seed") == 0x2B79ED94 and _value(example, "seed") == 123
     first_reference = _examples(reference.files[0])[0]
-    assert _value(example, "x1") != _value(first_reference, "x1") or \
-        _value(example, "x1/position") != _value(first_reference, "x1/position")
+    assert _value(example, "x1") != _value(first_reference, "x1") or _value(example, "x1/position") != _value(
+        first_reference, "x1/position"
+    )
 
 
 def test_failing_task_is_named(tmp_path):
@@ -223,11 +235,19 @@ def test_records_feed_the_training_pipeline(one_worker_run):
 
 
 def test_entry_point_smoke(tmp_path):
-    command = [sys.executable, "-m", "episodic_curiosity.generate_r_training_data",
-               f"--output_dir={tmp_path}", "--scenario=fake", "--total_env_steps=40",
-               "--num_tasks=1", "--num_workers=1", "--num_examples_per_shard=5",
-               f"--env_kwargs={json.dumps({'episode_length': 40, 'observation_shape': [8, 8, 3]})}",
-               "--gin_bindings=generate_r_training_data.max_action_distance=3"]
+    command = [
+        sys.executable,
+        "-m",
+        "episodic_curiosity.generate_r_training_data",
+        f"--output_dir={tmp_path}",
+        "--scenario=fake",
+        "--total_env_steps=40",
+        "--num_tasks=1",
+        "--num_workers=1",
+        "--num_examples_per_shard=5",
+        f"--env_kwargs={json.dumps({'episode_length': 40, 'observation_shape': [8, 8, 3]})}",
+        "--gin_bindings=generate_r_training_data.max_action_distance=3",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "examples from 40 env steps" in result.stdout
@@ -239,8 +259,14 @@ def test_entry_point_smoke(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("vizdoom") is None, reason="vizdoom is not installed")
 def test_tiny_vizdoom_run(tmp_path):
     summary = generate.generate_r_training_data(
-        str(tmp_path), "vizdoom_sparse", total_env_steps=150, num_tasks=1, num_workers=1,
-        env_kwargs={"episode_timeout_tics": 4 * 80}, show_progress=False)
+        str(tmp_path),
+        "vizdoom_sparse",
+        total_env_steps=150,
+        num_tasks=1,
+        num_workers=1,
+        env_kwargs={"episode_timeout_tics": 4 * 80},
+        show_progress=False,
+    )
     assert summary.env_steps >= 150 and summary.num_examples > 0
     example = _examples(summary.files[0])[0]
     assert set(example.features.feature) == set(data.FEATURE_KEYS)

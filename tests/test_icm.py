@@ -26,8 +26,9 @@ def test_loss_functions_on_hand_made_tensors():
     logits = tf.constant([[0.0, math.log(3.0)], [0.0, 0.0]])  # p = (1/4, 3/4) and (1/2, 1/2)
     expected = (-math.log(0.75) - math.log(0.5)) / 2
     assert float(icm.discrete_inverse_loss(logits, tf.constant([1, 0]))) == pytest.approx(expected, rel=1e-6)
-    assert float(icm.continuous_inverse_loss(tf.constant([[1.0, 1.0], [0.0, 2.0]]),
-                                             tf.constant([[0.0, 0.0], [0.0, 0.0]]))) == pytest.approx(1.5)
+    assert float(
+        icm.continuous_inverse_loss(tf.constant([[1.0, 1.0], [0.0, 2.0]]), tf.constant([[0.0, 0.0], [0.0, 0.0]]))
+    ) == pytest.approx(1.5)
     assert float(icm.icm_loss(tf.constant(2.0), tf.constant(10.0), 0.2)) == pytest.approx(0.8 * 2 + 0.2 * 10)
     np.testing.assert_allclose(icm.intrinsic_reward_from_features(predicted, actual, 0.1, 1.0), [0.25, 1.0])
 
@@ -40,8 +41,7 @@ def test_module_losses_and_reward_match_numpy(discrete):
     else:
         observation_space = gym.spaces.Box(-np.inf, np.inf, (5,), np.float64)
         action_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
-    module = _small_module(observation_space, action_space, mlp_feature_units=(16, 8), reward_scale=0.5,
-                           max_reward=1e9)
+    module = _small_module(observation_space, action_space, mlp_feature_units=(16, 8), reward_scale=0.5, max_reward=1e9)
     rng = np.random.default_rng(1)
     if discrete:
         observations, next_observations = rng.integers(0, 256, size=(2, 6, *SHAPE), dtype=np.uint8)
@@ -66,20 +66,22 @@ def test_module_losses_and_reward_match_numpy(discrete):
     assert losses["forward_loss"] == pytest.approx(forward.mean(), rel=1e-4)
     assert losses["inverse_loss"] == pytest.approx(inverse_loss, rel=1e-4)
     assert losses["loss"] == pytest.approx(0.8 * inverse_loss + 0.2 * forward.mean(), rel=1e-4)
-    np.testing.assert_allclose(module.intrinsic_reward(observations, actions, next_observations),
-                               0.5 * forward, rtol=1e-4)
+    np.testing.assert_allclose(
+        module.intrinsic_reward(observations, actions, next_observations), 0.5 * forward, rtol=1e-4
+    )
 
 
 def test_paper_encoder_gives_288_features_and_bad_settings_fail():
-    module = icm.IntrinsicCuriosityModule(gym.spaces.Box(0, 255, (84, 84, 3), np.uint8),
-                                          gym.spaces.Discrete(4))
+    module = icm.IntrinsicCuriosityModule(gym.spaces.Box(0, 255, (84, 84, 3), np.uint8), gym.spaces.Discrete(4))
     assert module.feature_size == 288  # 84 -> 42 (resize) -> 21 -> 11 -> 6 -> 3; 3 x 3 x 32
     with pytest.raises(ValueError, match="forward_loss_weight=1.5.*learning_rate=0"):
-        icm.IntrinsicCuriosityModule(gym.spaces.Box(0, 255, SHAPE, np.uint8), gym.spaces.Discrete(4),
-                                     forward_loss_weight=1.5, learning_rate=0)
+        icm.IntrinsicCuriosityModule(
+            gym.spaces.Box(0, 255, SHAPE, np.uint8), gym.spaces.Discrete(4), forward_loss_weight=1.5, learning_rate=0
+        )
     with pytest.raises(ValueError, match="observations must have shape"):
         _small_module(gym.spaces.Box(0, 255, SHAPE, np.uint8), gym.spaces.Discrete(4)).losses(
-            np.zeros((2, 8, 8, 3), np.uint8), np.zeros(2), np.zeros((2, 8, 8, 3), np.uint8))
+            np.zeros((2, 8, 8, 3), np.uint8), np.zeros(2), np.zeros((2, 8, 8, 3), np.uint8)
+        )
 
 
 def _fake_transitions(steps, seed, grid_size=8):

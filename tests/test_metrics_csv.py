@@ -6,8 +6,15 @@ import pytest
 
 from episodic_curiosity import metrics_csv
 
-FIXTURE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared",
-                       "fixtures", "original_workdirs", "train_r", "loss.csv")
+FIXTURE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "..",
+    "shared",
+    "fixtures",
+    "original_workdirs",
+    "train_r",
+    "loss.csv",
+)
 
 
 def test_append_writes_header_once_and_appends(tmp_path):
@@ -36,8 +43,7 @@ def test_reads_the_originals_csv():
 
 
 # A kill or a full disk can leave the last row cut anywhere: these are the ways it can end.
-TORN_TAILS = ["1", "13", "130", "130,", "130,0.7", "130,0.75,", "130,0.75,12", "130,nan_x,1\n", "130\n",
-              "130,0.75\n"]
+TORN_TAILS = ["1", "13", "130", "130,", "130,0.7", "130,0.75,", "130,0.75,12", "130,nan_x,1\n", "130\n", "130,0.75\n"]
 INTACT = "step,reward_train,timestamp_s\n0,1.5,100\n64,2.0,110\n"
 
 

@@ -26,7 +26,7 @@ def test_replacement_script_has_the_stock_length_and_spawn(variant):
     code = my_way_home_wad.enter_script_bytecode(spawn)
     assert len(code) == 44
     assert code.endswith(b"\x01")  # TERMINATE
-    assert bytes([0xa7, spawn.map_spot_tid, 0xc4]) in code  # GetActorX(tid)
+    assert bytes([0xA7, spawn.map_spot_tid, 0xC4]) in code  # GetActorX(tid)
     low, high = (int(round(t * 65536)) for t in spawn.heading_turns)
     assert b"\x03" + struct.pack("<i", low) + b"\x03" + struct.pack("<i", high) + b"\x39" in code
 

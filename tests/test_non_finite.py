@@ -12,8 +12,13 @@ from episodic_curiosity.environments import fake
 from episodic_curiosity.environments import registry
 
 pytestmark = pytest.mark.usefixtures("clean_gin")
-TINY = ["PPOConfig.nsteps=8", "PPOConfig.nminibatches=2", "PPOConfig.noptepochs=1",
-        "train_policy.eval_every_rollouts=0", "train_policy.save_interval=1"]
+TINY = [
+    "PPOConfig.nsteps=8",
+    "PPOConfig.nminibatches=2",
+    "PPOConfig.noptepochs=1",
+    "train_policy.eval_every_rollouts=0",
+    "train_policy.save_interval=1",
+]
 
 
 class NanRewardAt(fake.FakeNavigationEnv):
@@ -33,30 +38,40 @@ class NanRewardAt(fake.FakeNavigationEnv):
 @pytest.fixture
 def nan_scenario():
     name = "test_nan_reward"
-    registry.register(registry.ScenarioSpec(name=name, family="fake", entry_point=f"{__name__}:NanRewardAt",
-                                            env_kwargs={"episode_length": 6, "nan_step": 30},
-                                            max_episode_steps=6))
+    registry.register(
+        registry.ScenarioSpec(
+            name=name,
+            family="fake",
+            entry_point=f"{__name__}:NanRewardAt",
+            env_kwargs={"episode_length": 6, "nan_step": 30},
+            max_episode_steps=6,
+        )
+    )
     yield name
     del registry._REGISTRY[name]  # pylint: disable=protected-access
 
 
 def test_a_nan_reward_stops_training_naming_step_env_and_quantity(tmp_path, nan_scenario):
     import gin  # pylint: disable=g-import-not-at-top
+
     gin.parse_config_files_and_bindings([], TINY, skip_unknown=False)
     with pytest.raises(ppo.NonFiniteError, match=r"non-finite reward nan from env 0 at vector step 30"):
-        train_policy.train_policy(str(tmp_path), nan_scenario, num_env=2, num_timesteps=200, asynchronous=False,
-                                  show_progress=False)
+        train_policy.train_policy(
+            str(tmp_path), nan_scenario, num_env=2, num_timesteps=200, asynchronous=False, show_progress=False
+        )
     checkpoints = sorted((tmp_path / "checkpoints").glob("policy.*.h5"))
     assert [c.name for c in checkpoints] == ["policy.00002.h5", "policy.00003.h5"]  # steps 1-24 trained
     for path in checkpoints:
-        policy = train_policy.load_policy(str(path), gym.spaces.Box(0, 255, (84, 84, 3), np.uint8),
-                                          gym.spaces.Discrete(4))
+        policy = train_policy.load_policy(
+            str(path), gym.spaces.Box(0, 255, (84, 84, 3), np.uint8), gym.spaces.Discrete(4)
+        )
         assert all(np.isfinite(v.numpy()).all() for v in policy.trainable_variables)
     assert checkpoint_io.read_attributes(str(checkpoints[-1]))["update"] == 3
 
 
 def test_non_finite_losses_or_weights_are_not_saved(tmp_path, monkeypatch):
     import gin  # pylint: disable=g-import-not-at-top
+
     gin.parse_config_files_and_bindings([], TINY, skip_unknown=False)
     original_train = ppo.PPOLearner.train
     calls = []
@@ -70,8 +85,15 @@ def test_non_finite_losses_or_weights_are_not_saved(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ppo.PPOLearner, "train", train)
     with pytest.raises(ppo.NonFiniteError, match="non-finite value_loss .* in PPO update 2"):
-        train_policy.train_policy(str(tmp_path), "fake", num_env=2, num_timesteps=200, asynchronous=False,
-                                  show_progress=False, env_kwargs={"episode_length": 6})
+        train_policy.train_policy(
+            str(tmp_path),
+            "fake",
+            num_env=2,
+            num_timesteps=200,
+            asynchronous=False,
+            show_progress=False,
+            env_kwargs={"episode_length": 6},
+        )
     assert [c.name for c in sorted((tmp_path / "checkpoints").glob("policy.*.h5"))] == ["policy.00001.h5"]
 
 

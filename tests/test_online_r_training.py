@@ -7,11 +7,15 @@ import pytest
 from episodic_curiosity import checkpoint_io
 from episodic_curiosity import curiosity_env_wrapper
 from episodic_curiosity import environments
+from episodic_curiosity import intrinsic
 from episodic_curiosity import online_r_training
 from episodic_curiosity import r_network
 
-TINY = ["build_embedding_network.stage_filters = (4, 8, 8, 8)",
-        "build_embedding_network.embedding_size = 16", "build_comparator_network.hidden_units = 16"]
+TINY = [
+    "build_embedding_network.stage_filters = (4, 8, 8, 8)",
+    "build_embedding_network.embedding_size = 16",
+    "build_comparator_network.hidden_units = 16",
+]
 SHAPE = (24, 32, 3)
 
 
@@ -56,16 +60,28 @@ def test_disk_history_ring_order_and_persistence(tmp_path):
 
 
 def test_schedule_and_gating_on_the_fake_env(tiny_network, tmp_path):
+    gin.parse_config(
+        [
+            "OnlineRNetworkTrainer.observation_history_size = 300",
+            "OnlineRNetworkTrainer.training_interval = -1",
+            "OnlineRNetworkTrainer.num_epochs = 1",
+        ]
+    )
     network = tiny_network()
-    vec = environments.make_vector_env("fake", 2, asynchronous=False,
-                                       env_kwargs={"episode_length": 60, "observation_shape": SHAPE})
-    env = curiosity_env_wrapper.CuriosityEnvWrapper(vec, network, scale_surrogate_reward=1.0,
-                                                    exploration_reward_min_step=300)
-    trainer = online_r_training.OnlineRNetworkTrainer(network, 2, SHAPE, str(tmp_path / "h.u8"),
-                                                      observation_history_size=300, training_interval=-1,
-                                                      num_epochs=1)
-    env.add_observer(trainer)
-    trainer.add_weights_listener(env.refresh_memory_keys)
+    vec = environments.make_vector_env(
+        "fake", 2, asynchronous=False, env_kwargs={"episode_length": 60, "observation_shape": SHAPE}
+    )
+    setup = intrinsic.Setup(
+        num_envs=2,
+        observation_space=vec.single_observation_space,
+        action_space=vec.single_action_space,
+        workdir=str(tmp_path),
+    )
+    eco = intrinsic.OnlineEpisodicCuriosity(setup, network=network)
+    trainer = eco.trainer
+    env = curiosity_env_wrapper.CuriosityEnvWrapper(
+        vec, eco, intrinsic.RewardScales(scale_surrogate_reward=1.0, exploration_reward_min_step=300)
+    )
     env.reset()
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, size=(2, *SHAPE), dtype=np.uint8)
@@ -82,21 +98,23 @@ def test_schedule_and_gating_on_the_fake_env(tiny_network, tmp_path):
             np.testing.assert_array_equal(network.embed(frames), before)
     assert not np.allclose(network.embed(frames), before)  # trained in place
     assert set(trainer.last_metrics) >= {"loss", "acc"}
+    assert (tmp_path / "r_network_weights.00003.h5").exists()  # after the second training
     # Memory keys follow the new weights.
     valid = env.memory.valid_mask()
-    np.testing.assert_allclose(env.memory.keys[valid], network.memory_keys(env.memory.embeddings[valid]),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        env.memory.keys[valid], network.memory_keys(env.memory.embeddings[valid]), rtol=1e-5, atol=1e-5
+    )
+    env.close()
 
 
 def test_checkpoint_round_trip_restores_the_same_r_network(tiny_network, tmp_path):
     network = tiny_network()
-    trainer = online_r_training.OnlineRNetworkTrainer(network, 1, SHAPE, str(tmp_path / "h.u8"),
-                                                      observation_history_size=200, training_interval=200,
-                                                      num_epochs=1)
+    trainer = online_r_training.OnlineRNetworkTrainer(
+        network, 1, SHAPE, str(tmp_path / "h.u8"), observation_history_size=200, training_interval=200, num_epochs=1
+    )
     rng = np.random.default_rng(1)
     for _ in range(200):
-        trainer.on_new_observation(observations=rng.integers(0, 256, size=(1, *SHAPE), dtype=np.uint8),
-                                   rewards=np.zeros(1), dones=np.array([rng.random() < 0.02]), infos={})
+        trainer.observe(rng.integers(0, 256, size=(1, *SHAPE), dtype=np.uint8), np.array([rng.random() < 0.02]))
     assert trainer.trainings == 1
     path = str(tmp_path / "policy.h5")
     checkpoint_io.save_variables(path, trainer.variable_groups(), trainer.state_attributes())
@@ -104,9 +122,15 @@ def test_checkpoint_round_trip_restores_the_same_r_network(tiny_network, tmp_pat
     frames = rng.integers(0, 256, size=(3, *SHAPE), dtype=np.uint8)
 
     restored_network = tiny_network()
-    restored = online_r_training.OnlineRNetworkTrainer(restored_network, 1, SHAPE, str(tmp_path / "h.u8"),
-                                                       observation_history_size=200, training_interval=200,
-                                                       num_epochs=1)
+    restored = online_r_training.OnlineRNetworkTrainer(
+        restored_network,
+        1,
+        SHAPE,
+        str(tmp_path / "h.u8"),
+        observation_history_size=200,
+        training_interval=200,
+        num_epochs=1,
+    )
     assert not np.allclose(restored_network.embed(frames), network.embed(frames))
     attributes = checkpoint_io.load_variables(path, restored.variable_groups())
     restored.restore_attributes(attributes)

@@ -10,8 +10,12 @@ from episodic_curiosity.environments import fake
 def test_scripted_trajectory_counts_new_cells():
     grid = oracle.GridOracle(2, reward_grid_size=30.0, cell_reward_normalizer=900.0)
     trajectory = [  # env 0 walks 4 cells and back; env 1 stays put
-        ([5, 5, 0], [1, 1, 0]), ([35, 5, 0], [2, 2, 0]), ([65, 5, 0], [3, 3, 0]),
-        ([35, 5, 0], [4, 4, 0]), ([95, 5, 0], [5, 5, 0])]
+        ([5, 5, 0], [1, 1, 0]),
+        ([35, 5, 0], [2, 2, 0]),
+        ([65, 5, 0], [3, 3, 0]),
+        ([35, 5, 0], [4, 4, 0]),
+        ([95, 5, 0], [5, 5, 0]),
+    ]
     rewards = np.array([grid.update(np.array(step, float)) for step in trajectory])
     assert rewards[:, 0].tolist() == [1.0, 1.0, 1.0, 0.0, 1.0]
     assert rewards[:, 1].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
@@ -32,7 +36,9 @@ def test_truncation_toward_zero_and_reward_scale():
 def test_oracle_reward_wrapper_replaces_the_env_reward():
     env = oracle.OracleRewardWrapper(
         fake.FakeNavigationEnv(grid_size=4, fixed_start=(0, 0), goal=(3, 3), seed=0),
-        reward_grid_size=1.0, cell_reward_normalizer=1.0)
+        reward_grid_size=1.0,
+        cell_reward_normalizer=1.0,
+    )
     _, info = env.reset()
     rewards = []
     for action in [0, 1, 1, 1, 2, 2, 1]:

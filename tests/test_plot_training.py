@@ -24,8 +24,7 @@ SCENARIO = "vizdoom_sparse"
 def _write_run(run_dir, split, rows):
     os.makedirs(run_dir, exist_ok=True)
     for step, value in rows:
-        metrics_csv.append_scalar(os.path.join(run_dir, f"reward_{split}.csv"), f"reward_{split}",
-                                  step, value)
+        metrics_csv.append_scalar(os.path.join(run_dir, f"reward_{split}.csv"), f"reward_{split}", step, value)
 
 
 @pytest.fixture
@@ -47,8 +46,7 @@ def launcher_workdir(tmp_path):
             if run == 2:
                 train.append((length * 100, math.nan))
             _write_run(run_dir, "train", train)
-            _write_run(run_dir, "test",
-                       [(step * 300, float(values[step]) + 1) for step in range(0, length, 3)])
+            _write_run(run_dir, "test", [(step * 300, float(values[step]) + 1) for step in range(0, length, 3)])
             if method == "ppo":
                 with open(os.path.join(run_dir, "reward_valid.csv"), "w") as f:
                     f.write("step,reward_valid,timestamp_s\n")
@@ -66,8 +64,13 @@ def test_report_summary_equals_the_csvs_final_values(launcher_workdir, tmp_path)
     result = plot_training.report([workdir], str(tmp_path / "out"))
     assert len(result["runs"]) == 6
     by_key = {(row["method"], row["split"]): row for row in result["rows"]}
-    assert set(by_key) == {("ppo", "train"), ("ppo", "test"), ("ppo_plus_ec", "train"),
-                           ("ppo_plus_ec", "test"), ("ppo_plus_ec", "valid")}
+    assert set(by_key) == {
+        ("ppo", "train"),
+        ("ppo", "test"),
+        ("ppo_plus_ec", "train"),
+        ("ppo_plus_ec", "test"),
+        ("ppo_plus_ec", "valid"),
+    }
     for (method, split), row in by_key.items():
         expected = [finals[(method, split, run)] for run in (1, 2, 3)]
         assert row["scenario"] == SCENARIO and row["num_runs"] == 3
@@ -75,15 +78,22 @@ def test_report_summary_equals_the_csvs_final_values(launcher_workdir, tmp_path)
         assert row["final_std"] == pytest.approx(np.std(expected), abs=1e-12)
     # Rows are ordered by split as given, then scenario and method.
     assert [(row["split"], row["method"]) for row in result["rows"]] == [
-        ("train", "ppo"), ("train", "ppo_plus_ec"), ("valid", "ppo_plus_ec"), ("test", "ppo"),
-        ("test", "ppo_plus_ec")]
+        ("train", "ppo"),
+        ("train", "ppo_plus_ec"),
+        ("valid", "ppo_plus_ec"),
+        ("test", "ppo"),
+        ("test", "ppo_plus_ec"),
+    ]
 
     with open(result["summary_csv"]) as f:
         table = list(csv.DictReader(f))
     assert [tuple(row) for row in table][0] == plot_training.SUMMARY_COLUMNS
     for row, expected in zip(table, result["rows"]):
         assert (row["method"], row["split"], int(row["num_runs"])) == (
-            expected["method"], expected["split"], expected["num_runs"])
+            expected["method"],
+            expected["split"],
+            expected["num_runs"],
+        )
         assert float(row["final_mean"]) == expected["final_mean"]  # written at full precision
         assert float(row["final_std"]) == expected["final_std"]
 
@@ -109,8 +119,7 @@ def test_report_accepts_several_workdirs_and_split_subsets(launcher_workdir, tmp
     workdir, finals = launcher_workdir
     other = tmp_path / "sweep2" / "vm_7" / "ppo" / SCENARIO / "run_number_1"
     _write_run(str(other), "test", [(0, 5.0), (300, 9.0)])
-    result = plot_training.report([workdir, str(tmp_path / "sweep2")], str(tmp_path / "out"),
-                                  splits=("test",))
+    result = plot_training.report([workdir, str(tmp_path / "sweep2")], str(tmp_path / "out"), splits=("test",))
     assert [os.path.basename(p) for p in result["plots"]] == ["reward_test.png", "reward_test.svg"]
     (row,) = [r for r in result["rows"] if r["method"] == "ppo"]
     expected = [finals[("ppo", "test", run)] for run in (1, 2, 3)] + [9.0]
@@ -176,8 +185,7 @@ def test_report_on_the_original_implementations_workdir(tmp_path):
     result = plot_training.report([ORIGINAL_WORKDIRS], str(tmp_path / "out"))
     assert [os.path.basename(run.path) for run in result["runs"]] == ["train_policy"]  # train_r/ has none
     summary = {(row["split"], row["scenario"], row["num_runs"], row["final_mean"]) for row in result["rows"]}
-    assert summary == {
-        (split, "dmlab:explore_goal_locations_large", 1, 0.0) for split in ("train", "valid", "test")}
+    assert summary == {(split, "dmlab:explore_goal_locations_large", 1, 0.0) for split in ("train", "valid", "test")}
     assert len(result["plots"]) == 6 and all(os.path.getsize(p) > 1000 for p in result["plots"])
 
 
@@ -204,16 +212,42 @@ def test_entry_point(launcher_workdir, tmp_path):
     workdir, _ = launcher_workdir
     output_dir = tmp_path / "plots"
     result = subprocess.run(
-        [sys.executable, "-m", "episodic_curiosity.plot_training", f"--workdirs={workdir}",
-         f"--output_dir={output_dir}", "--splits=train,test"],
-        capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "episodic_curiosity.plot_training",
+            f"--workdirs={workdir}",
+            f"--output_dir={output_dir}",
+            "--splits=train,test",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "runs: 6" in result.stdout and "| vizdoom_sparse |" in result.stdout
-    assert sorted(os.listdir(output_dir)) == ["reward_test.png", "reward_test.svg", "reward_train.png",
-                                              "reward_train.svg", "summary.csv", "summary.md"]
+    assert sorted(os.listdir(output_dir)) == [
+        "reward_test.png",
+        "reward_test.svg",
+        "reward_train.png",
+        "reward_train.svg",
+        "summary.csv",
+        "summary.md",
+    ]
     failed = subprocess.run(
-        [sys.executable, "-m", "episodic_curiosity.plot_training", f"--workdirs={tmp_path / 'nothing'}",
-         f"--output_dir={output_dir}"], capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "episodic_curiosity.plot_training",
+            f"--workdirs={tmp_path / 'nothing'}",
+            f"--output_dir={output_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert failed.returncode != 0 and "nothing" in failed.stderr
 
 
@@ -227,8 +261,7 @@ def test_notebook_executes_on_a_workdir(launcher_workdir, tmp_path, monkeypatch)
     parameter_cells = [cell for cell in code_cells if "parameters" in cell["metadata"].get("tags", [])]
     assert len(parameter_cells) == 1
     output_dir = tmp_path / "notebook_plots"
-    parameter_cells[0]["source"] = (f"WORKDIRS = [{workdir!r}]\nOUTPUT_DIR = {str(output_dir)!r}\n"
-                                    "SPLITS = ('test',)\n")
+    parameter_cells[0]["source"] = f"WORKDIRS = [{workdir!r}]\nOUTPUT_DIR = {str(output_dir)!r}\nSPLITS = ('test',)\n"
 
     def no_subprocess(*args, **kwargs):
         raise AssertionError(f"the notebook ran a subprocess outside Colab: {args}")
@@ -240,5 +273,4 @@ def test_notebook_executes_on_a_workdir(launcher_workdir, tmp_path, monkeypatch)
         exec(compile(source, NOTEBOOK, "exec"), namespace)  # pylint: disable=exec-used
     result = namespace["result"]
     assert len(result["runs"]) == 6 and {row["split"] for row in result["rows"]} == {"test"}
-    assert sorted(os.listdir(output_dir)) == ["reward_test.png", "reward_test.svg", "summary.csv",
-                                              "summary.md"]
+    assert sorted(os.listdir(output_dir)) == ["reward_test.png", "reward_test.svg", "summary.csv", "summary.md"]

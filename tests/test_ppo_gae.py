@@ -43,8 +43,7 @@ def test_no_dones_gamma_lambda_one_is_monte_carlo_with_bootstrap():
     rng = np.random.default_rng(0)
     rewards, values = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
     last_values = rng.normal(size=3)
-    advantages, returns = compute_gae(rewards, values, np.zeros((5, 3)), last_values,
-                                      np.zeros(3), 1.0, 1.0)
+    advantages, returns = compute_gae(rewards, values, np.zeros((5, 3)), last_values, np.zeros(3), 1.0, 1.0)
     expected_returns = np.cumsum(rewards[::-1], axis=0)[::-1] + last_values
     np.testing.assert_allclose(returns, expected_returns, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(advantages, expected_returns - values, rtol=1e-5, atol=1e-5)

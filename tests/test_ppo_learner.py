@@ -28,8 +28,13 @@ def _batch(policy, size=32, seed=0):
     if np.issubdtype(observations.dtype, np.integer):
         observations = rng.integers(0, 256, observations.shape, dtype=observations.dtype)
     actions, values, neglogps = policy.step(observations)
-    return {"observations": observations, "actions": actions, "values": values, "neglogps": neglogps,
-            "returns": values + rng.normal(size=size).astype(np.float32)}
+    return {
+        "observations": observations,
+        "actions": actions,
+        "values": values,
+        "neglogps": neglogps,
+        "returns": values + rng.normal(size=size).astype(np.float32),
+    }
 
 
 def test_num_updates_rounds_down_like_ppo2():
@@ -117,8 +122,9 @@ def test_train_returns_stats_and_annealed_schedule():
 
 def test_no_annealing_keeps_schedule_constant():
     policy = ActorCritic("mlp", OBSERVATION_SPACE, gym.spaces.Box(-1, 1, (2,), np.float32), seed=0)
-    config = dataclasses.replace(SMALL_CONFIG, anneal_learning_rate=False, anneal_cliprange=False,
-                                 learning_rate=3e-4, cliprange=0.2)
+    config = dataclasses.replace(
+        SMALL_CONFIG, anneal_learning_rate=False, anneal_cliprange=False, learning_rate=3e-4, cliprange=0.2
+    )
     stats = PPOLearner(policy, config).train(_batch(policy), frac=0.25)
     assert stats["learning_rate"] == pytest.approx(3e-4) and stats["cliprange"] == pytest.approx(0.2)
 
@@ -146,10 +152,13 @@ def test_train_rejects_bad_batches():
         learner.train({**batch, "returns": batch["returns"][:16]}, 1.0)
 
 
-@pytest.mark.parametrize("architecture, space, action_space", [
-    ("mlp", OBSERVATION_SPACE, gym.spaces.Box(-1, 1, (2,), np.float32)),
-    ("cnn", gym.spaces.Box(0, 255, (36, 36, 3), np.uint8), gym.spaces.Discrete(4)),
-])
+@pytest.mark.parametrize(
+    "architecture, space, action_space",
+    [
+        ("mlp", OBSERVATION_SPACE, gym.spaces.Box(-1, 1, (2,), np.float32)),
+        ("cnn", gym.spaces.Box(0, 255, (36, 36, 3), np.uint8), gym.spaces.Discrete(4)),
+    ],
+)
 def test_same_seed_same_result(architecture, space, action_space):
     results = []
     for _ in range(2):

@@ -49,11 +49,17 @@ class ContextualBandit(gym.Env):
 def test_ppo_learns_contextual_bandit():
     start = time.perf_counter()
     num_envs = 8
-    envs = gym.vector.SyncVectorEnv([ContextualBandit] * num_envs,
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-    config = ppo.PPOConfig(nsteps=16, nminibatches=4, noptepochs=4, learning_rate=3e-3,
-                           ent_coef=0.0, cliprange=0.2, anneal_learning_rate=False,
-                           anneal_cliprange=False)
+    envs = gym.vector.SyncVectorEnv([ContextualBandit] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    config = ppo.PPOConfig(
+        nsteps=16,
+        nminibatches=4,
+        noptepochs=4,
+        learning_rate=3e-3,
+        ent_coef=0.0,
+        cliprange=0.2,
+        anneal_learning_rate=False,
+        anneal_cliprange=False,
+    )
     config.validate(num_envs=num_envs)
     policy = ppo.ActorCritic("mlp", envs.single_observation_space, envs.single_action_space, seed=0)
     runner = ppo.Runner(envs, policy, config.nsteps, config.gamma, config.lam)
@@ -86,8 +92,8 @@ class _TaskRewardWrapper(gym.vector.VectorWrapper):
 @pytest.fixture(scope="module")
 def fake_runner():
     envs = environments.make_vector_env(
-        "fake", 2, asynchronous=False,
-        env_kwargs={"episode_length": 5, "observation_shape": (84, 84, 3)})
+        "fake", 2, asynchronous=False, env_kwargs={"episode_length": 5, "observation_shape": (84, 84, 3)}
+    )
     envs = _TaskRewardWrapper(envs)
     policy = ppo.ActorCritic("cnn", envs.single_observation_space, envs.single_action_space, seed=0)
     runner = ppo.Runner(envs, policy, nsteps=12, gamma=0.99, lam=0.95)
@@ -100,8 +106,7 @@ def test_runner_batch_layout_and_done_flags(fake_runner):
     runner.reset()
     batch, stats = runner.run()
     nsteps, num_envs = 12, 2
-    assert set(batch) == {"observations", "actions", "returns", "values", "neglogps", "advantages",
-                          "dones", "rewards"}
+    assert set(batch) == {"observations", "actions", "returns", "values", "neglogps", "advantages", "dones", "rewards"}
     assert batch["observations"].shape == (nsteps * num_envs, 84, 84, 3)
     assert batch["observations"].dtype == np.uint8
     for key in ("actions", "returns", "values", "neglogps", "advantages", "dones", "rewards"):
@@ -140,9 +145,12 @@ def test_runner_continues_episodes_across_runs(fake_runner):
 
 
 def test_runner_without_task_reward_counts_the_reward():
-    envs = environments.make_vector_env("fake", 1, asynchronous=False,
-                                        env_kwargs={"episode_length": 3, "grid_size": 2,
-                                                    "observation_shape": (36, 36, 3), "goal": (1, 1)})
+    envs = environments.make_vector_env(
+        "fake",
+        1,
+        asynchronous=False,
+        env_kwargs={"episode_length": 3, "grid_size": 2, "observation_shape": (36, 36, 3), "goal": (1, 1)},
+    )
     try:
         policy = ppo.ActorCritic("cnn", envs.single_observation_space, envs.single_action_space, seed=1)
         runner = ppo.Runner(envs, policy, nsteps=60, gamma=0.99, lam=0.95)

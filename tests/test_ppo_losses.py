@@ -21,13 +21,16 @@ def _value(tensor):
     return float(tensor.numpy())
 
 
-@pytest.mark.parametrize("ratio, advantage, expected", [
-    (1.5, 1.0, -1.2),   # A > 0, ratio above 1 + eps: the clipped term binds.
-    (1.5, -1.0, 1.5),   # A < 0, ratio above 1 + eps: the unclipped (pessimistic) term wins.
-    (0.5, -1.0, 0.8),   # A < 0, ratio below 1 - eps: the clipped term binds.
-    (0.5, 1.0, -0.5),   # A > 0, ratio below 1 - eps: unclipped.
-    (1.1, 2.0, -2.2),   # inside the clip range: plain -A * ratio.
-])
+@pytest.mark.parametrize(
+    "ratio, advantage, expected",
+    [
+        (1.5, 1.0, -1.2),  # A > 0, ratio above 1 + eps: the clipped term binds.
+        (1.5, -1.0, 1.5),  # A < 0, ratio above 1 + eps: the unclipped (pessimistic) term wins.
+        (0.5, -1.0, 0.8),  # A < 0, ratio below 1 - eps: the clipped term binds.
+        (0.5, 1.0, -0.5),  # A > 0, ratio below 1 - eps: unclipped.
+        (1.1, 2.0, -2.2),  # inside the clip range: plain -A * ratio.
+    ],
+)
 def test_policy_loss_single_sample(ratio, advantage, expected):
     neglogp, old = _neglogps_for_ratios([ratio])
     loss = losses.policy_loss(neglogp, old, np.array([advantage], np.float32), EPS)

@@ -41,23 +41,39 @@ def test_cnn_shapes_and_dtypes(cnn):
 
 def test_cnn_layers_and_variable_order(cnn):
     paths = [v.path for v in cnn.trainable_variables]
-    assert paths == ["conv1/kernel", "conv1/bias", "conv2/kernel", "conv2/bias", "conv3/kernel",
-                     "conv3/bias", "fc/kernel", "fc/bias", "policy_logits/kernel", "policy_logits/bias",
-                     "value/kernel", "value/bias"]
+    assert paths == [
+        "conv1/kernel",
+        "conv1/bias",
+        "conv2/kernel",
+        "conv2/bias",
+        "conv3/kernel",
+        "conv3/bias",
+        "fc/kernel",
+        "fc/bias",
+        "policy_logits/kernel",
+        "policy_logits/bias",
+        "value/kernel",
+        "value/bias",
+    ]
     shapes = [tuple(v.shape) for v in cnn.trainable_variables]
     assert shapes[0] == (8, 8, 3, 32) and shapes[2] == (4, 4, 32, 64) and shapes[4] == (3, 3, 64, 64)
     assert shapes[6] == (7 * 7 * 64, 512)
 
 
-@pytest.mark.parametrize("path, gain", [
-    ("conv1/kernel", math.sqrt(2)), ("conv3/kernel", math.sqrt(2)), ("fc/kernel", math.sqrt(2)),
-    ("policy_logits/kernel", 0.01), ("value/kernel", 1.0),
-])
+@pytest.mark.parametrize(
+    "path, gain",
+    [
+        ("conv1/kernel", math.sqrt(2)),
+        ("conv3/kernel", math.sqrt(2)),
+        ("fc/kernel", math.sqrt(2)),
+        ("policy_logits/kernel", 0.01),
+        ("value/kernel", 1.0),
+    ],
+)
 def test_cnn_orthogonal_init_scales(cnn, path, gain):
     kernel = _kernel(cnn, path)
     matrix = kernel.reshape(-1, kernel.shape[-1])  # Columns are orthogonal with norm `gain`.
-    np.testing.assert_allclose(matrix.T @ matrix, gain**2 * np.eye(matrix.shape[1]),
-                               atol=1e-4 * max(1, gain**2))
+    np.testing.assert_allclose(matrix.T @ matrix, gain**2 * np.eye(matrix.shape[1]), atol=1e-4 * max(1, gain**2))
 
 
 def test_cnn_biases_zero(cnn):
@@ -117,10 +133,21 @@ def test_mlp_gaussian_log_std_and_neglogp():
     assert policy.architecture == "mlp"
     np.testing.assert_array_equal(policy.log_std.numpy(), np.zeros(8))
     paths = [v.path for v in policy.trainable_variables]
-    assert paths == ["policy_fc1/kernel", "policy_fc1/bias", "policy_fc2/kernel", "policy_fc2/bias",
-                     "policy_head/kernel", "policy_head/bias", "log_std", "value_fc1/kernel",
-                     "value_fc1/bias", "value_fc2/kernel", "value_fc2/bias", "value_head/kernel",
-                     "value_head/bias"]
+    assert paths == [
+        "policy_fc1/kernel",
+        "policy_fc1/bias",
+        "policy_fc2/kernel",
+        "policy_fc2/bias",
+        "policy_head/kernel",
+        "policy_head/bias",
+        "log_std",
+        "value_fc1/kernel",
+        "value_fc1/bias",
+        "value_fc2/kernel",
+        "value_fc2/bias",
+        "value_head/kernel",
+        "value_head/bias",
+    ]
     head = _kernel(policy, "policy_head/kernel")
     np.testing.assert_allclose(head.T @ head, 1e-4 * np.eye(8), atol=1e-7)
     log_std = np.linspace(-1.0, 0.5, 8).astype(np.float32)

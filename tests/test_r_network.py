@@ -33,7 +33,7 @@ def test_paper_architecture_sizes():
     assert embedding.input_shape == (None, 120, 160, 3)
     assert embedding.output_shape == (None, 512)
     # Spatial sizes as in the original code: 60x80 after conv1, 4x5 after stage 4.
-    shapes = [tuple(l.output.shape[1:3]) for l in embedding.layers if l.__class__.__name__ == "Add"]
+    shapes = [tuple(layer.output.shape[1:3]) for layer in embedding.layers if layer.__class__.__name__ == "Add"]
     assert shapes == [(30, 40)] * 2 + [(15, 20)] * 2 + [(8, 10)] * 2 + [(4, 5)] * 2
     # 110 embedding arrays and 30 comparator arrays, as in the original's file.
     groups = network._groups()
@@ -58,8 +58,9 @@ def test_original_h5_reproduces_reference_outputs():
         np.testing.assert_allclose(logits, expected_logits, rtol=0, atol=1e-5 * np.abs(expected_logits).max())
         similarity = network.similarity(expected[pairs[:, 0]], expected[pairs[:, 1]])
         np.testing.assert_allclose(similarity, reference["similarity" + suffix], atol=1e-5)
-        full = network.pair_model([frames[pairs[:, 0]].astype(np.float32),
-                                   frames[pairs[:, 1]].astype(np.float32)], training=False)
+        full = network.pair_model(
+            [frames[pairs[:, 0]].astype(np.float32), frames[pairs[:, 1]].astype(np.float32)], training=False
+        )
         np.testing.assert_allclose(np.asarray(full), reference["similarity_full_model" + suffix], atol=1e-5)
 
 
@@ -180,13 +181,16 @@ def test_bfloat16_comparison_stays_within_the_bonus_tolerance():
     results = {}
     for dtype in ("float32", "bfloat16"):
         network = r_network.RNetwork(weights_path=WEIGHTS, inference_dtype=dtype)
-        results[dtype] = network.similarity_from_keys(network.query_keys(embeddings[first]),
-                                                      network.memory_keys(embeddings[second]))
+        results[dtype] = network.similarity_from_keys(
+            network.query_keys(embeddings[first]), network.memory_keys(embeddings[second])
+        )
     assert np.ptp(results["float32"]) > 0.3
     error = np.abs(results["bfloat16"] - results["float32"])
     assert 0 < error.max() < 0.01, error.max()  # measured: max 3.0e-3, mean 6.7e-4
-    percentile_error = np.abs(np.percentile(results["bfloat16"].reshape(48, 48), 90, axis=1)
-                              - np.percentile(results["float32"].reshape(48, 48), 90, axis=1))
+    percentile_error = np.abs(
+        np.percentile(results["bfloat16"].reshape(48, 48), 90, axis=1)
+        - np.percentile(results["float32"].reshape(48, 48), 90, axis=1)
+    )
     assert percentile_error.max() < 0.005  # the bonus's aggregate: measured 1.7e-3
 
 

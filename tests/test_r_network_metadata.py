@@ -21,15 +21,29 @@ REFERENCE = os.path.join(FIXTURES, "rnet_reference_io.npz")
 needs_fixture = pytest.mark.skipif(not os.path.exists(WEIGHTS), reason="../shared fixtures absent")
 
 SMALL_SHAPE = (30, 40, 3)
-SMALL_BINDINGS = ["build_embedding_network.stage_filters = (8, 8, 8, 8)",
-                  "build_embedding_network.embedding_size = 16",
-                  "build_comparator_network.hidden_units = 16"]
-SMALL_ARCHITECTURE = {"input_shape": [30, 40, 3], "stage_filters": [8, 8, 8, 8], "blocks_per_stage": 2,
-                      "embedding_size": 16, "comparator_hidden_units": 16, "comparator_hidden_layers": 4,
-                      "input_pooling": 1}
-PAPER_ARCHITECTURE = {"input_pooling": 1, "input_shape": [120, 160, 3], "stage_filters": [64, 128, 256, 512],
-                      "blocks_per_stage": 2, "embedding_size": 512, "comparator_hidden_units": 512,
-                      "comparator_hidden_layers": 4}
+SMALL_BINDINGS = [
+    "build_embedding_network.stage_filters = (8, 8, 8, 8)",
+    "build_embedding_network.embedding_size = 16",
+    "build_comparator_network.hidden_units = 16",
+]
+SMALL_ARCHITECTURE = {
+    "input_shape": [30, 40, 3],
+    "stage_filters": [8, 8, 8, 8],
+    "blocks_per_stage": 2,
+    "embedding_size": 16,
+    "comparator_hidden_units": 16,
+    "comparator_hidden_layers": 4,
+    "input_pooling": 1,
+}
+PAPER_ARCHITECTURE = {
+    "input_pooling": 1,
+    "input_shape": [120, 160, 3],
+    "stage_filters": [64, 128, 256, 512],
+    "blocks_per_stage": 2,
+    "embedding_size": 512,
+    "comparator_hidden_units": 512,
+    "comparator_hidden_layers": 4,
+}
 
 
 @pytest.fixture
@@ -71,8 +85,7 @@ def test_network_is_built_from_the_file_without_gin(small_checkpoint):
 
 def test_the_files_architecture_wins_over_gin_bindings(small_checkpoint):
     path, frames, embeddings = small_checkpoint
-    gin.parse_config(["build_embedding_network.embedding_size = 32",
-                      "build_comparator_network.hidden_units = 64"])
+    gin.parse_config(["build_embedding_network.embedding_size = 32", "build_comparator_network.hidden_units = 64"])
     network = r_network.RNetwork(weights_path=path)
     assert network.architecture == SMALL_ARCHITECTURE
     np.testing.assert_array_equal(network.embed(frames), embeddings)
@@ -88,9 +101,13 @@ def test_conflicting_explicit_input_shape_names_both_shapes(small_checkpoint):
 
 def test_loading_another_architecture_names_both_and_what_to_pass(small_checkpoint):
     path, frames, _ = small_checkpoint
-    gin.parse_config(["build_embedding_network.stage_filters = (8, 8, 8, 8)",
-                      "build_embedding_network.embedding_size = 8",
-                      "build_comparator_network.hidden_units = 16"])
+    gin.parse_config(
+        [
+            "build_embedding_network.stage_filters = (8, 8, 8, 8)",
+            "build_embedding_network.embedding_size = 8",
+            "build_comparator_network.hidden_units = 16",
+        ]
+    )
     network = r_network.RNetwork(input_shape=SMALL_SHAPE)
     before = network.embed(frames)
     with pytest.raises(r_network.CheckpointError) as error:
@@ -120,9 +137,13 @@ def test_full_checkpoint_records_the_architecture_and_refuses_another(small_chec
     epoch, attributes = resumed.load_full_checkpoint(full)
     assert (epoch, attributes) == (3, {"loss": 0.5})  # no architecture keys among the run's attributes
     np.testing.assert_array_equal(resumed.network.embed(frames), embeddings)
-    gin.parse_config(["build_embedding_network.stage_filters = (8, 8, 8, 16)",
-                      "build_embedding_network.embedding_size = 16",
-                      "build_comparator_network.hidden_units = 16"])
+    gin.parse_config(
+        [
+            "build_embedding_network.stage_filters = (8, 8, 8, 16)",
+            "build_embedding_network.embedding_size = 16",
+            "build_comparator_network.hidden_units = 16",
+        ]
+    )
     other = r_network_training.PairTrainer(r_network.RNetwork(input_shape=SMALL_SHAPE))
     with pytest.raises(r_network.CheckpointError) as error:
         other.load_full_checkpoint(full)
@@ -144,8 +165,7 @@ def test_original_file_without_metadata_loads_as_paper_sizes():
     assert r_network.deduce_architecture(WEIGHTS) == PAPER_ARCHITECTURE
     reference = np.load(REFERENCE)
     expected = reference["embeddings"]
-    np.testing.assert_allclose(network.embed(reference["x"]), expected, rtol=0,
-                               atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_allclose(network.embed(reference["x"]), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
 @needs_fixture
@@ -169,9 +189,16 @@ def test_original_file_into_a_network_of_another_architecture_names_both():
 def _policy_checkpoint(path, observation_shape, num_actions=3, **attributes):
     space = gym.spaces.Box(0, 255, observation_shape, np.uint8)
     policy = ppo.ActorCritic("cnn", space, gym.spaces.Discrete(num_actions), seed=0)
-    checkpoint_io.save_variables(str(path), {"policy": policy.trainable_variables}, {
-        "policy_architecture": "cnn", "observation_shape": list(observation_shape),
-        "action_space": {"type": "discrete", "n": num_actions}, **attributes})
+    checkpoint_io.save_variables(
+        str(path),
+        {"policy": policy.trainable_variables},
+        {
+            "policy_architecture": "cnn",
+            "observation_shape": list(observation_shape),
+            "action_space": {"type": "discrete", "n": num_actions},
+            **attributes,
+        },
+    )
     return policy
 
 
@@ -180,8 +207,7 @@ def test_load_policy_names_both_observation_shapes(tmp_path):
     _policy_checkpoint(path, (42, 42, 3))
     assert checkpoint_io.policy_observation_shape(str(path)) == (42, 42, 3)
     with pytest.raises(checkpoint_io.CheckpointError) as error:
-        train_policy.load_policy(str(path), gym.spaces.Box(0, 255, (84, 84, 3), np.uint8),
-                                 gym.spaces.Discrete(3))
+        train_policy.load_policy(str(path), gym.spaces.Box(0, 255, (84, 84, 3), np.uint8), gym.spaces.Discrete(3))
     message = str(error.value)
     assert "42x42x3" in message and "84x84x3" in message
     assert "CuriosityEnvWrapper.target_image_shape=(42, 42, 3)" in message
@@ -191,8 +217,7 @@ def test_load_policy_names_both_action_spaces(tmp_path):
     path = tmp_path / "policy.00001.h5"
     _policy_checkpoint(path, (42, 42, 3), num_actions=3, scenario="vizdoom_dense")
     with pytest.raises(checkpoint_io.CheckpointError) as error:
-        train_policy.load_policy(str(path), gym.spaces.Box(0, 255, (42, 42, 3), np.uint8),
-                                 gym.spaces.Discrete(5))
+        train_policy.load_policy(str(path), gym.spaces.Box(0, 255, (42, 42, 3), np.uint8), gym.spaces.Discrete(5))
     message = str(error.value)
     assert "Discrete(3)" in message and "Discrete(5)" in message and "vizdoom_dense" in message
 
@@ -200,8 +225,7 @@ def test_load_policy_names_both_action_spaces(tmp_path):
 def test_load_policy_with_matching_spaces_and_old_checkpoints(tmp_path):
     path = tmp_path / "policy.00001.h5"
     saved = _policy_checkpoint(path, (42, 42, 3))
-    loaded = train_policy.load_policy(str(path), gym.spaces.Box(0, 255, (42, 42, 3), np.uint8),
-                                      gym.spaces.Discrete(3))
+    loaded = train_policy.load_policy(str(path), gym.spaces.Box(0, 255, (42, 42, 3), np.uint8), gym.spaces.Discrete(3))
     for a, b in zip(saved.trainable_variables, loaded.trainable_variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     # A checkpoint from before the spaces were recorded: no shape to check, none to report.
@@ -215,9 +239,15 @@ def test_visualize_and_eval_build_envs_of_the_policys_observation_shape(tmp_path
     pytest.importorskip("imageio")
     from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import visualize_curiosity_reward as viz  # pylint: disable=g-import-not-at-top
+
     gin.clear_config()
-    gin.parse_config(["build_embedding_network.stage_filters = (4, 4, 4, 4)",
-                      "build_embedding_network.embedding_size = 8", "build_comparator_network.hidden_units = 8"])
+    gin.parse_config(
+        [
+            "build_embedding_network.stage_filters = (4, 4, 4, 4)",
+            "build_embedding_network.embedding_size = 8",
+            "build_comparator_network.hidden_units = 8",
+        ]
+    )
     try:
         r_network.RNetwork().save_weights(str(tmp_path / "r.h5"))  # the fake scenario's 120x160x3 frames
     finally:
@@ -225,22 +255,44 @@ def test_visualize_and_eval_build_envs_of_the_policys_observation_shape(tmp_path
     r_net = r_network.RNetwork(weights_path=str(tmp_path / "r.h5"))  # as --r_net_weights: no gin
     checkpoint = tmp_path / "run" / "checkpoints" / "policy.00002.h5"
     _policy_checkpoint(checkpoint, (42, 42, 3), num_actions=4)  # the fake scenario's 4 actions
-    paths = viz.visualize(str(tmp_path / "viz"), "fake", r_net, policy=str(tmp_path / "run"), num_episodes=1,
-                          num_steps=4, trajectory_mode="policy", write_gif=False)
+    paths = viz.visualize(
+        str(tmp_path / "viz"),
+        "fake",
+        r_net,
+        policy=str(tmp_path / "run"),
+        num_episodes=1,
+        num_steps=4,
+        trajectory_mode="policy",
+        write_gif=False,
+    )
     assert [os.path.basename(p) for p in paths] == ["surrogate_reward_0.mp4", "surrogate_reward_0.csv"]
-    summary = eval_policy.eval_policy(str(checkpoint), "fake", split="valid", num_episodes=2, num_env=2,
-                                      asynchronous=False, env_kwargs={"episode_length": 4})
+    summary = eval_policy.eval_policy(
+        str(checkpoint),
+        "fake",
+        split="valid",
+        num_episodes=2,
+        num_env=2,
+        asynchronous=False,
+        env_kwargs={"episode_length": 4},
+    )
     assert summary["episodes"] == 2
 
 
-@pytest.mark.parametrize("input_shape, stage_filters, blocks", [
-    ((30, 40, 3), (8, 8, 8, 8), 2), ((23, 31, 3), (4, 8, 8, 16), 1), ((7, 9, 1), (4, 4, 8, 8), 3)])
+@pytest.mark.parametrize(
+    "input_shape, stage_filters, blocks",
+    [((30, 40, 3), (8, 8, 8, 8), 2), ((23, 31, 3), (4, 8, 8, 16), 1), ((7, 9, 1), (4, 4, 8, 8), 3)],
+)
 def test_weights_without_metadata_give_their_architecture(tmp_path, input_shape, stage_filters, blocks):
     gin.clear_config()
-    gin.parse_config([f"build_embedding_network.stage_filters = {stage_filters}",
-                      f"build_embedding_network.blocks_per_stage = {blocks}",
-                      "build_embedding_network.embedding_size = 12", "build_comparator_network.hidden_units = 6",
-                      "build_comparator_network.num_hidden_layers = 2"])
+    gin.parse_config(
+        [
+            f"build_embedding_network.stage_filters = {stage_filters}",
+            f"build_embedding_network.blocks_per_stage = {blocks}",
+            "build_embedding_network.embedding_size = 12",
+            "build_comparator_network.hidden_units = 6",
+            "build_comparator_network.num_hidden_layers = 2",
+        ]
+    )
     try:
         network = r_network.RNetwork(input_shape=input_shape)
     finally:
@@ -263,6 +315,7 @@ def test_input_pooling_is_an_area_resize_by_its_factor_and_is_recorded(tmp_path)
     """input_pooling=2 on 60x80 frames computes what the unpooled network computes on the frames
     area-resized to 30x40 (same layer weights); the file records it and rebuilds it without gin."""
     import cv2  # pylint: disable=g-import-not-at-top
+
     gin.clear_config()
     gin.parse_config(SMALL_BINDINGS)
     try:
@@ -290,7 +343,8 @@ def test_input_pooling_is_an_area_resize_by_its_factor_and_is_recorded(tmp_path)
     pooled.save_weights(path)
     assert r_network.read_architecture(path)["input_pooling"] == 2
     assert r_network._weight_shapes(pooled.architecture) == {
-        name: [tuple(v.shape) for v in variables] for name, variables in pooled._groups().items()}
+        name: [tuple(v.shape) for v in variables] for name, variables in pooled._groups().items()
+    }
     reloaded = r_network.RNetwork(weights_path=path)  # no gin bindings
     assert reloaded.architecture == pooled.architecture
     np.testing.assert_array_equal(reloaded.embed(frames), pooled.embed(frames))
@@ -315,6 +369,14 @@ def test_policy_input_settings_give_back_resize_and_frame_stack(tmp_path):
         checkpoint_io.policy_input_settings(str(bad))
     # eval_policy builds the stacked observations the checkpoint was trained on.
     from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
-    summary = eval_policy.eval_policy(str(stacked), "fake", split="valid", num_episodes=2, num_env=2,
-                                      asynchronous=False, env_kwargs={"episode_length": 4})
+
+    summary = eval_policy.eval_policy(
+        str(stacked),
+        "fake",
+        split="valid",
+        num_episodes=2,
+        num_env=2,
+        asynchronous=False,
+        env_kwargs={"episode_length": 4},
+    )
     assert summary["episodes"] == 2

@@ -85,7 +85,7 @@ def test_pair_gaps_indices_and_balance(mode):
 def test_v1_cursor_moves_past_the_positive_candidate():
     """v1: next cursor = q + 1, so after a positive (p, q) the next cursor is exactly q + 1."""
     advances = collections.Counter()
-    for length, pairs in _many_episodes(V1):
+    for _, pairs in _many_episodes(V1):
         assert not pairs or _anchor(pairs[0]) == 0
         for previous, current in zip(pairs, pairs[1:]):
             advance = _anchor(current) - _anchor(previous)
@@ -140,8 +140,7 @@ def test_exactly_one_valid_negative_index_stops():
         assert all(label == 1 for *_, label in pairs)
     assert found_stop
     # With 28 frames, cursor 0 has two valid indices (26, 27): negatives become possible.
-    negatives = [p for seed in range(200) for p in data.sample_pairs(28, np.random.default_rng(seed))
-                 if p.label == 0]
+    negatives = [p for seed in range(200) for p in data.sample_pairs(28, np.random.default_rng(seed)) if p.label == 0]
     assert negatives and all(p.first in (0, 1) and abs(p.second - p.first) > 25 for p in negatives)
 
 
@@ -195,7 +194,8 @@ def test_frame_metadata_from_info():
     assert frame.position == (3.0, 4.0, 0.0) and frame.dist_from_start == pytest.approx(5.0)
     assert frame.maze_layout == b"" and frame.rotation == (0.0, 0.0, 0.0) and frame.velocity == (0.0, 0.0, 0.0)
     dmlab_like = data.frame_metadata_from_info(
-        {"position": [1, 2, 3], "maze_layout": "*P*", "rotation": [0, 90, 0], "velocity": [1, 0, 0]})
+        {"position": [1, 2, 3], "maze_layout": "*P*", "rotation": [0, 90, 0], "velocity": [1, 0, 0]}
+    )
     assert dmlab_like.maze_layout == b"*P*" and dmlab_like.rotation == (0.0, 90.0, 0.0)
     assert dmlab_like.dist_from_start == 0.0
 
@@ -223,8 +223,12 @@ def test_written_records_have_the_fixture_keys_and_types():
     reference = _kinds(_read_examples(_fixture_files()[0])[0])
     reference_example = _read_examples(_fixture_files()[0])[0]
     ours = data.encode_pair_example(
-        _frame(1, (120, 160, 3)), _frame(2, (120, 160, 3)), 1, data.PairMetadata(),
-        data.frame_metadata_from_info({"position": [1.0, 2.0, 3.0]}, (0.0, 0.0, 0.0)))
+        _frame(1, (120, 160, 3)),
+        _frame(2, (120, 160, 3)),
+        1,
+        data.PairMetadata(),
+        data.frame_metadata_from_info({"position": [1.0, 2.0, 3.0]}, (0.0, 0.0, 0.0)),
+    )
     assert _kinds(ours) == reference
     for key, feature in ours.features.feature.items():
         kind = feature.WhichOneof("kind")
@@ -240,10 +244,15 @@ def test_written_records_have_the_fixture_keys_and_types():
 
 def _records_file(path, values, steps=0, episode_length="default", label=1):
     """A file of pairs whose frames are `_frame(v)`, v in `values`."""
-    examples = [data.encode_pair_example(
-        _frame(v), _frame(v), label,
-        data.PairMetadata(global_env_steps_at_episode=steps, episode_length=episode_length))
-        for v in values]
+    examples = [
+        data.encode_pair_example(
+            _frame(v),
+            _frame(v),
+            label,
+            data.PairMetadata(global_env_steps_at_episode=steps, episode_length=episode_length),
+        )
+        for v in values
+    ]
     return _write(path, examples)
 
 
@@ -270,20 +279,22 @@ def test_pipeline_goes_on_where_an_earlier_reader_stopped(tmp_path):
     empty = _records_file(tmp_path / "empty.tfrecords", [])
     # 8 records already read from 2 non-empty files: each starts at record (4 mod its length)
     # and wraps around; the empty file changes nothing.
-    once = data.make_pair_dataset([a, b, empty], batch_size=2, image_shape=SHAPE, shuffle_buffer=0,
-                                  repeat=False, records_already_read=8)
+    once = data.make_pair_dataset(
+        [a, b, empty], batch_size=2, image_shape=SHAPE, shuffle_buffer=0, repeat=False, records_already_read=8
+    )
     assert _first_pixels(once) == [11, 20, 12, 21, 10]
-    forever = data.make_pair_dataset([a, empty, b], batch_size=4, image_shape=SHAPE, shuffle_buffer=0,
-                                     records_already_read=4)
+    forever = data.make_pair_dataset(
+        [a, empty, b], batch_size=4, image_shape=SHAPE, shuffle_buffer=0, records_already_read=4
+    )
     assert _first_pixels(forever.take(2)) == [12, 20, 10, 21, 11, 20, 12, 21]
     # Reading N records from the start, then resuming with records_already_read=N, sees the
     # same stream as one uninterrupted reader.
     whole = _first_pixels(data.make_pair_dataset([a, b], 2, SHAPE, shuffle_buffer=0).take(5))
-    resumed = _first_pixels(data.make_pair_dataset([a, b], 2, SHAPE, shuffle_buffer=0,
-                                                   records_already_read=4).take(3))
+    resumed = _first_pixels(data.make_pair_dataset([a, b], 2, SHAPE, shuffle_buffer=0, records_already_read=4).take(3))
     assert resumed == whole[4:]
-    unchecked = data.make_pair_dataset([a, b], 2, SHAPE, shuffle_buffer=0, repeat=False,
-                                       validate_files=False, records_already_read=2)
+    unchecked = data.make_pair_dataset(
+        [a, b], 2, SHAPE, shuffle_buffer=0, repeat=False, validate_files=False, records_already_read=2
+    )
     assert _first_pixels(unchecked) == [11, 21, 12, 20, 10]
     with pytest.raises(ValueError, match="records_already_read"):
         data.make_pair_dataset([a, b], 2, SHAPE, records_already_read=-1)
@@ -294,8 +305,7 @@ def test_pipeline_shuffles_deterministically_with_a_seed(tmp_path):
     b = _records_file(tmp_path / "b.tfrecords", range(100, 140))
 
     def first(seed):
-        return _first_pixels(data.make_pair_dataset([a, b], 80, SHAPE, shuffle_buffer=100, seed=seed,
-                                                    repeat=False))
+        return _first_pixels(data.make_pair_dataset([a, b], 80, SHAPE, shuffle_buffer=100, seed=seed, repeat=False))
 
     assert first(1) == first(1)
     assert first(1) != first(2)
@@ -311,11 +321,17 @@ def test_pipeline_filters_steps_and_episode_length(tmp_path):
     ]
     kept = _first_pixels(data.make_pair_dataset(files, 8, SHAPE, shuffle_buffer=0, repeat=False))
     assert sorted(kept) == [1, 2, 3]
-    kept = _first_pixels(data.make_pair_dataset(files, 8, SHAPE, shuffle_buffer=0, repeat=False,
-                                                max_input_env_steps=999, episode_length="180"))
+    kept = _first_pixels(
+        data.make_pair_dataset(
+            files, 8, SHAPE, shuffle_buffer=0, repeat=False, max_input_env_steps=999, episode_length="180"
+        )
+    )
     assert kept == [6]
-    kept = _first_pixels(data.make_pair_dataset(files, 8, SHAPE, shuffle_buffer=0, repeat=False,
-                                                max_input_env_steps=None, episode_length=None))
+    kept = _first_pixels(
+        data.make_pair_dataset(
+            files, 8, SHAPE, shuffle_buffer=0, repeat=False, max_input_env_steps=None, episode_length=None
+        )
+    )
     assert sorted(kept) == [1, 2, 3, 4, 5, 6]
     with pytest.raises(ValueError, match="no record .* passes the filter"):
         data.make_pair_dataset(files, 8, SHAPE, max_input_env_steps=10, episode_length="600")
@@ -344,8 +360,7 @@ def test_image_shape_mismatch_is_reported(tmp_path):
     path = _records_file(tmp_path / "small.tfrecords", [1, 2])
     with pytest.raises(data.ImageShapeError, match=r"small.tfrecords.*\(12, 16, 3\).*\(120, 160, 3\)"):
         data.make_pair_dataset([path], 2, image_shape=(120, 160, 3))
-    unchecked = data.make_pair_dataset([path], 2, image_shape=(120, 160, 3), validate_files=False,
-                                       repeat=False)
+    unchecked = data.make_pair_dataset([path], 2, image_shape=(120, 160, 3), validate_files=False, repeat=False)
     with pytest.raises(tf.errors.InvalidArgumentError, match="does not have image_shape"):
         next(iter(unchecked))
 
@@ -367,14 +382,19 @@ def test_split_train_validation_takes_the_first_sorted_files():
 
 
 def test_mixer_seeds():
-    assert data.MIXER_SEEDS == {"R_TRAINING": 0, "POLICY_TRAINING": 0x3D23BE66,
-                                "VALIDATION": 0x2B79ED94, "TEST": 0x600D5EED,
-                                "R_VALIDATION": 0x1C0FFEE5}
+    assert data.MIXER_SEEDS == {
+        "R_TRAINING": 0,
+        "POLICY_TRAINING": 0x3D23BE66,
+        "VALIDATION": 0x2B79ED94,
+        "TEST": 0x600D5EED,
+        "R_VALIDATION": 0x1C0FFEE5,
+    }
 
 
 def test_records_that_are_not_pairs_are_reported(tmp_path):
-    other = tf.train.Example(features=tf.train.Features(feature={
-        "something": tf.train.Feature(int64_list=tf.train.Int64List(value=[1]))}))
+    other = tf.train.Example(
+        features=tf.train.Features(feature={"something": tf.train.Feature(int64_list=tf.train.Int64List(value=[1]))})
+    )
     path = _write(tmp_path / "other.tfrecords", [other])
     with pytest.raises(data.CorruptDataError, match="other.tfrecords.*not an R-network pair"):
         data.make_pair_dataset([path], 2, SHAPE)

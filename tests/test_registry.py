@@ -8,14 +8,12 @@ import pytest
 from episodic_curiosity import environments
 from episodic_curiosity.environments import fake
 
-DMLAB_SCENARIOS = ["noreward", "norewardnofire", "sparse", "verysparse", "sparseplusdoors",
-                   "dense1", "dense2"]
+DMLAB_SCENARIOS = ["noreward", "norewardnofire", "sparse", "verysparse", "sparseplusdoors", "dense1", "dense2"]
 
 
 def test_registered_names():
     names = environments.scenario_names()
-    for name in ["vizdoom_dense", "vizdoom_sparse", "vizdoom_verysparse", "ant_no_reward",
-                 "fake", *DMLAB_SCENARIOS]:
+    for name in ["vizdoom_dense", "vizdoom_sparse", "vizdoom_verysparse", "ant_no_reward", "fake", *DMLAB_SCENARIOS]:
         assert name in names
     available = environments.scenario_names(available_only=True)
     assert "vizdoom_sparse" in available and "fake" in available
@@ -39,11 +37,18 @@ def test_unknown_scenario_in_vector_env():
 
 def test_unavailable_scenarios_say_why(monkeypatch):
     from episodic_curiosity.environments import registry  # pylint: disable=g-import-not-at-top
-    monkeypatch.setitem(registry._REGISTRY, "future_env", environments.ScenarioSpec(  # pylint: disable=protected-access
-        name="future_env", family="fake", unavailable_reason="waiting for its simulator."))
+
+    monkeypatch.setitem(
+        registry._REGISTRY,
+        "future_env",
+        environments.ScenarioSpec(  # pylint: disable=protected-access
+            name="future_env", family="fake", unavailable_reason="waiting for its simulator."
+        ),
+    )
     assert "future_env" not in environments.scenario_names(available_only=True)
-    with pytest.raises(environments.ScenarioNotAvailableError,
-                       match="'future_env' is not available yet: waiting for its simulator"):
+    with pytest.raises(
+        environments.ScenarioNotAvailableError, match="'future_env' is not available yet: waiting for its simulator"
+    ):
         environments.make_env("future_env")
 
 
@@ -86,9 +91,11 @@ def _without_mujoco(monkeypatch):
         monkeypatch.setenv(name, "")  # so that monkeypatch restores whatever is set meanwhile
         monkeypatch.delenv(name)
     from episodic_curiosity.environments import mujoco_rendering  # pylint: disable=g-import-not-at-top
+
     # What probing a GL backend in a subprocess reports without mujoco (no subprocess here).
-    monkeypatch.setattr(mujoco_rendering, "probe_backend",
-                        lambda backend: "ModuleNotFoundError: No module named 'mujoco'")
+    monkeypatch.setattr(
+        mujoco_rendering, "probe_backend", lambda backend: "ModuleNotFoundError: No module named 'mujoco'"
+    )
 
 
 def _assert_names_the_mujoco_extra(error):
@@ -112,6 +119,7 @@ def test_missing_mujoco_gives_install_command(monkeypatch):
 def test_missing_mujoco_is_reported_before_probing_gl_backends(monkeypatch):
     _without_mujoco(monkeypatch)
     from episodic_curiosity.environments import mujoco_rendering  # pylint: disable=g-import-not-at-top
+
     monkeypatch.setattr(mujoco_rendering, "probe_backend", lambda backend: pytest.fail("probed " + backend))
     with pytest.raises(environments.MissingDependencyError) as error:
         mujoco_rendering.import_mujoco()

@@ -18,21 +18,40 @@ from episodic_curiosity import train_policy
 pytestmark = pytest.mark.usefixtures("clean_gin")
 
 # A fake maze small enough that random walks reach the goal: returns depend on the seeds.
-TINY = ["train_policy.env_kwargs = {'episode_length': 8, 'grid_size': 3, 'goal': (2, 2)}",
-        "generate_r_training_data.env_kwargs = {'episode_length': 40}",
-        "PPOConfig.nsteps = 8", "PPOConfig.nminibatches = 2", "PPOConfig.noptepochs = 1",
-        "train_policy.eval_every_rollouts = 1",
-        "train_r.num_epochs = 2", "train_r.steps_per_epoch = 2", "train_r.validation_steps = 1",
-        "train_r.batch_size = 8", "train_r.checkpoint_every_epochs = 1", "train_r.shuffle_buffer = 64",
-        "build_embedding_network.stage_filters = (4, 4, 4, 4)",
-        "build_embedding_network.embedding_size = 8", "build_comparator_network.hidden_units = 8"]
+TINY = [
+    "train_policy.env_kwargs = {'episode_length': 8, 'grid_size': 3, 'goal': (2, 2)}",
+    "generate_r_training_data.env_kwargs = {'episode_length': 40}",
+    "PPOConfig.nsteps = 8",
+    "PPOConfig.nminibatches = 2",
+    "PPOConfig.noptepochs = 1",
+    "train_policy.eval_every_rollouts = 1",
+    "train_r.num_epochs = 2",
+    "train_r.steps_per_epoch = 2",
+    "train_r.validation_steps = 1",
+    "train_r.batch_size = 8",
+    "train_r.checkpoint_every_epochs = 1",
+    "train_r.shuffle_buffer = 64",
+    "build_embedding_network.stage_filters = (4, 4, 4, 4)",
+    "build_embedding_network.embedding_size = 8",
+    "build_comparator_network.hidden_units = 8",
+]
 _TIME_COLUMNS = ("fps", "time_elapsed")
 
 
 def _launch(workdir, run_number, seed=None):
-    return launcher.launch(str(workdir), "ppo_plus_ec", "fake", run_number=run_number, num_timesteps=40,
-                           num_env=2, scale="smoke", gin_bindings=TINY, asynchronous=False,
-                           show_progress=False, seed=seed)
+    return launcher.launch(
+        str(workdir),
+        "ppo_plus_ec",
+        "fake",
+        run_number=run_number,
+        num_timesteps=40,
+        num_env=2,
+        scale="smoke",
+        gin_bindings=TINY,
+        asynchronous=False,
+        show_progress=False,
+        seed=seed,
+    )
 
 
 def _numbers(run_dir):
@@ -48,8 +67,11 @@ def _numbers(run_dir):
 def _weights(path):
     """The R-network's arrays in storage order (names hold per-process layer counters)."""
     with h5py.File(path, "r") as handle:
-        return [np.asarray(handle[group][name]) for group in ("model", "model_1")
-                for name in handle[group].attrs["weight_names"]]
+        return [
+            np.asarray(handle[group][name])
+            for group in ("model", "model_1")
+            for name in handle[group].attrs["weight_names"]
+        ]
 
 
 def test_same_seed_gives_the_same_run_and_run_numbers_give_different_ones(tmp_path):
@@ -61,8 +83,9 @@ def test_same_seed_gives_the_same_run_and_run_numbers_give_different_ones(tmp_pa
     assert all(np.array_equal(x, y) for x, y in zip(_weights(first["r_checkpoint"]), _weights(again["r_checkpoint"])))
     assert _numbers(first["run_dir"]) == _numbers(again["run_dir"])
     # Another run number: another R-network (data, init, shuffling) and other episodes.
-    assert not all(np.array_equal(x, y) for x, y in zip(_weights(first["r_checkpoint"]),
-                                                         _weights(other["r_checkpoint"])))
+    assert not all(
+        np.array_equal(x, y) for x, y in zip(_weights(first["r_checkpoint"]), _weights(other["r_checkpoint"]))
+    )
     assert _numbers(first["run_dir"])["progress"] != _numbers(other["run_dir"])["progress"]
     first_data = os.path.join(first["run_dir"], "r_training_data", "R_TRAINING", "generation_config.json")
     other_data = os.path.join(other["run_dir"], "r_training_data", "R_TRAINING", "generation_config.json")
@@ -74,8 +97,10 @@ def test_same_seed_gives_the_same_run_and_run_numbers_give_different_ones(tmp_pa
     records = provenance.read(other["run_dir"])
     assert {"launcher", "train_policy"} <= set(records) and records["train_policy"][-1]["seed"] == 1
     used = records["train_policy"][-1]
-    assert used["r_network"] == {"path": os.path.abspath(other["r_checkpoint"]),
-                                 "sha256": provenance.sha256_of(other["r_checkpoint"])}
+    assert used["r_network"] == {
+        "path": os.path.abspath(other["r_checkpoint"]),
+        "sha256": provenance.sha256_of(other["r_checkpoint"]),
+    }
     assert used["command"] and used["package_version"]
     if os.path.exists(os.path.join(os.path.dirname(os.path.dirname(__file__)), ".git")):
         assert len(used["git"]["commit"]) == 40 and isinstance(used["git"]["dirty"], bool)
@@ -84,12 +109,33 @@ def test_same_seed_gives_the_same_run_and_run_numbers_give_different_ones(tmp_pa
 
 
 def test_explicit_seed_overrides_the_run_number_and_a_run_keeps_its_seed(tmp_path):
-    outputs = launcher.launch(str(tmp_path), "ppo", "fake", run_number=3, num_timesteps=16, num_env=2,
-                              scale="smoke", gin_bindings=TINY, asynchronous=False, show_progress=False, seed=7)
+    outputs = launcher.launch(
+        str(tmp_path),
+        "ppo",
+        "fake",
+        run_number=3,
+        num_timesteps=16,
+        num_env=2,
+        scale="smoke",
+        gin_bindings=TINY,
+        asynchronous=False,
+        show_progress=False,
+        seed=7,
+    )
     assert outputs["seed"] == 7
     with pytest.raises(ValueError, match="started with seed 7.*--seed=7"):
-        launcher.launch(str(tmp_path), "ppo", "fake", run_number=3, num_timesteps=16, num_env=2,
-                        scale="smoke", gin_bindings=TINY, asynchronous=False, show_progress=False)
+        launcher.launch(
+            str(tmp_path),
+            "ppo",
+            "fake",
+            run_number=3,
+            num_timesteps=16,
+            num_env=2,
+            scale="smoke",
+            gin_bindings=TINY,
+            asynchronous=False,
+            show_progress=False,
+        )
 
 
 @pytest.mark.parametrize("family", ["vizdoom", "ant", "fake", "dmlab"])
@@ -103,7 +149,7 @@ def test_every_use_of_the_env_plays_its_own_episodes(family):
             uses[(seed, split)] = set(seeding.split_env_seeds(family, seeding.policy_split_name(split), seed, 12))
     keys = list(uses)
     for i, first in enumerate(keys):
-        for second in keys[i + 1:]:
+        for second in keys[i + 1 :]:
             assert not uses[first] & uses[second], (first, second)
 
 
@@ -112,8 +158,7 @@ def test_policy_envs_use_the_policy_training_split_and_the_runs_seed():
         assert train_policy.split_base_seed(split, 0) == 123 ^ seeding.mixer_seed(name)
         assert train_policy.split_base_seed(split, 2) == (123 + 2 * seeding.SEEDS_PER_RUN) ^ seeding.mixer_seed(name)
     assert train_policy.split_base_seed("train") != 123 ^ seeding.mixer_seed("R_TRAINING")
-    env = train_policy.make_policy_envs("fake", 2, "train", None, asynchronous=False, env_kwargs=None,
-                                        training=False, exploration_reward="none", seed=0)
+    env = train_policy.make_policy_envs("fake", 2, "train", asynchronous=False, env_kwargs=None, seed=0)
     try:
         first_frames, _ = env.reset()
     finally:
@@ -121,6 +166,7 @@ def test_policy_envs_use_the_policy_training_split_and_the_runs_seed():
     expected = environments.make_env("fake", seed=123 ^ seeding.mixer_seed("POLICY_TRAINING"))
     frame, _ = expected.reset()
     from episodic_curiosity import curiosity_env_wrapper  # pylint: disable=g-import-not-at-top
+
     assert np.array_equal(first_frames[0], curiosity_env_wrapper.resize_frames(frame[None], (84, 84, 3))[0])
 
 

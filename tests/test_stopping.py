@@ -25,8 +25,7 @@ FAKE_ENV_KWARGS = {"episode_length": 50, "observation_shape": [12, 16, 3], "grid
 START_WITHIN_S = 90.0  # TensorFlow imports, in the parent and in each worker, on 2 busy cores
 STOP_WITHIN_S = 6.0
 _IN_CREATE = 0x100
-needs_vizdoom = pytest.mark.skipif(importlib.util.find_spec("vizdoom") is None,
-                                   reason="vizdoom is not installed")
+needs_vizdoom = pytest.mark.skipif(importlib.util.find_spec("vizdoom") is None, reason="vizdoom is not installed")
 
 
 # --- Processes --------------------------------------------------------------------------------
@@ -95,8 +94,9 @@ class _Tracked:
     def __init__(self, command, log_path, **kwargs):
         self._log = open(log_path, "wb")
         self.log_path = log_path
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+        self.process = subprocess.Popen(
+            command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
+        )
         self.seen = {}
 
     def record(self):
@@ -152,7 +152,8 @@ def _wait_for(tracked, condition, timeout_s, what):
 
 def _assert_all_gone(tracked, timeout_s=STOP_WITHIN_S):
     assert _wait_until(lambda: not tracked.alive(), timeout_s), (
-        f"still running {timeout_s} s after the stop: {tracked.alive()}\n{tracked.log()}")
+        f"still running {timeout_s} s after the stop: {tracked.alive()}\n{tracked.log()}"
+    )
 
 
 # --- Stop handlers ----------------------------------------------------------------------------
@@ -176,11 +177,13 @@ _HANDLERS_SCRIPT = textwrap.dedent("""
 
 
 def test_sigterm_takes_the_ctrl_c_path_and_a_second_signal_exits_at_once():
-    result = subprocess.run([sys.executable, "-c", _HANDLERS_SCRIPT], cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", _HANDLERS_SCRIPT], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.stdout.splitlines() == [
         "finally ran; stopping: True",
-        "caught: stopped by SIGTERM | a KeyboardInterrupt: True"], result.stderr
+        "caught: stopped by SIGTERM | a KeyboardInterrupt: True",
+    ], result.stderr
     assert result.returncode == 128 + signal.SIGINT
 
 
@@ -188,10 +191,18 @@ def test_sigterm_takes_the_ctrl_c_path_and_a_second_signal_exits_at_once():
 
 
 def _generator_command(output_dir, num_workers=2, num_tasks=3):
-    return [sys.executable, "-m", "episodic_curiosity.generate_r_training_data",
-            f"--output_dir={output_dir}", "--scenario=fake", "--total_env_steps=3000000",
-            f"--num_tasks={num_tasks}", f"--num_workers={num_workers}", "--num_examples_per_shard=40",
-            f"--env_kwargs={json.dumps(FAKE_ENV_KWARGS)}"]
+    return [
+        sys.executable,
+        "-m",
+        "episodic_curiosity.generate_r_training_data",
+        f"--output_dir={output_dir}",
+        "--scenario=fake",
+        "--total_env_steps=3000000",
+        f"--num_tasks={num_tasks}",
+        f"--num_workers={num_workers}",
+        "--num_examples_per_shard=40",
+        f"--env_kwargs={json.dumps(FAKE_ENV_KWARGS)}",
+    ]
 
 
 def _writing_tasks(output_dir):
@@ -203,6 +214,7 @@ def _writing_tasks(output_dir):
 def _assert_complete_outputs(output_dir):
     """No temporary files; every completion marker reads back and names complete shards."""
     from episodic_curiosity import r_training_data  # pylint: disable=g-import-not-at-top
+
     names = sorted(os.listdir(output_dir))
     assert not [n for n in names if n.startswith("tmp")], names
     for name in names:
@@ -256,13 +268,20 @@ def test_signal_stops_the_generator_promptly_and_leaves_complete_files(tmp_path,
 @pytest.fixture(scope="module")
 def pair_data(tmp_path_factory):
     from episodic_curiosity import generate_r_training_data  # pylint: disable=g-import-not-at-top
+
     root = tmp_path_factory.mktemp("pairs")
     for split in ("R_TRAINING", "VALIDATION"):
         generate_r_training_data.generate_r_training_data(
-            str(root / split), scenario="fake", total_env_steps=600, num_tasks=2, num_workers=1,
-            split=split, num_examples_per_shard=60,
+            str(root / split),
+            scenario="fake",
+            total_env_steps=600,
+            num_tasks=2,
+            num_workers=1,
+            split=split,
+            num_examples_per_shard=60,
             env_kwargs={"episode_length": 50, "observation_shape": (24, 32, 3), "grid_size": 6},
-            show_progress=False)
+            show_progress=False,
+        )
     return [str(root / "R_TRAINING"), str(root / "VALIDATION")]
 
 
@@ -282,7 +301,7 @@ class _Creations:
         data, names, offset = os.read(self._fd, 1 << 16), [], 0
         while offset < len(data):  # struct inotify_event: wd, mask, cookie, len, name[len]
             _, _, _, length = struct.unpack_from("iIII", data, offset)
-            names.append(data[offset + 16:offset + 16 + length].rstrip(b"\0").decode())
+            names.append(data[offset + 16 : offset + 16 + length].rstrip(b"\0").decode())
             offset += 16 + length
         return names
 
@@ -326,15 +345,29 @@ def test_sigterm_during_a_train_r_checkpoint_leaves_a_complete_one(pair_data, tm
     """SIGTERM while train_r writes a checkpoint: it stops, the temp file goes, the newest
     checkpoint on disk is complete. (Expensive: ~30 s to the first checkpoint on 2 cores.)"""
     import h5py  # pylint: disable=g-import-not-at-top
+
     workdir = tmp_path / "r_net"
-    bindings = ["build_embedding_network.stage_filters=(4, 8, 8, 8)",
-                "build_embedding_network.embedding_size=16", "build_comparator_network.hidden_units=16",
-                "train_r.batch_size=8", "train_r.steps_per_epoch=2", "train_r.validation_steps=1",
-                "train_r.shuffle_buffer=100", "train_r.checkpoint_every_epochs=1000",
-                "train_r.keep_full_checkpoints=1000"]
-    command = [sys.executable, "-m", "episodic_curiosity.train_r", f"--input_dirs={pair_data[0]}",
-               f"--validation_dirs={pair_data[1]}", f"--workdir={workdir}", "--num_epochs=100000",
-               "--image_shape=24,32,3"] + [f"--gin_bindings={b}" for b in bindings]
+    bindings = [
+        "build_embedding_network.stage_filters=(4, 8, 8, 8)",
+        "build_embedding_network.embedding_size=16",
+        "build_comparator_network.hidden_units=16",
+        "train_r.batch_size=8",
+        "train_r.steps_per_epoch=2",
+        "train_r.validation_steps=1",
+        "train_r.shuffle_buffer=100",
+        "train_r.checkpoint_every_epochs=1000",
+        "train_r.keep_full_checkpoints=1000",
+    ]
+    command = [
+        sys.executable,
+        "-m",
+        "episodic_curiosity.train_r",
+        f"--input_dirs={pair_data[0]}",
+        f"--validation_dirs={pair_data[1]}",
+        f"--workdir={workdir}",
+        "--num_epochs=100000",
+        "--image_shape=24,32,3",
+    ] + [f"--gin_bindings={b}" for b in bindings]
 
     workdir.mkdir()
     creations = _Creations(workdir)  # the temp file lives a few ms only: no polling
@@ -376,8 +409,11 @@ _VECTOR_ENV_SCRIPT = textwrap.dedent("""
 def _start_vector_env(tmp_path, scenario, num_envs, prelude=""):
     script = tmp_path / "vector_env.py"
     script.write_text(_VECTOR_ENV_SCRIPT.format(prelude=prelude))
-    return _Tracked([sys.executable, str(script), scenario, str(num_envs)], tmp_path / "log.txt",
-                    env={**os.environ, "PYTHONPATH": REPO_ROOT})
+    return _Tracked(
+        [sys.executable, str(script), scenario, str(num_envs)],
+        tmp_path / "log.txt",
+        env={**os.environ, "PYTHONPATH": REPO_ROOT},
+    )
 
 
 def _engine_folders():
@@ -391,8 +427,9 @@ def test_killed_parent_takes_its_vizdoom_workers_and_engines_along(tmp_path):
     """kill -9 of a process holding an AsyncVectorEnv: workers, engines and reapers all go."""
     with _start_vector_env(tmp_path, "vizdoom_dense", 3) as tracked:
         _wait_for(tracked, lambda: "ready" in tracked.log(), START_WITHIN_S, "a ready vector env")
-        engines = [i for i, command in tracked.seen.items()
-                   if "vizdoom/vizdoom " in command and _running(i)]  # not the parent's probe env's
+        engines = [
+            i for i, command in tracked.seen.items() if "vizdoom/vizdoom " in command and _running(i)
+        ]  # not the parent's probe env's
         assert len(engines) == 3, tracked.seen
         tracked.process.kill()
         tracked.process.wait()

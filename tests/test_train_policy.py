@@ -7,27 +7,62 @@ import subprocess
 import sys
 
 import numpy as np
-import process_helpers
 import pytest
 
 from episodic_curiosity import checkpoint_io
 from episodic_curiosity import metrics_csv
 
+import process_helpers
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ORIGINAL = os.path.join(REPO_ROOT, "..", "shared", "fixtures", "original_workdirs", "train_policy")
-TINY = ["PPOConfig.nsteps=8", "PPOConfig.nminibatches=2", "PPOConfig.noptepochs=1",
-        "train_policy.eval_every_rollouts=2", "train_policy.save_interval=1"]
-PROGRESS_KEYS = ["approxkl", "clipfrac", "curiosity_loss", "eplenmean", "eprewmean", "explained_variance",
-                 "fps", "nupdates", "policy_entropy", "policy_loss", "serial_timesteps", "time_elapsed",
-                 "total_timesteps", "value_loss"]
-DIAGNOSTIC_KEYS = ["advantage_mean", "advantage_std", "nupdates", "return_mean", "return_std",
-                   "reward_nonzero_fraction", "total_timesteps", "value_mean"]
+TINY = [
+    "PPOConfig.nsteps=8",
+    "PPOConfig.nminibatches=2",
+    "PPOConfig.noptepochs=1",
+    "train_policy.eval_every_rollouts=2",
+    "train_policy.save_interval=1",
+]
+PROGRESS_KEYS = [
+    "approxkl",
+    "clipfrac",
+    "curiosity_loss",
+    "eplenmean",
+    "eprewmean",
+    "explained_variance",
+    "fps",
+    "nupdates",
+    "policy_entropy",
+    "policy_loss",
+    "serial_timesteps",
+    "time_elapsed",
+    "total_timesteps",
+    "value_loss",
+]
+DIAGNOSTIC_KEYS = [
+    "advantage_mean",
+    "advantage_std",
+    "nupdates",
+    "return_mean",
+    "return_std",
+    "reward_nonzero_fraction",
+    "total_timesteps",
+    "value_mean",
+]
 
 
 def _command(workdir, num_timesteps, scenario="fake", extra=()):
-    return [sys.executable, "-m", "episodic_curiosity.train_policy", f"--workdir={workdir}",
-            f"--env_name={scenario}", "--num_env=2", f"--num_timesteps={num_timesteps}",
-            "--noasynchronous", "--noshow_progress"] + [f"--gin_bindings={b}" for b in [*TINY, *extra]]
+    return [
+        sys.executable,
+        "-m",
+        "episodic_curiosity.train_policy",
+        f"--workdir={workdir}",
+        f"--env_name={scenario}",
+        "--num_env=2",
+        f"--num_timesteps={num_timesteps}",
+        "--noasynchronous",
+        "--noshow_progress",
+    ] + [f"--gin_bindings={b}" for b in [*TINY, *extra]]
 
 
 def _run(command):
@@ -45,8 +80,17 @@ def test_train_policy_writes_the_originals_files(tmp_path):
     # 1.1 x 60 = 66 steps -> 66 // (2 x 8) = 4 updates of 16 steps.
     _run(_command(workdir, 60, extra=_fake_env_binding()))
     names = set(os.listdir(workdir))
-    assert {"reward_train.csv", "reward_valid.csv", "reward_test.csv", "progress.csv", "log.txt",
-            "flags.txt", "train_policy.gin", "checkpoints", "tb"} <= names
+    assert {
+        "reward_train.csv",
+        "reward_valid.csv",
+        "reward_test.csv",
+        "progress.csv",
+        "log.txt",
+        "flags.txt",
+        "train_policy.gin",
+        "checkpoints",
+        "tb",
+    } <= names
     for name in ("train", "valid", "test"):
         with open(workdir / f"reward_{name}.csv") as f:
             assert f.readline().strip() == f"step,reward_{name},timestamp_s"
@@ -98,8 +142,14 @@ def test_resume_after_kill_continues_without_duplicate_rows(tmp_path):
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     workdir = tmp_path / "run"
     _run(_command(workdir, 30, extra=_fake_env_binding()))
-    result = subprocess.run(_command(workdir, 60, extra=_fake_env_binding()) + ["--policy_architecture=mlp"],
-                            capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, check=False)
+    result = subprocess.run(
+        _command(workdir, 60, extra=_fake_env_binding()) + ["--policy_architecture=mlp"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+        check=False,
+    )
     assert result.returncode == 2  # one line, no traceback: the input is wrong, not the program
     assert "error: checkpoint" in result.stderr and "'cnn'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -107,7 +157,9 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
 
 def test_mismatched_checkpoint_arrays_give_one_clear_error(tmp_path):
     import gymnasium as gym  # pylint: disable=g-import-not-at-top
+
     from episodic_curiosity import ppo  # pylint: disable=g-import-not-at-top
+
     space = gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)
     small = ppo.ActorCritic("cnn", space, gym.spaces.Discrete(3))
     path = str(tmp_path / "policy.h5")
@@ -125,12 +177,19 @@ def test_mismatched_checkpoint_arrays_give_one_clear_error(tmp_path):
 
 def test_eval_policy_reports_return_and_success(tmp_path):
     from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
+
     workdir = tmp_path / "run"
     _run(_command(workdir, 30, extra=_fake_env_binding()))
     checkpoint = str(workdir / "checkpoints" / sorted(os.listdir(workdir / "checkpoints"))[-1])
-    summary = eval_policy.eval_policy(checkpoint, "fake", split="test", num_episodes=4, num_env=2,
-                                      asynchronous=False, env_kwargs={"episode_length": 6, "grid_size": 2,
-                                                                      "goal": (1, 1)})
+    summary = eval_policy.eval_policy(
+        checkpoint,
+        "fake",
+        split="test",
+        num_episodes=4,
+        num_env=2,
+        asynchronous=False,
+        env_kwargs={"episode_length": 6, "grid_size": 2, "goal": (1, 1)},
+    )
     assert summary["episodes"] == 4 and 0.0 <= summary["success_rate"] <= 1.0
     assert summary["mean_return"] == pytest.approx(summary["success_rate"])  # +1 only on success
     with open(os.path.join(os.path.dirname(checkpoint), "eval_test.json")) as f:
@@ -141,22 +200,24 @@ def test_eval_policy_reports_return_and_success(tmp_path):
 def test_train_policy_on_vizdoom_few_updates(tmp_path):
     pytest.importorskip("vizdoom")
     workdir = tmp_path / "run"
-    _run(_command(workdir, 30, scenario="vizdoom_sparse",
-                  extra=["train_policy.eval_every_rollouts=0"]))
+    _run(_command(workdir, 30, scenario="vizdoom_sparse", extra=["train_policy.eval_every_rollouts=0"]))
     rows = metrics_csv.read_scalars(str(workdir / "reward_train.csv"))
     assert [s for s, _, _ in rows] == [16, 32]
     with open(workdir / "progress.csv") as f:
         assert [int(r["nupdates"]) for r in csv.DictReader(f)] == [1, 2]
 
 
-ECO_TINY = ["train_policy.online_r_training = True",
-            "train_policy.exploration_reward = 'episodic_curiosity'",
-            "OnlineRNetworkTrainer.observation_history_size = 40",
-            "OnlineRNetworkTrainer.training_interval = -1", "OnlineRNetworkTrainer.num_epochs = 1",
-            "CuriosityEnvWrapper.exploration_reward_min_step = 40",
-            "CuriosityEnvWrapper.scale_surrogate_reward = 0.03",
-            "build_embedding_network.stage_filters = (4, 8, 8, 8)",
-            "build_embedding_network.embedding_size = 16", "build_comparator_network.hidden_units = 16"]
+ECO_TINY = [
+    "train_policy.intrinsic_reward = @OnlineEpisodicCuriosity",
+    "OnlineRNetworkTrainer.observation_history_size = 40",
+    "OnlineRNetworkTrainer.training_interval = -1",
+    "OnlineRNetworkTrainer.num_epochs = 1",
+    "RewardScales.exploration_reward_min_step = 40",
+    "RewardScales.scale_surrogate_reward = 0.03",
+    "build_embedding_network.stage_filters = (4, 8, 8, 8)",
+    "build_embedding_network.embedding_size = 16",
+    "build_comparator_network.hidden_units = 16",
+]
 
 
 def test_eco_resume_after_kill_restores_r_network_and_counters(tmp_path):
@@ -173,7 +234,8 @@ def test_eco_resume_after_kill_restores_r_network_and_counters(tmp_path):
     assert final["eco_trainings"] == (41 * 8) // 40
     assert (workdir / "r_network_weights.00002.h5").exists()  # round 1 of 1 epoch: the original's +1
     assert [s for s, _, _ in metrics_csv.read_scalars(str(workdir / "reward_train.csv"))] == [
-        16 * u for u in range(1, 42)]
+        16 * u for u in range(1, 42)
+    ]
 
 
 class _FirstStepSeen(Exception):
@@ -183,8 +245,10 @@ class _FirstStepSeen(Exception):
 def test_eco_bonus_is_on_at_the_first_step_after_a_resume(tmp_path, monkeypatch, clean_gin):
     """The warm-up counter is checkpointed: a resumed ECO run does not mute its bonus again."""
     import gin  # pylint: disable=g-import-not-at-top
-    from episodic_curiosity import curiosity_env_wrapper  # pylint: disable=g-import-not-at-top
+
+    from episodic_curiosity import intrinsic  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
+
     workdir = tmp_path / "run"
     bindings = [*TINY, *_fake_env_binding(60), *ECO_TINY]
     command = _command(workdir, 600, extra=_fake_env_binding(60) + ECO_TINY)
@@ -193,18 +257,18 @@ def test_eco_bonus_is_on_at_the_first_step_after_a_resume(tmp_path, monkeypatch,
     killed = checkpoint_io.read_attributes(str(sorted((workdir / "checkpoints").glob("policy.*.h5"))[-1]))
     assert killed["update"] * 8 > 40 and killed["curiosity_step_count"] == killed["update"] * 8
     seen = []
-    original_step = curiosity_env_wrapper.CuriosityEnvWrapper.step
+    original_combine = intrinsic.RewardScales.combine
 
-    def spy(self, actions):
-        result = original_step(self, actions)
-        if self.log_statistics:  # the training wrapper
-            seen.append((self.step_count, self.current_alpha()))
+    def spy(self, task_rewards, bonus):
+        if bonus is not None:  # the training rollout (evaluation envs combine without a bonus)
+            seen.append((self.step_count + 1, float(self.alphas(len(task_rewards))[0])))
             raise _FirstStepSeen
-        return result
+        return original_combine(self, task_rewards, bonus)
 
-    monkeypatch.setattr(curiosity_env_wrapper.CuriosityEnvWrapper, "step", spy)
+    monkeypatch.setattr(intrinsic.RewardScales, "combine", spy)
     gin.parse_config_files_and_bindings([], bindings, skip_unknown=False)
     with pytest.raises(_FirstStepSeen):
-        train_policy.train_policy(str(workdir), "fake", num_env=2, num_timesteps=600, asynchronous=False,
-                                  show_progress=False)
+        train_policy.train_policy(
+            str(workdir), "fake", num_env=2, num_timesteps=600, asynchronous=False, show_progress=False
+        )
     assert seen == [(killed["update"] * 8 + 1, 0.03)]

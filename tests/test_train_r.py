@@ -5,12 +5,13 @@ import subprocess
 import sys
 
 import numpy as np
-import process_helpers
 import pytest
 
 from episodic_curiosity import metrics_csv
 from episodic_curiosity import r_network
 from episodic_curiosity import r_network_training
+
+import process_helpers
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPE = (24, 32, 3)
@@ -30,25 +31,45 @@ TINY_BINDINGS = [
 @pytest.fixture(scope="module")
 def pair_data(tmp_path_factory):
     from episodic_curiosity import generate_r_training_data  # pylint: disable=g-import-not-at-top
+
     root = tmp_path_factory.mktemp("pairs")
     for split in ("R_TRAINING", "VALIDATION"):
         generate_r_training_data.generate_r_training_data(
-            str(root / split), scenario="fake", total_env_steps=1200, num_tasks=2, num_workers=1,
-            split=split, num_examples_per_shard=60,
+            str(root / split),
+            scenario="fake",
+            total_env_steps=1200,
+            num_tasks=2,
+            num_workers=1,
+            split=split,
+            num_examples_per_shard=60,
             env_kwargs={"episode_length": 100, "observation_shape": SHAPE, "grid_size": 10},
-            show_progress=False)
+            show_progress=False,
+        )
     return [str(root / "R_TRAINING"), str(root / "VALIDATION")]
 
 
 def _command(input_dirs, workdir, num_epochs):
-    return [sys.executable, "-m", "episodic_curiosity.train_r", f"--input_dirs={','.join(input_dirs)}",
-            f"--workdir={workdir}", f"--num_epochs={num_epochs}", "--image_shape=24,32,3",
-            "--percent_validation_files=50"] + [f"--gin_bindings={b}" for b in TINY_BINDINGS]
+    return [
+        sys.executable,
+        "-m",
+        "episodic_curiosity.train_r",
+        f"--input_dirs={','.join(input_dirs)}",
+        f"--workdir={workdir}",
+        f"--num_epochs={num_epochs}",
+        "--image_shape=24,32,3",
+        "--percent_validation_files=50",
+    ] + [f"--gin_bindings={b}" for b in TINY_BINDINGS]
 
 
 def _run(input_dirs, workdir, num_epochs):
-    result = subprocess.run(_command(input_dirs, workdir, num_epochs), capture_output=True,
-                            text=True, timeout=600, cwd=REPO_ROOT, check=False)
+    result = subprocess.run(
+        _command(input_dirs, workdir, num_epochs),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO_ROOT,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -58,10 +79,16 @@ def test_train_r_learns_and_writes_the_original_files(pair_data, tmp_path):
     _run(pair_data, workdir, num_epochs=6)
     names = set(os.listdir(workdir))
     assert {"loss.csv", "acc.csv", "val_loss.csv", "val_acc.csv", "flags.txt", "train_r.gin", "tb"} <= names
-    assert {"r_network_weights.00003.h5", "r_network_weights.00006.h5",
-            "r_network_weights.00003.summary.txt", "r_network_weights.00006.summary.txt"} <= names
+    assert {
+        "r_network_weights.00003.h5",
+        "r_network_weights.00006.h5",
+        "r_network_weights.00003.summary.txt",
+        "r_network_weights.00006.summary.txt",
+    } <= names
     assert sorted(n for n in names if n.startswith("r_network_full")) == [
-        "r_network_full.00005.h5", "r_network_full.00006.h5"]
+        "r_network_full.00005.h5",
+        "r_network_full.00006.h5",
+    ]
     assert not [n for n in names if n.endswith(".tmp")]
     with open(workdir / "loss.csv") as f:
         assert f.readline().strip() == "step,loss,timestamp_s"
@@ -73,6 +100,7 @@ def test_train_r_learns_and_writes_the_original_files(pair_data, tmp_path):
         assert key in summary
     # The weights file loads into an RNetwork of the same (tiny) configuration.
     import gin  # pylint: disable=g-import-not-at-top
+
     gin.clear_config()
     gin.parse_config(TINY_BINDINGS[:3])
     try:
@@ -84,23 +112,26 @@ def test_train_r_learns_and_writes_the_original_files(pair_data, tmp_path):
 
 def test_train_r_resumes_after_being_killed(pair_data, tmp_path):
     workdir = tmp_path / "r_net"
-    process_helpers.run_until_file_then_kill(_command(pair_data, workdir, num_epochs=40),
-                                             workdir / "r_network_full.00002.h5", REPO_ROOT)
+    process_helpers.run_until_file_then_kill(
+        _command(pair_data, workdir, num_epochs=40), workdir / "r_network_full.00002.h5", REPO_ROOT
+    )
     before = metrics_csv.read_scalars(str(workdir / "loss.csv"))
     killed_at = max(int(n.split(".")[1]) for n in os.listdir(workdir) if n.startswith("r_network_full"))
     assert 2 <= killed_at < 40
     _run(pair_data, workdir, num_epochs=killed_at + 2)
     after = metrics_csv.read_scalars(str(workdir / "loss.csv"))
     assert [s for s, _, _ in after] == list(range(killed_at + 2))  # no gap, no repeat
-    assert after[:len(before)] == before[:len(after)]  # earlier rows untouched
+    assert after[: len(before)] == before[: len(after)]  # earlier rows untouched
     assert f"r_network_full.{killed_at + 2:05d}.h5" in os.listdir(workdir)
 
 
 def test_resumed_train_r_goes_on_through_the_files(pair_data, tmp_path, monkeypatch, clean_gin):
     """A restarted run starts each file where the earlier epochs left it, not at its beginning."""
     import gin  # pylint: disable=g-import-not-at-top
+
     from episodic_curiosity import r_training_data  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+
     gin.parse_config(TINY_BINDINGS[:3])
     calls = []
     make_pair_dataset = r_training_data.make_pair_dataset
@@ -110,8 +141,15 @@ def test_resumed_train_r_goes_on_through_the_files(pair_data, tmp_path, monkeypa
         return make_pair_dataset(files, **kwargs)
 
     monkeypatch.setattr(r_training_data, "make_pair_dataset", recording)
-    options = dict(image_shape=SHAPE, batch_size=4, steps_per_epoch=3, validation_steps=2,
-                   percent_validation_files=50, shuffle_buffer=0, show_progress=False)
+    options = dict(
+        image_shape=SHAPE,
+        batch_size=4,
+        steps_per_epoch=3,
+        validation_steps=2,
+        percent_validation_files=50,
+        shuffle_buffer=0,
+        show_progress=False,
+    )
     workdir = str(tmp_path / "r_net")
     train_r.train_r(pair_data, workdir, num_epochs=2, **options)
     assert calls == [0, 0]
@@ -127,15 +165,25 @@ def test_resumed_train_r_goes_on_through_the_files(pair_data, tmp_path, monkeypa
 def test_resumed_train_r_uses_the_learning_rate_it_is_given(pair_data, tmp_path, clean_gin):
     """The full checkpoint stores Adam's step size with its state; a resumed call's own applies."""
     import gin  # pylint: disable=g-import-not-at-top
+
     from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+
     gin.parse_config(TINY_BINDINGS[:3])
-    options = dict(image_shape=SHAPE, batch_size=4, steps_per_epoch=2, validation_steps=1,
-                   percent_validation_files=50, shuffle_buffer=0, show_progress=False)
+    options = dict(
+        image_shape=SHAPE,
+        batch_size=4,
+        steps_per_epoch=2,
+        validation_steps=1,
+        percent_validation_files=50,
+        shuffle_buffer=0,
+        show_progress=False,
+    )
     workdir = str(tmp_path / "r_net")
 
     def saved_learning_rate(epoch):
-        trainer = r_network_training.PairTrainer(r_network.RNetwork(input_shape=SHAPE),
-                                                 r_network_training.make_optimizer(0.5))
+        trainer = r_network_training.PairTrainer(
+            r_network.RNetwork(input_shape=SHAPE), r_network_training.make_optimizer(0.5)
+        )
         trainer.load_full_checkpoint(os.path.join(workdir, r_network_training.full_checkpoint_name(epoch)))
         return float(trainer.optimizer.learning_rate)
 
@@ -147,9 +195,16 @@ def test_resumed_train_r_uses_the_learning_rate_it_is_given(pair_data, tmp_path,
 
 def test_resume_from_a_full_checkpoint_of_another_architecture_is_refused(pair_data, tmp_path, clean_gin):
     import gin  # pylint: disable=g-import-not-at-top
+
     from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
-    gin.parse_config(["build_embedding_network.stage_filters=(4, 4, 4, 4)",
-                      "build_embedding_network.embedding_size=8", "build_comparator_network.hidden_units=8"])
+
+    gin.parse_config(
+        [
+            "build_embedding_network.stage_filters=(4, 4, 4, 4)",
+            "build_embedding_network.embedding_size=8",
+            "build_comparator_network.hidden_units=8",
+        ]
+    )
     workdir = tmp_path / "r_net"
     workdir.mkdir()
     checkpoint = workdir / r_network_training.full_checkpoint_name(1)
@@ -157,8 +212,18 @@ def test_resume_from_a_full_checkpoint_of_another_architecture_is_refused(pair_d
     gin.clear_config()
     gin.parse_config(TINY_BINDINGS[:3])
     with pytest.raises(r_network.CheckpointError) as error:
-        train_r.train_r(pair_data, str(workdir), num_epochs=2, image_shape=SHAPE, batch_size=4, steps_per_epoch=1,
-                        validation_steps=1, percent_validation_files=50, shuffle_buffer=1, show_progress=False)
+        train_r.train_r(
+            pair_data,
+            str(workdir),
+            num_epochs=2,
+            image_shape=SHAPE,
+            batch_size=4,
+            steps_per_epoch=1,
+            validation_steps=1,
+            percent_validation_files=50,
+            shuffle_buffer=1,
+            show_progress=False,
+        )
     message = str(error.value)
     assert "r_network_full.00001.h5" in message and "cannot resume" in message
     assert "stage filters (4, 4, 4, 4)" in message and "stage filters (4, 8, 8, 8)" in message
@@ -168,8 +233,10 @@ def test_resume_from_a_full_checkpoint_of_another_architecture_is_refused(pair_d
 
 def test_explicit_validation_dirs(pair_data, tmp_path, monkeypatch, clean_gin):
     import gin  # pylint: disable=g-import-not-at-top
+
     from episodic_curiosity import r_training_data  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+
     gin.parse_config(TINY_BINDINGS[:3])
     held_out, training = pair_data
     calls = []
@@ -180,15 +247,22 @@ def test_explicit_validation_dirs(pair_data, tmp_path, monkeypatch, clean_gin):
         return make_pair_dataset(files, **kwargs)
 
     monkeypatch.setattr(r_training_data, "make_pair_dataset", recording)
-    options = dict(image_shape=SHAPE, batch_size=4, steps_per_epoch=2, validation_steps=1,
-                   percent_validation_files=90, shuffle_buffer=0, show_progress=False)
-    result = train_r.train_r([training], str(tmp_path / "r_net"), num_epochs=1,
-                             validation_dirs=[held_out], **options)
+    options = dict(
+        image_shape=SHAPE,
+        batch_size=4,
+        steps_per_epoch=2,
+        validation_steps=1,
+        percent_validation_files=90,
+        shuffle_buffer=0,
+        show_progress=False,
+    )
+    result = train_r.train_r([training], str(tmp_path / "r_net"), num_epochs=1, validation_dirs=[held_out], **options)
     assert result["epochs_done"] == 1
     assert calls == [train_r.find_tfrecords([training]), train_r.find_tfrecords([held_out])]
     with pytest.raises(ValueError, match="both in input_dirs and validation_dirs"):
-        train_r.train_r(pair_data, str(tmp_path / "r_net2"), num_epochs=1,
-                        validation_dirs=[os.path.join(held_out, ".")], **options)
+        train_r.train_r(
+            pair_data, str(tmp_path / "r_net2"), num_epochs=1, validation_dirs=[os.path.join(held_out, ".")], **options
+        )
     assert not (tmp_path / "r_net2").exists()
 
 
@@ -197,8 +271,14 @@ def test_corrupt_full_checkpoint_is_reported_and_kept(pair_data, tmp_path):
     workdir.mkdir()
     corrupt = workdir / r_network_training.full_checkpoint_name(3)
     corrupt.write_bytes(b"garbage")
-    result = subprocess.run(_command(pair_data, workdir, num_epochs=4), capture_output=True,
-                            text=True, timeout=300, cwd=REPO_ROOT, check=False)
+    result = subprocess.run(
+        _command(pair_data, workdir, num_epochs=4),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+        check=False,
+    )
     assert result.returncode == 2  # one "error: ..." line naming the file, no traceback
     assert "r_network_full.00003.h5" in result.stderr and "error:" in result.stderr
     assert "Traceback" not in result.stderr
@@ -208,6 +288,7 @@ def test_corrupt_full_checkpoint_is_reported_and_kept(pair_data, tmp_path):
 
 def test_missing_inputs_are_reported(tmp_path):
     from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+
     with pytest.raises(FileNotFoundError, match="does not exist"):
         train_r.find_tfrecords([str(tmp_path / "nope")])
     with pytest.raises(FileNotFoundError, match="no .tfrecords"):
@@ -220,13 +301,23 @@ ORIGINAL_DATA = os.path.join(REPO_ROOT, "..", "shared", "fixtures", "original_r_
 @pytest.mark.skipif(not os.path.isdir(ORIGINAL_DATA), reason="../shared fixtures absent")
 def test_train_r_reads_the_originals_tfrecords(tmp_path):
     import gin  # pylint: disable=g-import-not-at-top
+
     from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+
     gin.clear_config()
     gin.parse_config(TINY_BINDINGS[:3])
     try:
-        result = train_r.train_r([ORIGINAL_DATA], str(tmp_path / "r_net"), num_epochs=1, batch_size=4,
-                                 steps_per_epoch=2, validation_steps=1, percent_validation_files=34,
-                                 shuffle_buffer=50, checkpoint_every_epochs=1)
+        result = train_r.train_r(
+            [ORIGINAL_DATA],
+            str(tmp_path / "r_net"),
+            num_epochs=1,
+            batch_size=4,
+            steps_per_epoch=2,
+            validation_steps=1,
+            percent_validation_files=34,
+            shuffle_buffer=50,
+            checkpoint_every_epochs=1,
+        )
     finally:
         gin.clear_config()
     assert result["epochs_done"] == 1

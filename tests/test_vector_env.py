@@ -11,8 +11,8 @@ EPISODE_LENGTH = 4
 
 def _vector(asynchronous, num_envs=3, **kwargs):
     return environments.make_vector_env(
-        "fake", num_envs, asynchronous=asynchronous,
-        env_kwargs={"episode_length": EPISODE_LENGTH, **kwargs})
+        "fake", num_envs, asynchronous=asynchronous, env_kwargs={"episode_length": EPISODE_LENGTH, **kwargs}
+    )
 
 
 @pytest.mark.parametrize("asynchronous", [False, True])
@@ -24,7 +24,8 @@ def test_env_i_is_seeded_base_seed_plus_i(asynchronous):
         vec.close()
     for i in range(3):
         expected_obs, expected_info = fake.FakeNavigationEnv(
-            episode_length=EPISODE_LENGTH, grid_size=8, seed=environments.DEFAULT_BASE_SEED + i).reset()
+            episode_length=EPISODE_LENGTH, grid_size=8, seed=environments.DEFAULT_BASE_SEED + i
+        ).reset()
         np.testing.assert_array_equal(observations[i], expected_obs)
         np.testing.assert_array_equal(infos["position"][i], expected_info["position"])
 
@@ -33,8 +34,10 @@ def test_env_i_is_seeded_base_seed_plus_i(asynchronous):
 def test_same_step_autoreset(asynchronous):
     """On the ending step, obs is the next episode's first obs; the last one is in final_obs."""
     vec = _vector(asynchronous, num_envs=2)
-    reference = [fake.FakeNavigationEnv(episode_length=EPISODE_LENGTH, grid_size=8,
-                                        seed=environments.DEFAULT_BASE_SEED + i) for i in range(2)]
+    reference = [
+        fake.FakeNavigationEnv(episode_length=EPISODE_LENGTH, grid_size=8, seed=environments.DEFAULT_BASE_SEED + i)
+        for i in range(2)
+    ]
     try:
         vec.reset()
         for env in reference:

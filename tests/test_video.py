@@ -14,6 +14,7 @@ def _frames(count, shape=(24, 32, 3)):
 
 def test_gif_loops_with_a_frame_delay_in_milliseconds(tmp_path):
     from PIL import Image  # pylint: disable=g-import-not-at-top
+
     path = str(tmp_path / "walk.gif")
     video.write_gif(path, _frames(3), fps=15)
     with Image.open(path) as gif:

@@ -29,8 +29,14 @@ def read_scalars(tb_dir):
 def test_generate_r_training_data_logs_examples_and_throughput(tmp_path):
     output_dir = tmp_path / "data"
     summary = generate.generate_r_training_data(
-        str(output_dir), "fake", total_env_steps=240, num_tasks=2, num_workers=1,
-        env_kwargs={"episode_length": 60}, show_progress=False)
+        str(output_dir),
+        "fake",
+        total_env_steps=240,
+        num_tasks=2,
+        num_workers=1,
+        env_kwargs={"episode_length": 60},
+        show_progress=False,
+    )
     assert summary.num_examples > 0
     scalars = read_scalars(str(output_dir / "tb"))
     assert scalars["r_training_data/examples"] == [(2, summary.num_examples)]
@@ -44,10 +50,18 @@ def test_generate_r_training_data_logs_examples_and_throughput(tmp_path):
 def test_eval_policy_logs_its_returns_at_the_checkpoints_update(tmp_path):
     policy = ppo.ActorCritic("cnn", gym.spaces.Box(0, 255, (84, 84, 3), np.uint8), gym.spaces.Discrete(4))
     checkpoint = tmp_path / "run" / "checkpoints" / "policy.00007.h5"
-    checkpoint_io.save_variables(str(checkpoint), {"policy": policy.trainable_variables},
-                                 {"policy_architecture": "cnn", "update": 7})
-    result = eval_policy.eval_policy(str(checkpoint), "fake", split="valid", num_episodes=2, num_env=2,
-                                     asynchronous=False, env_kwargs={"episode_length": 4})
+    checkpoint_io.save_variables(
+        str(checkpoint), {"policy": policy.trainable_variables}, {"policy_architecture": "cnn", "update": 7}
+    )
+    result = eval_policy.eval_policy(
+        str(checkpoint),
+        "fake",
+        split="valid",
+        num_episodes=2,
+        num_env=2,
+        asynchronous=False,
+        env_kwargs={"episode_length": 4},
+    )
     assert eval_policy.tensorboard_dir(str(checkpoint)) == str(tmp_path / "run" / "tb")
     scalars = read_scalars(str(tmp_path / "run" / "tb"))
     assert scalars["eval_policy/valid_mean_return"] == [(7, pytest.approx(result["mean_return"]))]
@@ -58,13 +72,24 @@ def test_eval_policy_logs_its_returns_at_the_checkpoints_update(tmp_path):
 def test_a_resumed_policy_run_writes_each_step_to_tensorboard_once(tmp_path, clean_gin):
     """Updates redone after a resume (those after the newest checkpoint) are not written again."""
     import gin  # pylint: disable=g-import-not-at-top
+
     from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
-    gin.parse_config_files_and_bindings([], ["PPOConfig.nsteps=8", "PPOConfig.nminibatches=2",
-                                             "PPOConfig.noptepochs=1", "train_policy.eval_every_rollouts=2",
-                                             "train_policy.save_interval=3", "train_policy.keep_checkpoints=5"],
-                                        skip_unknown=False)
-    kwargs = dict(num_env=2, num_timesteps=80, asynchronous=False, show_progress=False,
-                  env_kwargs={"episode_length": 6})
+
+    gin.parse_config_files_and_bindings(
+        [],
+        [
+            "PPOConfig.nsteps=8",
+            "PPOConfig.nminibatches=2",
+            "PPOConfig.noptepochs=1",
+            "train_policy.eval_every_rollouts=2",
+            "train_policy.save_interval=3",
+            "train_policy.keep_checkpoints=5",
+        ],
+        skip_unknown=False,
+    )
+    kwargs = dict(
+        num_env=2, num_timesteps=80, asynchronous=False, show_progress=False, env_kwargs={"episode_length": 6}
+    )
     train_policy.train_policy(str(tmp_path), "fake", **kwargs)  # 88 // 16 = 5 updates
     os.remove(tmp_path / "checkpoints" / "policy.00005.h5")  # as if killed after update 5's logs
     train_policy.train_policy(str(tmp_path), "fake", **kwargs)  # resumes at 3, redoes 4 and 5

@@ -11,11 +11,27 @@ from episodic_curiosity import environments  # noqa: E402
 from episodic_curiosity.environments import vizdoom as vizdoom_env  # noqa: E402
 
 # MapSpot (type 9001) coordinates of the stock MyWayHome map, TIDs 10..26.
-MAP_SPOTS = np.array([
-    (240.0, -176.0), (464.0, -176.0), (470.3, -321.7), (467.0, -466.7), (460.3, -596.1),
-    (544.0, -672.1), (575.4, -171.8), (686.8, -173.2), (686.6, -62.4), (464.1, -60.5),
-    (460.3, 56.4), (571.6, 54.5), (694.2, 58.3), (871.5, 54.5), (1043.1, 60.2),
-    (1039.7, -61.7), (1039.3, -169.9)])
+MAP_SPOTS = np.array(
+    [
+        (240.0, -176.0),
+        (464.0, -176.0),
+        (470.3, -321.7),
+        (467.0, -466.7),
+        (460.3, -596.1),
+        (544.0, -672.1),
+        (575.4, -171.8),
+        (686.8, -173.2),
+        (686.6, -62.4),
+        (464.1, -60.5),
+        (460.3, 56.4),
+        (571.6, 54.5),
+        (694.2, 58.3),
+        (871.5, 54.5),
+        (1043.1, 60.2),
+        (1039.7, -61.7),
+        (1039.3, -169.9),
+    ]
+)
 
 
 @pytest.fixture
@@ -183,16 +199,21 @@ def test_engine_does_not_outlive_a_killed_controller(tmp_path):
     import subprocess  # pylint: disable=g-import-not-at-top
     import sys  # pylint: disable=g-import-not-at-top
     import time  # pylint: disable=g-import-not-at-top
-    code = ("import time\n"
-            "from episodic_curiosity import environments\n"
-            "env = environments.make_env('vizdoom_sparse', seed=0)\n"
-            "env.reset()\n"
-            "print(env._reaper is not None, vizdoom_pid(), flush=True)\n"
-            "time.sleep(120)\n")
-    prelude = ("import os\n"
-               "from episodic_curiosity.environments import vizdoom as v\n"
-               "def vizdoom_pid():\n"
-               "    return v._find_engine_pid('vizdoom_')\n")
+
+    code = (
+        "import time\n"
+        "from episodic_curiosity import environments\n"
+        "env = environments.make_env('vizdoom_sparse', seed=0)\n"
+        "env.reset()\n"
+        "print(env._reaper is not None, vizdoom_pid(), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    prelude = (
+        "import os\n"
+        "from episodic_curiosity.environments import vizdoom as v\n"
+        "def vizdoom_pid():\n"
+        "    return v._find_engine_pid('vizdoom_')\n"
+    )
     process = subprocess.Popen([sys.executable, "-c", prelude + code], stdout=subprocess.PIPE, text=True)
     try:
         has_reaper, engine_pid = process.stdout.readline().split()

@@ -44,7 +44,7 @@ from episodic_curiosity import oracle
 from episodic_curiosity.environments import mujoco_rendering
 
 mujoco = mujoco_rendering.import_mujoco()  # pylint: disable=invalid-name
-from gymnasium.envs.mujoco import ant_v5  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gymnasium.envs.mujoco import ant_v5  # noqa: E402 pylint: disable=g-import-not-at-top,wrong-import-position
 
 TEXTURE_MODES = ("random_tiled", "random", "fixed")
 REWARDS = ("grid_oracle", "survival", "native")
@@ -98,8 +98,9 @@ def ant_xml(frame_shape=FRAME_SHAPE) -> str:
     height, width = frame_shape[:2]
     texture_size = TILES_PER_SIDE * TILE_PIXELS
     legs = "".join(_leg_xml(*leg) for leg in _LEGS)
-    motors = "\n".join(f'    <motor joint="{joint}" ctrllimited="true" ctrlrange="-1 1" gear="150"/>'
-                       for joint in _ACTUATOR_ORDER)
+    motors = "\n".join(
+        f'    <motor joint="{joint}" ctrllimited="true" ctrlrange="-1 1" gear="150"/>' for joint in _ACTUATOR_ORDER
+    )
     quat = " ".join(f"{q:.8f}" for q in HEAD_CAMERA_QUAT)
     return f"""<mujoco model="ant_head_camera">
   <compiler angle="degree" inertiafromgeom="true"/>
@@ -177,8 +178,7 @@ def _two_colours(rng: np.random.Generator, count: int) -> np.ndarray:
     return np.stack([first, second], axis=1).astype(np.uint8)
 
 
-def tiled_texture(rng: np.random.Generator, tiles: int = TILES_PER_SIDE,
-                  tile_pixels: int = TILE_PIXELS) -> np.ndarray:
+def tiled_texture(rng: np.random.Generator, tiles: int = TILES_PER_SIDE, tile_pixels: int = TILE_PIXELS) -> np.ndarray:
     """A (tiles * tile_pixels)^2 x 3 uint8 image of `tiles` x `tiles` random patterned tiles."""
     count = tiles * tiles
     masks = _pattern_masks(rng, count, tile_pixels)
@@ -212,26 +212,28 @@ def floor_texture(mode: str, rng: np.random.Generator) -> np.ndarray:
 class AntEnv(ant_v5.AntEnv):
     """Gymnasium's Ant with a head camera, textured floor and exploration reward (see module)."""
 
-    def __init__(self,
-                 texture_mode: str = "random_tiled",
-                 random_start_position: bool = True,
-                 start_range: float = 100.0,
-                 reward: str = "grid_oracle",
-                 oracle_grid_size: float = 5.0,
-                 oracle_cell_reward_normalizer: float = 25.0,
-                 max_episode_steps: int = MAX_EPISODE_STEPS,
-                 seed: int | None = None,
-                 render_mode: str | None = None):
+    def __init__(
+        self,
+        texture_mode: str = "random_tiled",
+        random_start_position: bool = True,
+        start_range: float = 100.0,
+        reward: str = "grid_oracle",
+        oracle_grid_size: float = 5.0,
+        oracle_cell_reward_normalizer: float = 25.0,
+        max_episode_steps: int = MAX_EPISODE_STEPS,
+        seed: int | None = None,
+        render_mode: str | None = None,
+    ):
         """Args:
-          texture_mode: str, 'random_tiled', 'random' or 'fixed' (see module docstring).
-          random_start_position: bool, start x, y uniform in [-start_range, start_range].
-          start_range: float, world units.
-          reward: str, 'grid_oracle', 'survival' or 'native'.
-          oracle_grid_size: float, G, oracle cell side in world units.
-          oracle_cell_reward_normalizer: float, N; a new cell earns G^2 / N.
-          max_episode_steps: int, `truncated` on the step after this many steps.
-          seed: int or None, used by the first `reset()` not given a seed.
-          render_mode: None or 'rgb_array' (`render()` returns the last head-camera frame).
+        texture_mode: str, 'random_tiled', 'random' or 'fixed' (see module docstring).
+        random_start_position: bool, start x, y uniform in [-start_range, start_range].
+        start_range: float, world units.
+        reward: str, 'grid_oracle', 'survival' or 'native'.
+        oracle_grid_size: float, G, oracle cell side in world units.
+        oracle_cell_reward_normalizer: float, N; a new cell earns G^2 / N.
+        max_episode_steps: int, `truncated` on the step after this many steps.
+        seed: int or None, used by the first `reset()` not given a seed.
+        render_mode: None or 'rgb_array' (`render()` returns the last head-camera frame).
         """
         problems = []
         if texture_mode not in TEXTURE_MODES:
@@ -250,10 +252,16 @@ class AntEnv(ant_v5.AntEnv):
             path = os.path.join(directory, "ant_head_camera.xml")
             with open(path, "w") as f:
                 f.write(ant_xml())
-            super().__init__(xml_file=path, frame_skip=5, healthy_z_range=(0.2, 1.0),
-                             reset_noise_scale=0.1, exclude_current_positions_from_observation=True,
-                             include_cfrc_ext_in_observation=False, width=FRAME_SHAPE[1],
-                             height=FRAME_SHAPE[0])
+            super().__init__(
+                xml_file=path,
+                frame_skip=5,
+                healthy_z_range=(0.2, 1.0),
+                reset_noise_scale=0.1,
+                exclude_current_positions_from_observation=True,
+                include_cfrc_ext_in_observation=False,
+                width=FRAME_SHAPE[1],
+                height=FRAME_SHAPE[0],
+            )
         self.render_mode = render_mode
         self.texture_mode = texture_mode
         self.random_start_position = random_start_position
@@ -318,8 +326,7 @@ class AntEnv(ant_v5.AntEnv):
     def head_camera_frame(self) -> np.ndarray:
         """The head camera's current view, uint8 (120, 160, 3)."""
         if self._renderer is None:
-            self._renderer = mujoco_rendering.OffscreenRenderer(
-                self.model, FRAME_SHAPE[0], FRAME_SHAPE[1], HEAD_CAMERA)
+            self._renderer = mujoco_rendering.OffscreenRenderer(self.model, FRAME_SHAPE[0], FRAME_SHAPE[1], HEAD_CAMERA)
         self._last_frame = self._renderer.render(self.model, self.data)
         return self._last_frame
 
@@ -330,7 +337,7 @@ class AntEnv(ant_v5.AntEnv):
         if image.shape != (height, width, channels):
             raise ValueError(f"floor texture must be {(height, width, channels)}, got {image.shape}")
         start = int(model.tex_adr[texture])
-        model.tex_data[start:start + image.size] = image.reshape(-1)
+        model.tex_data[start : start + image.size] = image.reshape(-1)
         if self._renderer is not None:
             self._renderer.upload_texture(model, texture)
 

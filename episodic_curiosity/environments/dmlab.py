@@ -71,8 +71,7 @@ OBS_ROTATION = "DEBUG.POS.ROT"
 OBS_VELOCITY = "DEBUG.PLAYERS.VELOCITY"
 OBS_MAZE_LAYOUT = "DEBUG.MAZE.LAYOUT"
 OBS_FRAME_NUMBER = "MAP_FRAME_NUMBER"
-OBSERVATIONS = (OBS_FRAME, OBS_POSITION, OBS_ROTATION, OBS_VELOCITY, OBS_MAZE_LAYOUT,
-                OBS_FRAME_NUMBER)
+OBSERVATIONS = (OBS_FRAME, OBS_POSITION, OBS_ROTATION, OBS_VELOCITY, OBS_MAZE_LAYOUT, OBS_FRAME_NUMBER)
 
 # Mixer seed of each data split, DeepMind Lab's `mixerSeed` setting. The first four are the
 # original code's; R_VALIDATION (this project's) keeps the R-network's held-out data apart from
@@ -134,15 +133,24 @@ SCENARIOS = {
     "sparse": DMLabScenario(_EGL, f"contributed/dmlab30/{_EGL}"),
     "noreward": DMLabScenario(_EGL, f"contributed/dmlab30/{_EGL}"),
     "norewardnofire": DMLabScenario(_EGL, f"contributed/dmlab30/{_EGL}", action_set="nofire"),
-    "verysparse": DMLabScenario(f"{_EGL}_verysparse", f"ec_{_EGL}", project_level=True,
-                                settings={"minGoalDistance": "10"}),
-    "sparseplusdoors": DMLabScenario("explore_obstructed_goals_large",
-                                     "contributed/dmlab30/explore_obstructed_goals_large"),
-    "dense1": DMLabScenario("rooms_keys_doors_puzzle", "contributed/dmlab30/rooms_keys_doors_puzzle",
-                            episode_length_seconds=60, explore_level=False),
-    "dense2": DMLabScenario("rooms_collect_good_objects_train",
-                            "contributed/dmlab30/rooms_collect_good_objects_train",
-                            episode_length_seconds=60, explore_level=False),
+    "verysparse": DMLabScenario(
+        f"{_EGL}_verysparse", f"ec_{_EGL}", project_level=True, settings={"minGoalDistance": "10"}
+    ),
+    "sparseplusdoors": DMLabScenario(
+        "explore_obstructed_goals_large", "contributed/dmlab30/explore_obstructed_goals_large"
+    ),
+    "dense1": DMLabScenario(
+        "rooms_keys_doors_puzzle",
+        "contributed/dmlab30/rooms_keys_doors_puzzle",
+        episode_length_seconds=60,
+        explore_level=False,
+    ),
+    "dense2": DMLabScenario(
+        "rooms_collect_good_objects_train",
+        "contributed/dmlab30/rooms_collect_good_objects_train",
+        episode_length_seconds=60,
+        explore_level=False,
+    ),
 }
 
 
@@ -162,7 +170,8 @@ class DMLabNotInstalledError(errors.MissingDependencyError):
             "installed (it is not on PyPI). Build DeepMind Lab and its Python wheel with "
             f"bazel as described in {BUILD_DOCS_URL}, then pip install the wheel into this "
             "environment; the README section 'DeepMind Lab' lists the steps and the versions "
-            "known to work.")
+            "known to work.",
+        )
         self.package = "deepmind_lab"
         self.extra = ""
 
@@ -196,8 +205,9 @@ def _setting_string(value: Any) -> str:
     return str(value)
 
 
-def lab_config(scenario: str, mixer_seed: int | str = 0,
-               level_settings: Mapping[str, Any] | None = None) -> dict[str, str]:
+def lab_config(
+    scenario: str, mixer_seed: int | str = 0, level_settings: Mapping[str, Any] | None = None
+) -> dict[str, str]:
     """The `config` given to `deepmind_lab.Lab` for `scenario` (all values str).
 
     Args:
@@ -213,12 +223,12 @@ def lab_config(scenario: str, mixer_seed: int | str = 0,
     if "minGoalDistance" in extra and not spec.project_level:
         raise ValueError(
             f"scenario {scenario!r} plays the stock level {spec.level_name!r}, which rejects "
-            "'minGoalDistance'; use the 'verysparse' scenario (the project's level) to set it")
+            "'minGoalDistance'; use the 'verysparse' scenario (the project's level) to set it"
+        )
     for key in ("width", "height", "levelDirectory", "mixerSeed"):
         if key in extra:
             raise ValueError(f"level setting {key!r} is set by the env; remove it from level_settings")
-    config = {"width": str(WIDTH), "height": str(HEIGHT),
-              "mixerSeed": str(mixer_seed_value(mixer_seed))}
+    config = {"width": str(WIDTH), "height": str(HEIGHT), "mixerSeed": str(mixer_seed_value(mixer_seed))}
     if spec.project_level:
         config["levelDirectory"] = LEVELS_DIRECTORY
     config.update(spec.settings)
@@ -245,7 +255,7 @@ class LevelCache:
 
     def __init__(self, directory: str):
         """Args:
-          directory: str, the folder holding one file per cached map (created if missing).
+        directory: str, the folder holding one file per cached map (created if missing).
         """
         self.directory = directory
         os.makedirs(directory, exist_ok=True)
@@ -281,6 +291,7 @@ def make_exploration_scored_env(**kwargs) -> gym.Env:
     monitor": the training reward CSV and every evaluation report that score. The policy of
     these scenarios never sees it (its task reward is scaled by 0)."""
     from episodic_curiosity import oracle  # pylint: disable=g-import-not-at-top
+
     return oracle.OracleRewardWrapper(DMLabEnv(**kwargs), reward_grid_size=30.0, cell_reward_normalizer=900.0)
 
 
@@ -289,16 +300,18 @@ class DMLabEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": DEFAULT_FPS // 4}
 
-    def __init__(self,
-                 scenario: str = "sparse",
-                 seed: int | None = None,
-                 mixer_seed: int | str = 0,
-                 renderer: str = "software",
-                 action_repeat: int = 4,
-                 level_settings: Mapping[str, Any] | None = None,
-                 level_cache_dir: str | None = None,
-                 render_mode: str | None = None,
-                 lab_module: types.ModuleType | None = None):
+    def __init__(
+        self,
+        scenario: str = "sparse",
+        seed: int | None = None,
+        mixer_seed: int | str = 0,
+        renderer: str = "software",
+        action_repeat: int = 4,
+        level_settings: Mapping[str, Any] | None = None,
+        level_cache_dir: str | None = None,
+        render_mode: str | None = None,
+        lab_module: types.ModuleType | None = None,
+    ):
         """Creates the DeepMind Lab environment (one `Lab`; keep one per process).
 
         Args:
@@ -334,8 +347,9 @@ class DMLabEnv(gym.Env):
         self.render_mode = render_mode
         self.config = config
         self.action_names = tuple(name for name, _ in ACTION_SETS[self.scenario_spec.action_set])
-        self._action_vectors = [np.array(vector, dtype=np.intc)
-                                for _, vector in ACTION_SETS[self.scenario_spec.action_set]]
+        self._action_vectors = [
+            np.array(vector, dtype=np.intc) for _, vector in ACTION_SETS[self.scenario_spec.action_set]
+        ]
         self.observation_space = gym.spaces.Box(0, 255, OBSERVATION_SHAPE, np.uint8)
         self.action_space = gym.spaces.Discrete(len(self._action_vectors))
         self.episode_frames = self._episode_frames(config)
@@ -343,8 +357,13 @@ class DMLabEnv(gym.Env):
         if level_cache_dir is None:
             level_cache_dir = default_level_cache_dir()
         self.level_cache = LevelCache(level_cache_dir) if level_cache_dir else None
-        self._lab = lab_module.Lab(self.scenario_spec.level_name, list(OBSERVATIONS), config=config,
-                                   renderer=renderer, level_cache=self.level_cache)
+        self._lab = lab_module.Lab(
+            self.scenario_spec.level_name,
+            list(OBSERVATIONS),
+            config=config,
+            renderer=renderer,
+            level_cache=self.level_cache,
+        )
         self._initial_seed = seed
         self._seed_rng: np.random.RandomState | None = None
         self._closed = False
@@ -431,6 +450,7 @@ class DMLabEnv(gym.Env):
 
 # Installation check --------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class CheckResult:
     """What `check_installation` measured.
@@ -452,10 +472,15 @@ class CheckResult:
     output: str
 
 
-def check_installation(scenario: str = "sparse", steps: int = 200, output: str = "",
-                       renderer: str = "software", seed: int = 0,
-                       lab_module: types.ModuleType | None = None,
-                       env_kwargs: Mapping[str, Any] | None = None) -> CheckResult:
+def check_installation(
+    scenario: str = "sparse",
+    steps: int = 200,
+    output: str = "",
+    renderer: str = "software",
+    seed: int = 0,
+    lab_module: types.ModuleType | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+) -> CheckResult:
     """Builds the env, resets it, takes `steps` random actions and writes the last frame.
 
     Args:
@@ -488,16 +513,23 @@ def check_installation(scenario: str = "sparse", steps: int = 200, output: str =
         env.close()
     if output:
         import cv2  # pylint: disable=g-import-not-at-top
+
         with atomic_files.atomic_path(output) as tmp_path:
             if not cv2.imwrite(tmp_path, observation[..., ::-1]):
                 raise OSError(f"could not write the frame to {output!r}")
-    return CheckResult(steps=steps, steps_per_second=steps / max(step_seconds, 1e-9),
-                       reset_seconds=reset_seconds, total_reward=total_reward,
-                       episodes_ended=episodes_ended, output=output)
+    return CheckResult(
+        steps=steps,
+        steps_per_second=steps / max(step_seconds, 1e-9),
+        reset_seconds=reset_seconds,
+        total_reward=total_reward,
+        episodes_ended=episodes_ended,
+        output=output,
+    )
 
 
 def _define_flags() -> None:
     from absl import flags  # pylint: disable=g-import-not-at-top
+
     flags.DEFINE_bool("check", False, "Check the DeepMind Lab installation (the only action).")
     flags.DEFINE_enum("scenario", "sparse", list(SCENARIOS), "Scenario to play.")
     flags.DEFINE_integer("steps", 200, "Random agent steps to take.")
@@ -509,24 +541,29 @@ def _define_flags() -> None:
 def main(argv) -> None:
     from absl import app  # pylint: disable=g-import-not-at-top
     from absl import flags  # pylint: disable=g-import-not-at-top
+
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     flag_values = flags.FLAGS
     if not flag_values.check:
         raise app.UsageError("nothing to do: pass --check to check the DeepMind Lab installation")
     try:
-        result = check_installation(flag_values.scenario, flag_values.steps, flag_values.output,
-                                    flag_values.renderer, flag_values.seed)
+        result = check_installation(
+            flag_values.scenario, flag_values.steps, flag_values.output, flag_values.renderer, flag_values.seed
+        )
     except DMLabNotInstalledError as e:
         print(f"DeepMind Lab check failed: {e}", file=sys.stderr)
         sys.exit(1)
-    print(f"DeepMind Lab works: scenario {flag_values.scenario}, first reset "
-          f"{result.reset_seconds:.2f} s, {result.steps} steps at {result.steps_per_second:.0f} "
-          f"steps/s, reward {result.total_reward:g}, {result.episodes_ended} episode(s) ended"
-          + (f", frame written to {result.output}" if result.output else ""))
+    print(
+        f"DeepMind Lab works: scenario {flag_values.scenario}, first reset "
+        f"{result.reset_seconds:.2f} s, {result.steps} steps at {result.steps_per_second:.0f} "
+        f"steps/s, reward {result.total_reward:g}, {result.episodes_ended} episode(s) ended"
+        + (f", frame written to {result.output}" if result.output else "")
+    )
 
 
 if __name__ == "__main__":
     from absl import app as _app  # pylint: disable=g-import-not-at-top
+
     _define_flags()
     _app.run(main)

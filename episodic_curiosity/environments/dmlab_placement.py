@@ -91,8 +91,7 @@ def distances_from(rows: list[str], cell: Cell, walls: str = WALLS) -> np.ndarra
     return dist
 
 
-def goal_candidates(rows: list[str], first_row: int | None = None,
-                    last_row: int | None = None) -> list[Cell]:
+def goal_candidates(rows: list[str], first_row: int | None = None, last_row: int | None = None) -> list[Cell]:
     """'G' cells of rows first_row..last_row (inclusive; None = maze edge), row-major order."""
     first = 0 if first_row is None else first_row
     last = len(rows) - 1 if last_row is None else last_row
@@ -102,8 +101,12 @@ def goal_candidates(rows: list[str], first_row: int | None = None,
 def spawn_candidates(rows: list[str], goal: Cell, min_distance: int = 0) -> SpawnCandidates:
     """The spawn cells for `goal` under the minimum-distance rule (see the module docstring)."""
     dist = distances_from(rows, goal)
-    reachable = [((r, c), int(dist[r, c])) for r in range(len(rows)) for c, ch in enumerate(rows[r])
-                 if ch == "P" and dist[r, c] >= 0]
+    reachable = [
+        ((r, c), int(dist[r, c]))
+        for r in range(len(rows))
+        for c, ch in enumerate(rows[r])
+        if ch == "P" and dist[r, c] >= 0
+    ]
     if not reachable:
         raise ValueError(f"no spawn cell (P) is connected to the goal {goal}")
     farthest = max(d for _, d in reachable)
@@ -111,13 +114,17 @@ def spawn_candidates(rows: list[str], goal: Cell, min_distance: int = 0) -> Spaw
     fell_back = not eligible
     if fell_back:
         eligible = [(cell, d) for cell, d in reachable if d == farthest]
-    return SpawnCandidates(cells=tuple(cell for cell, _ in eligible),
-                           distances=tuple(d for _, d in eligible),
-                           fell_back=fell_back, max_distance=farthest)
+    return SpawnCandidates(
+        cells=tuple(cell for cell, _ in eligible),
+        distances=tuple(d for _, d in eligible),
+        fell_back=fell_back,
+        max_distance=farthest,
+    )
 
 
-def choose_goal(rows: list[str], uniform_int: UniformInt, first_row: int | None = None,
-                last_row: int | None = None) -> Cell:
+def choose_goal(
+    rows: list[str], uniform_int: UniformInt, first_row: int | None = None, last_row: int | None = None
+) -> Cell:
     """The goal, drawn with `uniform_int(0, n - 1)` among `goal_candidates`."""
     goals = goal_candidates(rows, first_row, last_row)
     if not goals:
@@ -125,8 +132,7 @@ def choose_goal(rows: list[str], uniform_int: UniformInt, first_row: int | None 
     return goals[uniform_int(0, len(goals) - 1)]
 
 
-def choose_spawn(rows: list[str], goal: Cell, min_distance: int,
-                 uniform_int: UniformInt) -> tuple[Cell, int, bool]:
+def choose_spawn(rows: list[str], goal: Cell, min_distance: int, uniform_int: UniformInt) -> tuple[Cell, int, bool]:
     """The spawn cell, its distance from the goal and whether the fallback was used.
 
     Args:

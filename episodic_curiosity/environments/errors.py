@@ -16,6 +16,7 @@ class MissingDependencyError(ImportError):
         super().__init__(
             f"{scenario_family} scenarios need the '{package}' package, which is not "
             f"importable. Install it with: pip install 'episodic-curiosity[{extra}]' "
-            f"(or from a checkout: pip install -e '.[{extra}]')")
+            f"(or from a checkout: pip install -e '.[{extra}]')"
+        )
         self.package = package
         self.extra = extra

@@ -27,24 +27,26 @@ class FakeNavigationEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"]}
 
-    def __init__(self,
-                 episode_length: int = 20,
-                 grid_size: int = 8,
-                 observation_shape: tuple[int, int, int] = (120, 160, 3),
-                 goal: tuple[int, int] | None = None,
-                 fixed_start: tuple[int, int] | None = None,
-                 layout_seed: int = 0,
-                 seed: int | None = None,
-                 render_mode: str | None = None):
+    def __init__(
+        self,
+        episode_length: int = 20,
+        grid_size: int = 8,
+        observation_shape: tuple[int, int, int] = (120, 160, 3),
+        goal: tuple[int, int] | None = None,
+        fixed_start: tuple[int, int] | None = None,
+        layout_seed: int = 0,
+        seed: int | None = None,
+        render_mode: str | None = None,
+    ):
         """Args:
-          episode_length: int, agent steps before `truncated`.
-          grid_size: int, cells per side.
-          observation_shape: (H, W, 3), frame size.
-          goal: (x, y) cell or None; entering it gives +1 and ends the episode.
-          fixed_start: (x, y) cell to start in, or None for a random cell each episode.
-          layout_seed: int, seeds the cell colours (the "map").
-          seed: int or None, used by the first `reset()` not given a seed.
-          render_mode: None or 'rgb_array'.
+        episode_length: int, agent steps before `truncated`.
+        grid_size: int, cells per side.
+        observation_shape: (H, W, 3), frame size.
+        goal: (x, y) cell or None; entering it gives +1 and ends the episode.
+        fixed_start: (x, y) cell to start in, or None for a random cell each episode.
+        layout_seed: int, seeds the cell colours (the "map").
+        seed: int or None, used by the first `reset()` not given a seed.
+        render_mode: None or 'rgb_array'.
         """
         if episode_length < 1 or grid_size < 2:
             raise ValueError("episode_length must be >= 1 and grid_size >= 2")
@@ -114,10 +116,10 @@ class FakeNavigationEnv(gym.Env):
     def _frame(self) -> np.ndarray:
         height, width, _ = self.observation_space.shape
         frame = np.empty((height, width, 3), np.uint8)
-        frame[:height // 2] = self._colour(self._cell + _HEADINGS[self._heading])
-        frame[height // 2:] = self._colour(self._cell)
+        frame[: height // 2] = self._colour(self._cell + _HEADINGS[self._heading])
+        frame[height // 2 :] = self._colour(self._cell)
         column = (self._heading * width) // 4
-        frame[:, column:column + max(1, width // 16)] = 255
+        frame[:, column : column + max(1, width // 16)] = 255
         return frame
 
     def _info(self) -> dict[str, Any]:

@@ -106,8 +106,14 @@ def probe_backend(backend: str) -> str:
     """Renders one tiny frame with `backend` in a subprocess; returns '' or why it failed."""
     environment = {**os.environ, "MUJOCO_GL": backend, "PYOPENGL_PLATFORM": backend}
     try:
-        result = subprocess.run([sys.executable, "-c", _PROBE], env=environment, capture_output=True,
-                                text=True, timeout=_PROBE_TIMEOUT_S, check=False)
+        result = subprocess.run(
+            [sys.executable, "-c", _PROBE],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=_PROBE_TIMEOUT_S,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return f"timed out after {_PROBE_TIMEOUT_S} s"
     if result.returncode == 0:
@@ -139,7 +145,8 @@ def configure_gl_backend() -> str:
     raise RenderingUnavailableError(
         "MuJoCo cannot render headless: neither EGL nor OSMesa works (" + "; ".join(failures) + "). "
         f"Install the system libraries, e.g. on Debian/Ubuntu: apt-get install -y {packages} "
-        "(OSMesa alone needs libosmesa6), or set MUJOCO_GL to a backend that works here.")
+        "(OSMesa alone needs libosmesa6), or set MUJOCO_GL to a backend that works here."
+    )
 
 
 def gl_context_class(mujoco) -> type:
@@ -147,9 +154,11 @@ def gl_context_class(mujoco) -> type:
     backend = os.environ.get("MUJOCO_GL", "").strip().lower()
     if backend == "egl":
         from mujoco import egl  # pylint: disable=g-import-not-at-top
+
         return egl.GLContext
     if backend == "osmesa":
         from mujoco import osmesa  # pylint: disable=g-import-not-at-top
+
         return osmesa.GLContext
     return mujoco.GLContext
 
@@ -185,14 +194,14 @@ class _TensorFlowAfterMesaGuard(importlib.abc.MetaPathFinder):
             raise ImportError(
                 "tensorflow cannot be imported after MuJoCo loaded Mesa's llvmpipe renderer in this "
                 "process (their LLVM copies clash and crash the process); import tensorflow before "
-                "creating the first MuJoCo environment")
+                "creating the first MuJoCo environment"
+            )
         return None
 
 
 def _guard_tensorflow_import() -> None:
     """Installs `_TensorFlowAfterMesaGuard` unless TensorFlow is already imported."""
-    if "tensorflow" not in sys.modules and not any(
-            isinstance(f, _TensorFlowAfterMesaGuard) for f in sys.meta_path):
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _TensorFlowAfterMesaGuard) for f in sys.meta_path):
         sys.meta_path.insert(0, _TensorFlowAfterMesaGuard())
 
 
@@ -200,6 +209,7 @@ def _guard_tensorflow_import_if_llvmpipe() -> None:
     """`_guard_tensorflow_import` if the current OpenGL context renders with llvmpipe."""
     try:
         from OpenGL import GL  # pylint: disable=g-import-not-at-top
+
         renderer = GL.glGetString(GL.GL_RENDERER) or b""
     except Exception:  # pylint: disable=broad-except
         return
@@ -209,9 +219,11 @@ def _guard_tensorflow_import_if_llvmpipe() -> None:
 
 def visual_settings_xml(height: int, width: int) -> str:
     """MJCF `<visual>` block for fast offscreen rendering of (height, width) images."""
-    return (f'<visual>\n    <global offwidth="{width}" offheight="{height}"/>\n'
-            '    <quality shadowsize="0" offsamples="0"/>\n    <headlight ambient="0.4 0.4 0.4"/>\n'
-            '  </visual>')
+    return (
+        f'<visual>\n    <global offwidth="{width}" offheight="{height}"/>\n'
+        '    <quality shadowsize="0" offsamples="0"/>\n    <headlight ambient="0.4 0.4 0.4"/>\n'
+        "  </visual>"
+    )
 
 
 class OffscreenRenderer:
@@ -222,17 +234,19 @@ class OffscreenRenderer:
 
     def __init__(self, model: Any, height: int, width: int, camera: str, max_geom: int = 200):
         """Args:
-          model: mujoco.MjModel, whose offscreen buffer is at least (height, width).
-          height: int, image rows.
-          width: int, image columns.
-          camera: str, name of a camera of `model`.
-          max_geom: int, capacity of the scene.
+        model: mujoco.MjModel, whose offscreen buffer is at least (height, width).
+        height: int, image rows.
+        width: int, image columns.
+        camera: str, name of a camera of `model`.
+        max_geom: int, capacity of the scene.
         """
         mujoco = import_mujoco()
         self._mujoco = mujoco
         if model.vis.global_.offwidth < width or model.vis.global_.offheight < height:
-            raise ValueError(f"the model's offscreen buffer ({model.vis.global_.offwidth}x"
-                             f"{model.vis.global_.offheight}) is smaller than {width}x{height}")
+            raise ValueError(
+                f"the model's offscreen buffer ({model.vis.global_.offwidth}x"
+                f"{model.vis.global_.offheight}) is smaller than {width}x{height}"
+            )
         camera_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
         if camera_id < 0:
             raise ValueError(f"the model has no camera named {camera!r}")
@@ -246,8 +260,11 @@ class OffscreenRenderer:
         self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_50)
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
         self._scene = mujoco.MjvScene(model, maxgeom=max_geom)
-        for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION,
-                     mujoco.mjtRndFlag.mjRND_SKYBOX):
+        for flag in (
+            mujoco.mjtRndFlag.mjRND_SHADOW,
+            mujoco.mjtRndFlag.mjRND_REFLECTION,
+            mujoco.mjtRndFlag.mjRND_SKYBOX,
+        ):
             self._scene.flags[flag] = False
         self._option = mujoco.MjvOption()
         self._camera = mujoco.MjvCamera()
@@ -265,8 +282,7 @@ class OffscreenRenderer:
         """A new uint8 array (height, width, 3) of the camera's view of `data`."""
         mujoco = self._mujoco
         self._gl.make_current()
-        mujoco.mjv_updateScene(model, data, self._option, None, self._camera,
-                               mujoco.mjtCatBit.mjCAT_ALL, self._scene)
+        mujoco.mjv_updateScene(model, data, self._option, None, self._camera, mujoco.mjtCatBit.mjCAT_ALL, self._scene)
         mujoco.mjr_render(self._viewport, self._scene, self._context)
         mujoco.mjr_readPixels(self._pixels, None, self._viewport, self._context)
         return np.flipud(self._pixels).copy()  # OpenGL rows run bottom-up

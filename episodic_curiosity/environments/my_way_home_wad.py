@@ -70,8 +70,8 @@ class FixedSpawn:
 
 
 SPAWNS = {
-        "sparse": FixedSpawn(map_spot_tid=10, heading_turns=(0.0, 0.01)),
-        "verysparse": FixedSpawn(map_spot_tid=15, heading_turns=(0.49, 0.51)),
+    "sparse": FixedSpawn(map_spot_tid=10, heading_turns=(0.0, 0.01)),
+    "verysparse": FixedSpawn(map_spot_tid=15, heading_turns=(0.49, 0.51)),
 }
 
 
@@ -102,21 +102,38 @@ def enter_script_bytecode(spawn: FixedSpawn) -> bytes:
     low, high = spawn.heading_turns
     if not low <= high:
         raise ValueError(f"heading range must be ordered, got {spawn.heading_turns}")
-    body = b"".join([
-        # SetActorPosition(0, GetActorX(tid), GetActorY(tid), z=0, fog=0); result dropped.
-        _PUSHBYTE, b"\x00",
-        _PUSHBYTE, bytes([tid]), _GETACTORX,
-        _PUSHBYTE, bytes([tid]), _GETACTORY,
-        _PUSH2BYTES, b"\x00\x00",
-        _SETACTORPOSITION, _DROP,
-        # SetActorAngle(0, random(low, high)).
-        _PUSHBYTE, b"\x00",
-        _PUSHNUMBER, _fixed_point(low), _PUSHNUMBER, _fixed_point(high), _RANDOM,
-        _SETACTORANGLE,
-        # Global 0 (the map reward ViZDoom reads) = 0, then ClearInventory().
-        _PUSHBYTE, b"\x00", _ASSIGNGLOBALVAR, b"\x00",
-        _CLEARINVENTORY,
-    ])
+    body = b"".join(
+        [
+            # SetActorPosition(0, GetActorX(tid), GetActorY(tid), z=0, fog=0); result dropped.
+            _PUSHBYTE,
+            b"\x00",
+            _PUSHBYTE,
+            bytes([tid]),
+            _GETACTORX,
+            _PUSHBYTE,
+            bytes([tid]),
+            _GETACTORY,
+            _PUSH2BYTES,
+            b"\x00\x00",
+            _SETACTORPOSITION,
+            _DROP,
+            # SetActorAngle(0, random(low, high)).
+            _PUSHBYTE,
+            b"\x00",
+            _PUSHNUMBER,
+            _fixed_point(low),
+            _PUSHNUMBER,
+            _fixed_point(high),
+            _RANDOM,
+            _SETACTORANGLE,
+            # Global 0 (the map reward ViZDoom reads) = 0, then ClearInventory().
+            _PUSHBYTE,
+            b"\x00",
+            _ASSIGNGLOBALVAR,
+            b"\x00",
+            _CLEARINVENTORY,
+        ]
+    )
     length = _SCRIPT2_END - _SCRIPT2_START
     padding = length - len(body) - len(_TERMINATE)
     if padding < 0:
@@ -130,7 +147,8 @@ def patched_wad_bytes(stock_wad: bytes, spawn: FixedSpawn) -> bytes:
     if digest != STOCK_WAD_MD5:
         raise WadFormatError(
             f"my_way_home.wad has md5 {digest}, expected the stock ViZDoom file "
-            f"{STOCK_WAD_MD5}; reinstall vizdoom (pip install 'episodic-curiosity[vizdoom]')")
+            f"{STOCK_WAD_MD5}; reinstall vizdoom (pip install 'episodic-curiosity[vizdoom]')"
+        )
     behaviors = [(o, s) for name, o, s in _lump_directory(stock_wad) if name == _BEHAVIOR]
     if len(behaviors) != 1:
         raise WadFormatError(f"expected one BEHAVIOR lump, found {len(behaviors)}")
@@ -142,7 +160,8 @@ def patched_wad_bytes(stock_wad: bytes, spawn: FixedSpawn) -> bytes:
 def cache_dir() -> str:
     """Per-user directory for generated files (override with EPISODIC_CURIOSITY_CACHE)."""
     root = os.environ.get("EPISODIC_CURIOSITY_CACHE") or os.path.join(
-        tempfile.gettempdir(), f"episodic_curiosity_{os.getuid()}")
+        tempfile.gettempdir(), f"episodic_curiosity_{os.getuid()}"
+    )
     os.makedirs(root, exist_ok=True)
     return root
 

@@ -31,7 +31,6 @@ class ScenarioSpec:
       env_kwargs: mapping, default constructor arguments.
       action_names: tuple of str, meaning of each discrete action (empty for continuous).
       max_episode_steps: int, episode length in agent steps (timeout).
-      hyperparameters: mapping, per-scenario overrides of method hyperparameters.
       unavailable_reason: str, why the scenario cannot be built yet ('' if it can).
       dependency_check: str, 'module:callable' raising MissingDependencyError when the
         simulator is missing ('' = none); `constructor()` calls it, so launchers fail early.
@@ -43,7 +42,6 @@ class ScenarioSpec:
     env_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     action_names: tuple[str, ...] = ()
     max_episode_steps: int = 0
-    hyperparameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     unavailable_reason: str = ""
     dependency_check: str = ""
 
@@ -54,7 +52,8 @@ class ScenarioSpec:
     def constructor(self) -> Callable[..., gym.Env]:
         if not self.available:
             raise errors.ScenarioNotAvailableError(
-                f"scenario {self.name!r} is not available yet: {self.unavailable_reason}")
+                f"scenario {self.name!r} is not available yet: {self.unavailable_reason}"
+            )
         if self.dependency_check:
             check_module, check = self.dependency_check.split(":")
             getattr(importlib.import_module(check_module), check)()
@@ -82,7 +81,8 @@ def get_scenario(name: str) -> ScenarioSpec:
         return _REGISTRY[name]
     except KeyError:
         raise errors.UnknownScenarioError(
-            f"unknown scenario {name!r}; valid scenarios: {', '.join(scenario_names())}") from None
+            f"unknown scenario {name!r}; valid scenarios: {', '.join(scenario_names())}"
+        ) from None
 
 
 def make_env(name: str, seed: int | None = None, **env_kwargs) -> gym.Env:
@@ -103,56 +103,85 @@ def make_env(name: str, seed: int | None = None, **env_kwargs) -> gym.Env:
 
 _VIZDOOM_ENTRY = "episodic_curiosity.environments.vizdoom:MyWayHomeEnv"
 for _variant in ("dense", "sparse", "verysparse"):
-    register(ScenarioSpec(
-        name=f"vizdoom_{_variant}",
-        family="vizdoom",
-        entry_point=_VIZDOOM_ENTRY,
-        env_kwargs={"variant": _variant, "action_repeat": 4, "episode_timeout_tics": 2100},
-        action_names=_VIZDOOM_ACTIONS,
-        max_episode_steps=2100 // 4,
-    ))
+    register(
+        ScenarioSpec(
+            name=f"vizdoom_{_variant}",
+            family="vizdoom",
+            entry_point=_VIZDOOM_ENTRY,
+            env_kwargs={"variant": _variant, "action_repeat": 4, "episode_timeout_tics": 2100},
+            action_names=_VIZDOOM_ACTIONS,
+            max_episode_steps=2100 // 4,
+        )
+    )
 
 # DeepMind Lab scenarios of the paper's Table 1 (the original code; levels and settings in
 # environments/dmlab.py SCENARIOS). Listed as available; building one without the
 # `deepmind_lab` module raises DMLabNotInstalledError with the build instructions.
-_DMLAB_ACTIONS = ("forward", "backward", "strafe_left", "strafe_right", "look_left", "look_right",
-                  "look_left_forward", "look_right_forward", "fire")
+_DMLAB_ACTIONS = (
+    "forward",
+    "backward",
+    "strafe_left",
+    "strafe_right",
+    "look_left",
+    "look_right",
+    "look_left_forward",
+    "look_right_forward",
+    "fire",
+)
 for _name, _actions, _seconds in (
-        ("noreward", _DMLAB_ACTIONS, 120), ("norewardnofire", _DMLAB_ACTIONS[:8], 120),
-        ("sparse", _DMLAB_ACTIONS, 120), ("verysparse", _DMLAB_ACTIONS, 120),
-        ("sparseplusdoors", _DMLAB_ACTIONS, 120), ("dense1", _DMLAB_ACTIONS, 60),
-        ("dense2", _DMLAB_ACTIONS, 60)):
-    register(ScenarioSpec(
-        name=_name,
-        family="dmlab",
-        # No-reward scenarios score exploration: their env reward is the grid oracle's.
-        entry_point=("episodic_curiosity.environments.dmlab:make_exploration_scored_env"
-                     if _name in ("noreward", "norewardnofire") else
-                     "episodic_curiosity.environments.dmlab:DMLabEnv"),
-        env_kwargs={"scenario": _name, "action_repeat": 4},
-        action_names=_actions,
-        max_episode_steps=_seconds * 60 // 4,  # 60 fps, action repeat 4
-        dependency_check="episodic_curiosity.environments.dmlab:import_deepmind_lab",
-    ))
+    ("noreward", _DMLAB_ACTIONS, 120),
+    ("norewardnofire", _DMLAB_ACTIONS[:8], 120),
+    ("sparse", _DMLAB_ACTIONS, 120),
+    ("verysparse", _DMLAB_ACTIONS, 120),
+    ("sparseplusdoors", _DMLAB_ACTIONS, 120),
+    ("dense1", _DMLAB_ACTIONS, 60),
+    ("dense2", _DMLAB_ACTIONS, 60),
+):
+    register(
+        ScenarioSpec(
+            name=_name,
+            family="dmlab",
+            # No-reward scenarios score exploration: their env reward is the grid oracle's.
+            entry_point=(
+                "episodic_curiosity.environments.dmlab:make_exploration_scored_env"
+                if _name in ("noreward", "norewardnofire")
+                else "episodic_curiosity.environments.dmlab:DMLabEnv"
+            ),
+            env_kwargs={"scenario": _name, "action_repeat": 4},
+            action_names=_actions,
+            max_episode_steps=_seconds * 60 // 4,  # 60 fps, action repeat 4
+            dependency_check="episodic_curiosity.environments.dmlab:import_deepmind_lab",
+        )
+    )
 
-register(ScenarioSpec(
-    name="ant_no_reward",
-    family="ant",
-    entry_point="episodic_curiosity.environments.ant:make_ant_env",
-    # the original code: the env reward is the grid oracle (G = 5, N = 25), the original's
-    # oracle-before-monitor score; training scales it by 0 (configs/scenario_ant.gin).
-    env_kwargs={"texture_mode": "random_tiled", "random_start_position": True, "reward": "grid_oracle",
-                "oracle_grid_size": 5.0, "oracle_cell_reward_normalizer": 25.0, "max_episode_steps": 1000},
-    max_episode_steps=1001,
-    # Without the `mujoco` extra: MissingDependencyError, before any GL backend is probed.
-    dependency_check="episodic_curiosity.environments.mujoco_rendering:check_mujoco",
-))
+register(
+    ScenarioSpec(
+        name="ant_no_reward",
+        family="ant",
+        entry_point="episodic_curiosity.environments.ant:make_ant_env",
+        # the original code: the env reward is the grid oracle (G = 5, N = 25), the original's
+        # oracle-before-monitor score; training scales it by 0 (configs/scenario_ant.gin).
+        env_kwargs={
+            "texture_mode": "random_tiled",
+            "random_start_position": True,
+            "reward": "grid_oracle",
+            "oracle_grid_size": 5.0,
+            "oracle_cell_reward_normalizer": 25.0,
+            "max_episode_steps": 1000,
+        },
+        max_episode_steps=1001,
+        # Without the `mujoco` extra: MissingDependencyError, before any GL backend is probed.
+        dependency_check="episodic_curiosity.environments.mujoco_rendering:check_mujoco",
+    )
+)
 
-register(ScenarioSpec(
-    name="fake",
-    family="fake",
-    entry_point="episodic_curiosity.environments.fake:FakeNavigationEnv",
-    env_kwargs={"episode_length": 20, "grid_size": 8},
-    action_names=_VIZDOOM_ACTIONS,
-    max_episode_steps=20,
-))
+register(
+    ScenarioSpec(
+        name="fake",
+        family="fake",
+        entry_point="episodic_curiosity.environments.fake:FakeNavigationEnv",
+        env_kwargs={"episode_length": 20, "grid_size": 8},
+        action_names=_VIZDOOM_ACTIONS,
+        max_episode_steps=20,
+    )
+)

@@ -78,12 +78,14 @@ def workers_skip_main_module():
         sys.modules["__main__"] = main_module
 
 
-def make_vector_env(scenario: str,
-                    num_envs: int,
-                    base_seed: int = DEFAULT_BASE_SEED,
-                    asynchronous: bool = True,
-                    context: str = "forkserver",
-                    env_kwargs: dict[str, Any] | None = None) -> gym.vector.VectorEnv:
+def make_vector_env(
+    scenario: str,
+    num_envs: int,
+    base_seed: int = DEFAULT_BASE_SEED,
+    asynchronous: bool = True,
+    context: str = "forkserver",
+    env_kwargs: dict[str, Any] | None = None,
+) -> gym.vector.VectorEnv:
     """Builds `num_envs` envs of `scenario` behind Gymnasium's vector API.
 
     Args:
@@ -105,8 +107,7 @@ def make_vector_env(scenario: str,
     ]
     if asynchronous:
         parent = process_control.ProcessIdentity.of()
-        env_fns = [functools.partial(_make_env_in_worker, parent, *fn.args, **fn.keywords)
-                   for fn in env_fns]
+        env_fns = [functools.partial(_make_env_in_worker, parent, *fn.args, **fn.keywords) for fn in env_fns]
         if context == "forkserver":
             # The fork server preloads the registry and this module (cheap: the workers'
             # constructors) instead of the caller's __main__.

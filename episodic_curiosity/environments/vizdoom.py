@@ -83,13 +83,19 @@ def _start_engine_reaper(engine_pid: int) -> subprocess.Popen | None:
     A process counts as gone once it has exited, even while nobody has reaped it yet (a zombie
     answers `kill -0`; its state in /proc is Z).
     """
-    script = ("alive() { [ -r /proc/$1/stat ] || { kill -0 $1 2>/dev/null; return; }; "
-              "read -r s < /proc/$1/stat || return 0; s=${s##*) }; [ \"${s%% *}\" != Z ]; }; "
-              "while alive $0 && alive $1; do sleep 1; done; kill -9 $1 2>/dev/null")
+    script = (
+        "alive() { [ -r /proc/$1/stat ] || { kill -0 $1 2>/dev/null; return; }; "
+        'read -r s < /proc/$1/stat || return 0; s=${s##*) }; [ "${s%% *}" != Z ]; }; '
+        "while alive $0 && alive $1; do sleep 1; done; kill -9 $1 2>/dev/null"
+    )
     try:
-        return subprocess.Popen(["sh", "-c", script, str(os.getpid()), str(engine_pid)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            ["sh", "-c", script, str(os.getpid()), str(engine_pid)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     except OSError:
         return None
 
@@ -110,13 +116,15 @@ class MyWayHomeEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 35 // 4}
 
-    def __init__(self,
-                 variant: str = "sparse",
-                 action_repeat: int = 4,
-                 episode_timeout_tics: int = 2100,
-                 seed: int | None = None,
-                 enable_cheats: bool = False,
-                 render_mode: str | None = None):
+    def __init__(
+        self,
+        variant: str = "sparse",
+        action_repeat: int = 4,
+        episode_timeout_tics: int = 2100,
+        seed: int | None = None,
+        enable_cheats: bool = False,
+        render_mode: str | None = None,
+    ):
         """Creates the game (one engine instance per env).
 
         Args:
@@ -162,11 +170,15 @@ class MyWayHomeEnv(gym.Env):
         game.set_render_messages(False)
         game.set_window_visible(False)
         game.set_sound_enabled(False)
-        game.set_available_buttons(
-            [vzd.Button.MOVE_FORWARD, vzd.Button.TURN_LEFT, vzd.Button.TURN_RIGHT])
-        game.set_available_game_variables([
-            vzd.GameVariable.POSITION_X, vzd.GameVariable.POSITION_Y,
-            vzd.GameVariable.POSITION_Z, vzd.GameVariable.ANGLE])
+        game.set_available_buttons([vzd.Button.MOVE_FORWARD, vzd.Button.TURN_LEFT, vzd.Button.TURN_RIGHT])
+        game.set_available_game_variables(
+            [
+                vzd.GameVariable.POSITION_X,
+                vzd.GameVariable.POSITION_Y,
+                vzd.GameVariable.POSITION_Z,
+                vzd.GameVariable.ANGLE,
+            ]
+        )
         game.set_episode_start_time(10)
         game.set_episode_timeout(episode_timeout_tics)
         game.set_living_reward(0.0)

@@ -1,16 +1,16 @@
 """PPO (PPO2 semantics) in TF2 / Keras 3: policies, GAE, losses, learner and rollout runner.
 
-    from episodic_curiosity import ppo
+from episodic_curiosity import ppo
 
-    policy = ppo.ActorCritic("cnn", envs.single_observation_space, envs.single_action_space)
-    config = ppo.PPOConfig()
-    runner = ppo.Runner(envs, policy, config.nsteps, config.gamma, config.lam)
-    learner = ppo.PPOLearner(policy, config)
-    runner.reset()
-    total = ppo.num_updates(total_timesteps, envs.num_envs, config.nsteps)
-    for update in range(1, total + 1):
-        batch, stats = runner.run()
-        losses = learner.train(batch, ppo.annealing_fraction(update, total))
+policy = ppo.ActorCritic("cnn", envs.single_observation_space, envs.single_action_space)
+config = ppo.PPOConfig()
+runner = ppo.Runner(envs, policy, config.nsteps, config.gamma, config.lam)
+learner = ppo.PPOLearner(policy, config)
+runner.reset()
+total = ppo.num_updates(total_timesteps, envs.num_envs, config.nsteps)
+for update in range(1, total + 1):
+    batch, stats = runner.run()
+    losses = learner.train(batch, ppo.annealing_fraction(update, total))
 """
 
 from episodic_curiosity.ppo.gae import compute_gae

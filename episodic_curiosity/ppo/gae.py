@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def compute_gae(rewards, values, dones, last_values, last_dones, gamma: float,
-                lam: float) -> tuple[np.ndarray, np.ndarray]:
+def compute_gae(
+    rewards, values, dones, last_values, last_dones, gamma: float, lam: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Advantages and returns of a rollout.
 
     delta_t = r_t + gamma * V_{t+1} * (1 - done_{t+1}) - V_t
@@ -36,12 +37,14 @@ def compute_gae(rewards, values, dones, last_values, last_dones, gamma: float,
     last_values = np.asarray(last_values, np.float64)
     last_dones = np.asarray(last_dones, np.float64)
     if rewards.ndim != 2 or values.shape != rewards.shape or dones.shape != rewards.shape:
-        raise ValueError(f"rewards, values and dones must share one [T, N] shape, got "
-                         f"{rewards.shape}, {values.shape}, {dones.shape}")
+        raise ValueError(
+            f"rewards, values and dones must share one [T, N] shape, got {rewards.shape}, {values.shape}, {dones.shape}"
+        )
     num_envs = rewards.shape[1]
     if last_values.shape != (num_envs,) or last_dones.shape != (num_envs,):
-        raise ValueError(f"last_values and last_dones must have shape [{num_envs}], got "
-                         f"{last_values.shape}, {last_dones.shape}")
+        raise ValueError(
+            f"last_values and last_dones must have shape [{num_envs}], got {last_values.shape}, {last_dones.shape}"
+        )
     # Row t + 1 of these is what step t bootstraps from.
     next_values = np.concatenate([values[1:], last_values[None]], axis=0)
     next_nonterminal = 1.0 - np.concatenate([dones[1:], last_dones[None]], axis=0)

@@ -82,8 +82,9 @@ class PPOConfig:
 
         for name in ("nsteps", "nminibatches", "noptepochs"):
             value = getattr(self, name)
-            check(isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1,
-                  name, "an int >= 1")
+            check(
+                isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1, name, "an int >= 1"
+            )
         for name in ("learning_rate", "max_grad_norm", "cliprange", "adam_epsilon"):
             check(_is_number(getattr(self, name)) and getattr(self, name) > 0, name, "a number > 0")
         for name in ("ent_coef", "vf_coef"):
@@ -95,8 +96,10 @@ class PPOConfig:
         if num_envs is not None and not errors:
             batch_size = num_envs * self.nsteps
             if num_envs < 1 or batch_size % self.nminibatches:
-                errors.append(f"batch num_envs * nsteps = {num_envs} * {self.nsteps} = {batch_size} "
-                              f"(must be divisible by nminibatches={self.nminibatches})")
+                errors.append(
+                    f"batch num_envs * nsteps = {num_envs} * {self.nsteps} = {batch_size} "
+                    f"(must be divisible by nminibatches={self.nminibatches})"
+                )
         if errors:
             raise ValueError("invalid PPO config: " + "; ".join(errors))
 
@@ -126,8 +129,7 @@ def annealing_fraction(update: int, total_updates: int) -> float:
       total_updates: int, number of updates in the run.
     """
     if total_updates < 1 or not 1 <= update <= total_updates:
-        raise ValueError(f"need 1 <= update <= total_updates, got update={update}, "
-                         f"total_updates={total_updates}")
+        raise ValueError(f"need 1 <= update <= total_updates, got update={update}, total_updates={total_updates}")
     return 1.0 - (update - 1.0) / total_updates
 
 
@@ -140,8 +142,7 @@ def minibatch_indices(batch_size: int, nminibatches: int, rng: np.random.Generat
       rng: np.random.Generator, draws the permutation.
     """
     if nminibatches < 1 or batch_size % nminibatches:
-        raise ValueError(f"batch of {batch_size} samples does not split into {nminibatches} "
-                         f"equal minibatches")
+        raise ValueError(f"batch of {batch_size} samples does not split into {nminibatches} equal minibatches")
     return np.split(rng.permutation(batch_size), nminibatches)
 
 
@@ -165,22 +166,23 @@ class PPOLearner:
 
     def __init__(self, policy: ActorCritic, config: PPOConfig, seed: int = 0):
         """Args:
-          policy: ActorCritic, the policy to train (its `trainable_variables` are updated).
-          config: PPOConfig, hyperparameters (validated here).
-          seed: int, seeds the minibatch shuffling.
+        policy: ActorCritic, the policy to train (its `trainable_variables` are updated).
+        config: PPOConfig, hyperparameters (validated here).
+        seed: int, seeds the minibatch shuffling.
         """
         config.validate()
         self.policy = policy
         self.config = config
         self._rng = np.random.default_rng(seed)
         self._variables = policy.trainable_variables
-        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate,
-                                               epsilon=config.adam_epsilon)
+        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=config.adam_epsilon)
         self.optimizer.build(self._variables)
         scalar = tf.TensorSpec([], tf.float32)
         vector = tf.TensorSpec([None], tf.float32)
-        self._train_step = tf.function(self._minibatch_step, input_signature=[
-            policy.observation_spec, policy.action_spec, vector, vector, vector, scalar, scalar])
+        self._train_step = tf.function(
+            self._minibatch_step,
+            input_signature=[policy.observation_spec, policy.action_spec, vector, vector, vector, scalar, scalar],
+        )
 
     def schedule(self, frac: float) -> tuple[float, float]:
         """(learning rate, clip range) for annealing fraction `frac`, per the config's switches.
@@ -209,8 +211,7 @@ class PPOLearner:
             raise ValueError(f"batch lacks keys {missing}; needs {list(BATCH_KEYS)}")
         arrays = {
             "observations": np.asarray(batch["observations"]),
-            "actions": np.asarray(batch["actions"]).astype(self.policy.action_spec.dtype.as_numpy_dtype,
-                                                             copy=False),
+            "actions": np.asarray(batch["actions"]).astype(self.policy.action_spec.dtype.as_numpy_dtype, copy=False),
             **{key: np.asarray(batch[key], np.float32) for key in ("returns", "values", "neglogps")},
         }
         batch_size = len(arrays["observations"])
@@ -223,18 +224,24 @@ class PPOLearner:
         results = []
         for _ in range(self.config.noptepochs):
             for indices in minibatch_indices(batch_size, self.config.nminibatches, self._rng):
-                results.append(self._train_step(
-                    arrays["observations"][indices], arrays["actions"][indices],
-                    arrays["returns"][indices], arrays["values"][indices],
-                    arrays["neglogps"][indices], learning_rate_t, cliprange_t))
+                results.append(
+                    self._train_step(
+                        arrays["observations"][indices],
+                        arrays["actions"][indices],
+                        arrays["returns"][indices],
+                        arrays["values"][indices],
+                        arrays["neglogps"][indices],
+                        learning_rate_t,
+                        cliprange_t,
+                    )
+                )
         means = np.mean(np.array([[float(x) for x in step] for step in results]), axis=0)
         stats = dict(zip(STAT_KEYS, (float(m) for m in means)))
         stats["learning_rate"] = learning_rate
         stats["cliprange"] = cliprange
         return stats
 
-    def _minibatch_step(self, observations, actions, returns, old_values, old_neglogps,
-                        learning_rate, cliprange):
+    def _minibatch_step(self, observations, actions, returns, old_values, old_neglogps, learning_rate, cliprange):
         """One gradient step; returns the STAT_KEYS values as scalar tensors."""
         advantages = returns - old_values
         if self.config.normalize_advantages:
@@ -249,5 +256,10 @@ class PPOLearner:
         gradients, _ = tf.clip_by_global_norm(gradients, self.config.max_grad_norm)
         self.optimizer.learning_rate.assign(learning_rate)
         self.optimizer.apply_gradients(zip(gradients, self._variables))
-        return (pg_loss, vf_loss, mean_entropy, losses.approx_kl(neglogp, old_neglogps),
-                losses.clip_fraction(neglogp, old_neglogps, cliprange))
+        return (
+            pg_loss,
+            vf_loss,
+            mean_entropy,
+            losses.approx_kl(neglogp, old_neglogps),
+            losses.clip_fraction(neglogp, old_neglogps, cliprange),
+        )

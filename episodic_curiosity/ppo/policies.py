@@ -58,15 +58,18 @@ class _SeedStream:
         self._sequence = np.random.SeedSequence(seed)
 
     def next(self) -> int:
-        child, = self._sequence.spawn(1)
+        (child,) = self._sequence.spawn(1)
         return int(child.generate_state(1)[0] % (2**31 - 1))
 
 
 def _dense(units: int, gain: float, seeds: _SeedStream, activation: str | None, name: str):
     return keras.layers.Dense(
-        units, activation=activation, name=name,
+        units,
+        activation=activation,
+        name=name,
         kernel_initializer=keras.initializers.Orthogonal(gain=gain, seed=seeds.next()),
-        bias_initializer="zeros")
+        bias_initializer="zeros",
+    )
 
 
 def categorical_neglogp(logits: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
@@ -102,9 +105,11 @@ def gaussian_neglogp(mean: tf.Tensor, log_std: tf.Tensor, actions: tf.Tensor) ->
     """
     standardized = (actions - mean) * tf.exp(-log_std)
     dimensions = tf.cast(tf.shape(mean)[-1], mean.dtype)
-    return (0.5 * tf.reduce_sum(tf.square(standardized), axis=-1)
-            + _HALF_LOG_2PI * dimensions
-            + tf.reduce_sum(log_std * tf.ones_like(mean), axis=-1))
+    return (
+        0.5 * tf.reduce_sum(tf.square(standardized), axis=-1)
+        + _HALF_LOG_2PI * dimensions
+        + tf.reduce_sum(log_std * tf.ones_like(mean), axis=-1)
+    )
 
 
 def gaussian_entropy(mean: tf.Tensor, log_std: tf.Tensor) -> tf.Tensor:
@@ -130,28 +135,24 @@ class ActorCritic:
         bias, value head kernel, bias.
     """
 
-    def __init__(self,
-                 architecture: str,
-                 observation_space: gym.Space,
-                 action_space: gym.Space,
-                 seed: int = 0):
+    def __init__(self, architecture: str, observation_space: gym.Space, action_space: gym.Space, seed: int = 0):
         """Args:
-          architecture: str, 'cnn' or 'cnn_small' (Discrete actions, image observations) or 'mlp'.
-          observation_space: gym.Space, a Box; HxWxC for 'cnn'.
-          action_space: gym.Space, Discrete ('cnn', 'mlp') or 1-d Box ('mlp').
-          seed: int, seeds the weight initialisers and the action sampler.
+        architecture: str, 'cnn' or 'cnn_small' (Discrete actions, image observations) or 'mlp'.
+        observation_space: gym.Space, a Box; HxWxC for 'cnn'.
+        action_space: gym.Space, Discrete ('cnn', 'mlp') or 1-d Box ('mlp').
+        seed: int, seeds the weight initialisers and the action sampler.
         """
         if architecture not in ARCHITECTURES:
-            raise ValueError(f"unknown policy architecture {architecture!r}; "
-                             f"valid: {', '.join(ARCHITECTURES)}")
+            raise ValueError(f"unknown policy architecture {architecture!r}; valid: {', '.join(ARCHITECTURES)}")
         _check_spaces(architecture, observation_space, action_space)
         self._architecture = architecture
         self.observation_space = observation_space
         self.action_space = action_space
         self.seed = int(seed)
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
-        self.observation_spec = tf.TensorSpec([None, *observation_space.shape],
-                                              tf.as_dtype(observation_space.dtype), name="observations")
+        self.observation_spec = tf.TensorSpec(
+            [None, *observation_space.shape], tf.as_dtype(observation_space.dtype), name="observations"
+        )
         if self.discrete:
             self.action_spec = tf.TensorSpec([None], tf.int64, name="actions")
         else:
@@ -168,14 +169,12 @@ class ActorCritic:
             self.value_model = _build_mlp_tower(obs_size, 1, _VALUE_HEAD_GAIN, seeds, "value")
             self._variables = list(self.policy_model.trainable_variables)
             if not self.discrete:
-                self.log_std = keras.Variable(np.zeros(head_units, np.float32), name="log_std",
-                                              trainable=True)
+                self.log_std = keras.Variable(np.zeros(head_units, np.float32), name="log_std", trainable=True)
                 self._variables.append(self.log_std)
             self._variables.extend(self.value_model.trainable_variables)
         self._generator = tf.random.Generator.from_seed(self.seed)
         self._step_fn = tf.function(self._step, input_signature=[self.observation_spec])
-        self._value_fn = tf.function(lambda obs: self._forward(obs)[1],
-                                     input_signature=[self.observation_spec])
+        self._value_fn = tf.function(lambda obs: self._forward(obs)[1], input_signature=[self.observation_spec])
 
     @property
     def architecture(self) -> str:
@@ -221,8 +220,11 @@ class ActorCritic:
         distribution, values = self._forward(observations)
         if self.discrete:
             return categorical_neglogp(distribution, actions), categorical_entropy(distribution), values
-        return (gaussian_neglogp(distribution, self.log_std, actions),
-                gaussian_entropy(distribution, self.log_std), values)
+        return (
+            gaussian_neglogp(distribution, self.log_std, actions),
+            gaussian_entropy(distribution, self.log_std),
+            values,
+        )
 
     # Internals ---------------------------------------------------------------------------------
 
@@ -230,8 +232,9 @@ class ActorCritic:
         observations = np.asarray(observations)
         expected = tuple(self.observation_space.shape)
         if observations.ndim != len(expected) + 1 or tuple(observations.shape[1:]) != expected:
-            raise ValueError(f"observations must have shape [B, {', '.join(map(str, expected))}], "
-                             f"got {list(observations.shape)}")
+            raise ValueError(
+                f"observations must have shape [B, {', '.join(map(str, expected))}], got {list(observations.shape)}"
+            )
         return observations.astype(self.observation_spec.dtype.as_numpy_dtype, copy=False)
 
     def _forward(self, observations: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -249,8 +252,7 @@ class ActorCritic:
         if self.discrete:
             # Gumbel-max: argmax(logits + Gumbel noise) is a sample of softmax(logits).
             uniform = self._generator.uniform(tf.shape(distribution), minval=1e-20, maxval=1.0)
-            actions = tf.argmax(distribution - tf.math.log(-tf.math.log(uniform)), axis=-1,
-                                output_type=tf.int64)
+            actions = tf.argmax(distribution - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int64)
             neglogps = categorical_neglogp(distribution, actions)
         else:
             noise = self._generator.normal(tf.shape(distribution))
@@ -267,36 +269,43 @@ def _check_spaces(architecture: str, observation_space: Any, action_space: Any) 
             raise ValueError(f"policy {architecture!r} needs HxWxC observations, got shape {observation_space.shape}")
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ValueError(f"policy {architecture!r} needs a Discrete action space, got {action_space}")
-    elif not (isinstance(action_space, gym.spaces.Discrete)
-              or (isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1)):
+    elif not (
+        isinstance(action_space, gym.spaces.Discrete)
+        or (isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1)
+    ):
         raise ValueError(f"policy 'mlp' needs a Discrete or 1-d Box action space, got {action_space}")
 
 
-def _build_cnn(observation_space: gym.spaces.Box, num_actions: int, seeds: _SeedStream,
-               small: bool = False) -> keras.Model:
+def _build_cnn(
+    observation_space: gym.spaces.Box, num_actions: int, seeds: _SeedStream, small: bool = False
+) -> keras.Model:
     """Nature-DQN torso (or, `small`, the ICM paper's 42x42 one) with logits and value heads:
     obs -> (logits [B, A], value [B, 1])."""
-    observations = keras.Input(shape=observation_space.shape, dtype=str(observation_space.dtype),
-                               name="observations")
+    observations = keras.Input(shape=observation_space.shape, dtype=str(observation_space.dtype), name="observations")
     # Rescaling casts to float32 first, so uint8 frames enter the model unconverted.
     hidden = keras.layers.Rescaling(1.0 / 255.0, name="scale")(observations)
     convolutions = _SMALL_CNN_CONVOLUTIONS if small else _CNN_CONVOLUTIONS
     for index, (filters, kernel, stride) in enumerate(convolutions, start=1):
         hidden = keras.layers.Conv2D(
-            filters, kernel, strides=stride, padding="same" if small else "valid",
-            activation="elu" if small else "relu", name=f"conv{index}",
+            filters,
+            kernel,
+            strides=stride,
+            padding="same" if small else "valid",
+            activation="elu" if small else "relu",
+            name=f"conv{index}",
             kernel_initializer=keras.initializers.Orthogonal(gain=_HIDDEN_GAIN, seed=seeds.next()),
-            bias_initializer="zeros")(hidden)
+            bias_initializer="zeros",
+        )(hidden)
     hidden = keras.layers.Flatten(name="flatten")(hidden)
     hidden = _dense(_SMALL_CNN_FC_UNITS if small else _CNN_FC_UNITS, _HIDDEN_GAIN, seeds, "relu", "fc")(hidden)
     logits = _dense(num_actions, _POLICY_HEAD_GAIN, seeds, None, "policy_logits")(hidden)
     value = _dense(1, _VALUE_HEAD_GAIN, seeds, None, "value")(hidden)
-    return keras.Model(observations, [logits, value], name="small_cnn_actor_critic" if small
-                       else "nature_cnn_actor_critic")
+    return keras.Model(
+        observations, [logits, value], name="small_cnn_actor_critic" if small else "nature_cnn_actor_critic"
+    )
 
 
-def _build_mlp_tower(obs_size: int, head_units: int, head_gain: float, seeds: _SeedStream,
-                     name: str) -> keras.Model:
+def _build_mlp_tower(obs_size: int, head_units: int, head_gain: float, seeds: _SeedStream, name: str) -> keras.Model:
     """2 x FC 64 tanh and a linear head: flat float32 obs [B, obs_size] -> [B, head_units]."""
     inputs = keras.Input(shape=(obs_size,), dtype="float32", name=f"{name}_observations")
     hidden = inputs

@@ -16,6 +16,13 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from episodic_curiosity.intrinsic.base import curiosity_frames
+from episodic_curiosity.intrinsic.base import EpisodeBonusTracker
+from episodic_curiosity.intrinsic.base import IntrinsicReward
+from episodic_curiosity.intrinsic.base import RewardScales
+from episodic_curiosity.intrinsic.base import Rollout
+from episodic_curiosity.intrinsic.base import Step
+from episodic_curiosity.intrinsic.base import step_positions
 from episodic_curiosity.ppo.gae import compute_gae
 from episodic_curiosity.ppo.policies import ActorCritic
 
@@ -36,20 +43,23 @@ def check_step_data(observations, rewards, space: gym.Space | None, vector_step:
     rewards = np.asarray(rewards)
     bad = np.flatnonzero(~np.isfinite(rewards.astype(np.float64)))
     if bad.size:
-        raise NonFiniteError(f"non-finite reward {float(rewards[bad[0]])} from env {int(bad[0])} at vector "
-                             f"step {vector_step} ({bad.size} envs affected); training stopped before "
-                             "any update used it")
+        raise NonFiniteError(
+            f"non-finite reward {float(rewards[bad[0]])} from env {int(bad[0])} at vector "
+            f"step {vector_step} ({bad.size} envs affected); training stopped before "
+            "any update used it"
+        )
     if space is not None and getattr(space, "shape", None) is not None:
         observations = np.asarray(observations)
         if observations.dtype != space.dtype or tuple(observations.shape[1:]) != tuple(space.shape):
-            raise ValueError(f"observations at vector step {vector_step} are {observations.dtype} "
-                             f"{list(observations.shape[1:])} per env, the observation space says "
-                             f"{space.dtype} {list(space.shape)}")
+            raise ValueError(
+                f"observations at vector step {vector_step} are {observations.dtype} "
+                f"{list(observations.shape[1:])} per env, the observation space says "
+                f"{space.dtype} {list(space.shape)}"
+            )
         if np.issubdtype(observations.dtype, np.floating):
             bad_envs = np.flatnonzero(~np.isfinite(observations.reshape(len(observations), -1)).all(axis=1))
             if bad_envs.size:
-                raise NonFiniteError(f"non-finite observation from env {int(bad_envs[0])} at vector "
-                                     f"step {vector_step}")
+                raise NonFiniteError(f"non-finite observation from env {int(bad_envs[0])} at vector step {vector_step}")
 
 
 def swap_and_flatten(array: np.ndarray) -> np.ndarray:
@@ -65,44 +75,75 @@ def swap_and_flatten(array: np.ndarray) -> np.ndarray:
 
 
 class Runner:
-    """Collects `nsteps` steps of every env per `run()`, continuing episodes across calls."""
+    """Collects `nsteps` steps of every env per `run()`, continuing episodes across calls.
 
-    def __init__(self, env: gym.vector.VectorEnv, policy: ActorCritic, nsteps: int, gamma: float,
-                 lam: float):
+    With an intrinsic reward (`intrinsic.IntrinsicReward`), the runner hands it every step
+    (`observe`) and then the whole rollout (`compute_bonus`, then `update`), and PPO trains
+    on `scales.combine(task reward, bonus)`: s_task x r + alpha x bonus (the one place where
+    the two meet). Without one, PPO trains on `scales.combine(task reward, None)`, or on the
+    env's reward when `scales` is None.
+    """
+
+    def __init__(
+        self,
+        env: gym.vector.VectorEnv,
+        policy: ActorCritic,
+        nsteps: int,
+        gamma: float,
+        lam: float,
+        intrinsic_reward: IntrinsicReward | None = None,
+        scales: RewardScales | None = None,
+    ):
         """Args:
-          env: gym.vector.VectorEnv with SAME_STEP auto-reset (checked when its metadata
-            declares an 'autoreset_mode').
-          policy: ActorCritic, acts in `env`.
-          nsteps: int, steps per env per `run()`.
-          gamma: float, discount for GAE.
-          lam: float, GAE lambda.
+        env: gym.vector.VectorEnv with SAME_STEP auto-reset (checked when its metadata
+          declares an 'autoreset_mode'); its reward is the task reward. Frames for the bonus
+          come from `info['frame']` (the `CuriosityEnvWrapper` provides it), else from the
+          observations.
+        policy: ActorCritic, acts in `env`.
+        nsteps: int, steps per env per `run()`.
+        gamma: float, discount for GAE.
+        lam: float, GAE lambda.
+        intrinsic_reward: IntrinsicReward or None, the exploration bonus.
+        scales: RewardScales or None (needed with an intrinsic reward).
         """
         if nsteps < 1:
             raise ValueError(f"nsteps must be >= 1, got {nsteps}")
         autoreset_mode = env.metadata.get("autoreset_mode")
         if autoreset_mode is not None and autoreset_mode != gym.vector.AutoresetMode.SAME_STEP:
-            raise ValueError(f"the Runner needs a vector env with SAME_STEP auto-reset, got "
-                             f"{autoreset_mode}; build it with autoreset_mode="
-                             f"gymnasium.vector.AutoresetMode.SAME_STEP")
+            raise ValueError(
+                f"the Runner needs a vector env with SAME_STEP auto-reset, got "
+                f"{autoreset_mode}; build it with autoreset_mode="
+                f"gymnasium.vector.AutoresetMode.SAME_STEP"
+            )
+        if intrinsic_reward is not None and scales is None:
+            raise ValueError("a Runner with an intrinsic reward needs RewardScales (s_task, alpha)")
         self.env = env
         self.policy = policy
         self.nsteps = int(nsteps)
         self.gamma = float(gamma)
         self.lam = float(lam)
         self.num_envs = int(env.num_envs)
+        self.intrinsic_reward = intrinsic_reward
+        self.scales = scales
+        self.bonus_tracker = EpisodeBonusTracker(self.num_envs)
         self.observations = None  # The observation each env's next step starts from.
         self.dones = np.zeros(self.num_envs, bool)  # Whether it starts a new episode.
         self._episode_returns = np.zeros(self.num_envs)  # Raw task reward so far, per env.
         self._episode_lengths = np.zeros(self.num_envs, np.int64)
         self.vector_steps = 0  # steps taken by this runner, for error messages
+        self.last_bonus = None  # [T, N] bonus of the last rollout
+        self.last_update = {}  # what intrinsic_reward.update returned
 
     def reset(self, seed: int | list[int] | None = None) -> None:
-        """Resets the env, the done-before-step flags (False) and the episode counters.
+        """Resets the env, the intrinsic reward's episodic state, the done-before-step flags
+        (False) and the episode counters.
 
         Args:
           seed: int, list of ints or None, passed to `env.reset`.
         """
         self.observations, _ = self.env.reset(seed=seed)
+        if self.intrinsic_reward is not None:
+            self.intrinsic_reward.reset()
         self.dones = np.zeros(self.num_envs, bool)
         self._episode_returns[:] = 0.0
         self._episode_lengths[:] = 0
@@ -113,7 +154,7 @@ class Runner:
         Returns: (batch, stats).
           batch: dict of [nsteps * N, ...] arrays, env-major: 'observations' (env dtype),
             'actions', 'returns', 'values', 'neglogps', 'advantages', 'dones' (bool,
-            done-before-step), 'rewards' (the env's reward, what PPO trains on).
+            done-before-step), 'rewards' (what PPO trains on).
           stats: 'episode_returns' (list of the episodes that ended in this call: raw task
             return, the sum of info['task_reward'] where the env provides it, else of the
             reward), 'episode_lengths' (list, same episodes), 'steps' (nsteps * N).
@@ -121,12 +162,14 @@ class Runner:
         if self.observations is None:
             self.reset()
         steps, envs = self.nsteps, self.num_envs
-        observations = np.empty((steps, *self.observations.shape), self.observations.dtype)
+        method = self.intrinsic_reward
+        observations = np.empty((steps + 1, *self.observations.shape), self.observations.dtype)
         dones = np.empty((steps, envs), bool)
-        rewards = np.empty((steps, envs), np.float32)
+        step_dones = np.empty((steps, envs), bool)
+        task_rewards = np.empty((steps, envs), np.float64)
         values = np.empty((steps, envs), np.float32)
         neglogps = np.empty((steps, envs), np.float32)
-        actions = None
+        actions = frames = positions = None
         finished_returns, finished_lengths = [], []
         for t in range(steps):
             step_actions, values[t], neglogps[t] = self.policy.step(self.observations)
@@ -135,36 +178,87 @@ class Runner:
             actions[t] = step_actions
             observations[t] = self.observations
             dones[t] = self.dones
-            self.observations, step_rewards, terminated, truncated, infos = self.env.step(step_actions)
+            next_observations, step_rewards, terminated, truncated, infos = self.env.step(step_actions)
             self.vector_steps += 1
-            check_step_data(self.observations, step_rewards,
-                            getattr(self.env, "single_observation_space", None), self.vector_steps)
-            rewards[t] = step_rewards
-            self.dones = np.logical_or(terminated, truncated)
+            check_step_data(
+                next_observations, step_rewards, getattr(self.env, "single_observation_space", None), self.vector_steps
+            )
+            task_rewards[t] = step_rewards
+            self.dones = step_dones[t] = np.logical_or(terminated, truncated)
             self._count_episodes(step_rewards, infos, finished_returns, finished_lengths)
-        # Vector wrappers that compute rewards per rollout (the curiosity wrapper's deferred
-        # bonus) complete them here, before GAE.
-        rollout_rewards = getattr(self.env, "rollout_rewards", None)
-        if rollout_rewards is not None:
-            rewards = np.asarray(rollout_rewards(rewards), np.float32)
-            if not np.all(np.isfinite(rewards)):
-                t, env = np.argwhere(~np.isfinite(rewards))[0]
-                raise NonFiniteError(f"non-finite reward (with the curiosity bonus) from env {env} at "
-                                     f"vector step {self.vector_steps - steps + t + 1}")
+            if method is not None:
+                frame = position = None
+                if method.uses_frames:
+                    frame = curiosity_frames(next_observations, infos)
+                    if frames is None:
+                        frames = np.empty((steps, *frame.shape), frame.dtype)
+                    frames[t] = frame
+                if method.uses_positions:
+                    position = step_positions(infos, self.dones)
+                    if positions is None:
+                        positions = np.empty((steps, *position.shape))
+                    positions[t] = position
+                method.observe(
+                    Step(
+                        index=t,
+                        observation=self.observations,
+                        action=step_actions,
+                        next_observation=next_observations,
+                        task_reward=task_rewards[t],
+                        done=self.dones,
+                        frame=frame,
+                        position=position,
+                        infos=infos,
+                    )
+                )
+            self.observations = next_observations
+        observations[steps] = self.observations
+        rewards = task_rewards
+        if method is not None:
+            rollout = Rollout(
+                observations=observations,
+                actions=actions,
+                task_rewards=task_rewards,
+                dones=step_dones,
+                frames=frames,
+                positions=positions,
+            )
+            bonus = np.asarray(method.compute_bonus(rollout), np.float64)
+            if bonus.shape != (steps, envs):
+                raise ValueError(
+                    f"{type(method).__name__}.compute_bonus returned shape {list(bonus.shape)}, "
+                    f"expected [{steps}, {envs}]"
+                )
+            if not np.all(np.isfinite(bonus)):
+                t, env = np.argwhere(~np.isfinite(bonus))[0]
+                raise NonFiniteError(
+                    f"non-finite exploration bonus ({type(method).__name__}) for env {env} "
+                    f"at vector step {self.vector_steps - steps + t + 1}"
+                )
+            self.last_update = method.update(rollout)
+            self.last_bonus = bonus
+            self.bonus_tracker.add(task_rewards, bonus, step_dones)
+            rewards = self.scales.combine(task_rewards, bonus)
+        elif self.scales is not None:
+            rewards = self.scales.combine(task_rewards, None)
+        rewards = np.asarray(rewards, np.float32)
         last_values = self.policy.value(self.observations)
-        advantages, returns = compute_gae(rewards, values, dones, last_values, self.dones,
-                                          self.gamma, self.lam)
+        advantages, returns = compute_gae(rewards, values, dones, last_values, self.dones, self.gamma, self.lam)
         batch = {
-            "observations": observations, "actions": actions, "returns": returns, "values": values,
-            "neglogps": neglogps, "advantages": advantages, "dones": dones, "rewards": rewards,
+            "observations": observations[:steps],
+            "actions": actions,
+            "returns": returns,
+            "values": values,
+            "neglogps": neglogps,
+            "advantages": advantages,
+            "dones": dones,
+            "rewards": rewards,
         }
         batch = {key: swap_and_flatten(value) for key, value in batch.items()}
-        stats = {"episode_returns": finished_returns, "episode_lengths": finished_lengths,
-                 "steps": steps * envs}
+        stats = {"episode_returns": finished_returns, "episode_lengths": finished_lengths, "steps": steps * envs}
         return batch, stats
 
-    def _count_episodes(self, rewards: np.ndarray, infos: dict, finished_returns: list,
-                        finished_lengths: list) -> None:
+    def _count_episodes(self, rewards: np.ndarray, infos: dict, finished_returns: list, finished_lengths: list) -> None:
         """Adds one step to each env's episode counters; closes the episodes that ended."""
         task_rewards = np.asarray(rewards, np.float64)
         if "task_reward" in infos:

@@ -56,7 +56,8 @@ EGL_SEED1_MAZE = (
     "*** *PPP  *GPP* *\n"
     "*** *PGG* ***** *\n"
     "***  PGG*       *\n"
-    "*****************\n")
+    "*****************\n"
+)
 
 ACTION_SPEC = [
     {"name": "LOOK_LEFT_RIGHT_PIXELS_PER_FRAME", "min": -512, "max": 512},
@@ -78,18 +79,55 @@ _OBSERVATION_SPECS = {
     "MAP_FRAME_NUMBER": ((1,), np.float64),
 }
 
-_ENGINE_KEYS = {"levelName", "levelDirectory", "width", "height", "fps", "mixerSeed",
-                "appendCommand", "minimalUI", "reducedUI", "localLevelCache", "globalLevelCache",
-                "vmMode", "logToStdErr", "playerName", "gpuDeviceIndex", "use_pbos"}
-_WHITELISTED = {"logLevel", "invocationMode", "allowHoldOutLevels", "levelGenerator", "playerId",
-                "players", "randomSeed", "datasetPath", "enableCameraMovement"}
-_EXPLORE_OPTIONS = {"episodeLengthSeconds", "mazeHeight", "mazeWidth", "roomCount", "roomMaxSize",
-                    "roomMinSize", "objectCount", "spawnCount", "extraConnectionProbability",
-                    "decalFrequency", "overrideEntityLayer"}
+_ENGINE_KEYS = {
+    "levelName",
+    "levelDirectory",
+    "width",
+    "height",
+    "fps",
+    "mixerSeed",
+    "appendCommand",
+    "minimalUI",
+    "reducedUI",
+    "localLevelCache",
+    "globalLevelCache",
+    "vmMode",
+    "logToStdErr",
+    "playerName",
+    "gpuDeviceIndex",
+    "use_pbos",
+}
+_WHITELISTED = {
+    "logLevel",
+    "invocationMode",
+    "allowHoldOutLevels",
+    "levelGenerator",
+    "playerId",
+    "players",
+    "randomSeed",
+    "datasetPath",
+    "enableCameraMovement",
+}
+_EXPLORE_OPTIONS = {
+    "episodeLengthSeconds",
+    "mazeHeight",
+    "mazeWidth",
+    "roomCount",
+    "roomMaxSize",
+    "roomMinSize",
+    "objectCount",
+    "spawnCount",
+    "extraConnectionProbability",
+    "decalFrequency",
+    "overrideEntityLayer",
+}
 # Stock level -> (kind, episode seconds, extra options).
 _STOCK_LEVELS = {
-    "contributed/dmlab30/explore_goal_locations_large":
-        ("explore", 120, {"overrideGoalStartRow", "overrideGoalEndRow"}),
+    "contributed/dmlab30/explore_goal_locations_large": (
+        "explore",
+        120,
+        {"overrideGoalStartRow", "overrideGoalEndRow"},
+    ),
     "contributed/dmlab30/explore_obstructed_goals_large": ("explore", 120, {"doorsClosed"}),
     "contributed/dmlab30/rooms_keys_doors_puzzle": ("keys_doors", 60, set()),
     "contributed/dmlab30/rooms_collect_good_objects_train": ("collect", 60, set()),
@@ -120,8 +158,7 @@ def _project_level_options(path: str) -> set[str]:
 class Lab:
     """Follows `deepmind_lab.Lab`; see the module docstring."""
 
-    def __init__(self, level, observations, config=None, renderer="software", level_cache=None,
-                 temp_folder=None):
+    def __init__(self, level, observations, config=None, renderer="software", level_cache=None, temp_folder=None):
         config = {} if config is None else config
         for key, value in config.items():
             if not isinstance(key, str) or not isinstance(value, str):
@@ -142,11 +179,12 @@ class Lab:
 
         mixer = config.get("mixerSeed", "0")
         if not re.fullmatch(r"-?\d+", mixer):
-            raise RuntimeError(f"Failed to apply setting 'mixerSeed = {mixer}' - "
-                               f"\"Invalid int setting {mixer}\"")
+            raise RuntimeError(f"Failed to apply setting 'mixerSeed = {mixer}' - \"Invalid int setting {mixer}\"")
         if not 0 <= int(mixer) <= 2**32 - 1:
-            raise RuntimeError(f"Failed to apply setting 'mixerSeed = {mixer}' - \"Invalid mixerSeed "
-                               "value, must be a positive integer not greater than '4294967295'.\"")
+            raise RuntimeError(
+                f"Failed to apply setting 'mixerSeed = {mixer}' - \"Invalid mixerSeed "
+                "value, must be a positive integer not greater than '4294967295'.\""
+            )
         self.mixer_seed = int(mixer)
         self.frames_per_second = int(config.get("fps", FRAMES_PER_SECOND))
 
@@ -154,7 +192,7 @@ class Lab:
         if "levelDirectory" in config:
             path = os.path.join(config["levelDirectory"], level + ".lua")
             if not os.path.isfile(path):
-                raise RuntimeError(f"Failed to init environment - \"Level not found: {path}\"")
+                raise RuntimeError(f'Failed to init environment - "Level not found: {path}"')
             self.kind, seconds = "explore", 120
             options = _EXPLORE_OPTIONS | _project_level_options(path)
             self.project_level = True
@@ -162,15 +200,16 @@ class Lab:
             self.kind, seconds, extra = _STOCK_LEVELS[level]
             options = _EXPLORE_OPTIONS | extra
         else:
-            raise RuntimeError(f"Failed to init environment - \"Level not found: {level}\"")
+            raise RuntimeError(f'Failed to init environment - "Level not found: {level}"')
         level_keys = {k: v for k, v in config.items() if k not in _ENGINE_KEYS}
         self._unrecognised_at_reset = []
         for key, value in level_keys.items():
             if self.kind == "explore":
                 if key not in options and key not in _WHITELISTED:
                     raise RuntimeError(
-                        "Failed to init environment - \"decorators/setting_overrides.lua:140: "
-                        f"Invalid setting: \"{key}\" = \"{value}\"\"")
+                        'Failed to init environment - "decorators/setting_overrides.lua:140: '
+                        f'Invalid setting: "{key}" = "{value}""'
+                    )
             elif self.kind == "keys_doors" and key not in _WHITELISTED:
                 self._unrecognised_at_reset.append(key)
         if self.kind == "explore" and "episodeLengthSeconds" in level_keys:
@@ -203,8 +242,9 @@ class Lab:
             raise ValueError(f"'seed' must be int or None, was '{type(seed).__name__}'.")
         if self._unrecognised_at_reset:
             raise RuntimeError(
-                "Failed to start environment - \"map_generators/keys_doors/configs.lua:114: "
-                f"Unrecognized config key: {self._unrecognised_at_reset[0]}\"")
+                'Failed to start environment - "map_generators/keys_doors/configs.lua:114: '
+                f'Unrecognized config key: {self._unrecognised_at_reset[0]}"'
+            )
         seed = int(np.random.randint(2**31)) if seed is None else seed
         self._rng = np.random.RandomState((seed ^ (self.mixer_seed << 32)) % 2**32)
         self._compile_map(seed)
@@ -238,7 +278,8 @@ class Lab:
             reward += self._advance_frame(action)
             self._num_steps += 1
             if self._episode_frame >= self.episode_frames or (
-                    self._end_frame is not None and self._episode_frame >= self._end_frame):
+                self._end_frame is not None and self._episode_frame >= self._end_frame
+            ):
                 self._status = "finished"
                 break
         return reward
@@ -268,8 +309,7 @@ class Lab:
         return [dict(entry) for entry in ACTION_SPEC]
 
     def observation_spec(self):
-        return [{"name": name, "shape": shape, "dtype": dtype}
-                for name, (shape, dtype) in _OBSERVATION_SPECS.items()]
+        return [{"name": name, "shape": shape, "dtype": dtype} for name, (shape, dtype) in _OBSERVATION_SPECS.items()]
 
     def events(self):
         return []
@@ -294,8 +334,7 @@ class Lab:
     # Simulation ----------------------------------------------------------------------------------
 
     def _compile_map(self, seed):
-        key = "explore_maze_noaas_" + hashlib.md5(
-            f"{self.level}:{seed}:{self.mixer_seed}".encode()).hexdigest()
+        key = "explore_maze_noaas_" + hashlib.md5(f"{self.level}:{seed}:{self.mixer_seed}".encode()).hexdigest()
         pk3_path = os.path.join(self._temp_folder, key + ".pk3")
         if self.level_cache is not None and self.level_cache.fetch(key, pk3_path):
             self.cache_hits += 1
