@@ -324,6 +324,7 @@ def train_policy(
     show_progress: bool = True,
     r_network_inference_dtype: str = "float32",
     log_interval: int = 10,
+    position_log_stride: int = 0,
     validate_only: bool = False,
 ) -> dict[str, Any]:
     """Trains a PPO policy on `scenario`; resumes from `workdir/checkpoints` if present.
@@ -367,6 +368,9 @@ def train_policy(
         Weights and R-network training stay fp32.
       log_interval: int, print PPO2's key/value table every this-many updates (and the first
         and last); `progress.csv` and `log.txt` get every update.
+      position_log_stride: int, every this-many-th vector step of training, append every env's
+        (x, y) position (`info['position']`, where the envs give it) to `positions.csv`
+        (total_timesteps, vector_step, env, x, y): the data of coverage maps; 0: off.
       validate_only: bool, only check the arguments and the gin-bound settings (raising one
         ConfigError that lists every problem) and return {}: what the launcher does for every
         stage before running the first. Files (`r_checkpoint`) are not checked then.
@@ -483,8 +487,16 @@ def train_policy(
 
         summary_writer = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
         runner = ppo.Runner(
-            train_env, policy, config.nsteps, config.gamma, config.lam, intrinsic_reward=method, scales=scales
+            train_env,
+            policy,
+            config.nsteps,
+            config.gamma,
+            config.lam,
+            intrinsic_reward=method,
+            scales=scales,
+            position_stride=position_log_stride,
         )
+        positions_log = progress_log.ProgressLog(workdir, "positions.csv", None) if position_log_stride else None
         runner.reset(seed=None)
         for split_env in eval_envs.values():
             split_env.reset()
@@ -545,6 +557,11 @@ def train_policy(
             if update > last_progress_update:  # else redone after a resume: logged before
                 table = progress.write(record)
                 diagnostics.write(diagnostics_record)
+                for vector_step, positions in runner.logged_positions:
+                    for env, (x, y) in enumerate(positions):
+                        positions_log.write(
+                            {"total_timesteps": step, "vector_step": vector_step, "env": env, "x": x, "y": y}
+                        )
                 if update % log_interval == 0 or update in (1, total_updates):
                     logging.info("\n%s", table)
                     if method_stats.get("episode_bonus") is not None:
@@ -571,6 +588,7 @@ def train_policy(
                         tf.summary.scalar(f"losses/{key}", stats[key])
                     for key, value in method_stats.items():
                         tf.summary.scalar(f"curiosity/{key}", value)
+            runner.logged_positions.clear()
             # After the logs: a kill between the two redoes this update and skips its rows.
             if update % save_interval == 0 or update == total_updates or update == 1:
                 checkpoint = os.path.join(checkpoint_dir, f"policy.{update:05d}.h5")

@@ -1,5 +1,6 @@
 """Tests of the experiment helpers (experiments/): bonus bookkeeping and the gap analysis."""
 
+import json
 import os
 import sys
 
@@ -7,6 +8,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"))
+
+import navigation  # noqa: E402
 
 import common  # noqa: E402
 import r_network_quality  # noqa: E402
@@ -156,3 +159,67 @@ def test_laptop_r_network_measures_and_ships_a_launcher_job(tmp_path, monkeypatc
     assert card["measured"]["heldout_acc"] == headline["heldout_acc"] and card["seed"] == 0
     loaded = r_network.RNetwork(weights_path="pretrained:toy")  # no gin bindings needed
     assert loaded.architecture == r_network.RNetwork(weights_path=weights).architecture
+
+
+def _write_run(root, scenario, method, run_number, steps, train, test, seconds):
+    from episodic_curiosity import metrics_csv  # pylint: disable=g-import-not-at-top
+
+    folder = root / scenario / method / f"seed_{run_number}"
+    folder.mkdir(parents=True)
+    for step, value in zip(steps, train):
+        metrics_csv.append_scalar(str(folder / "reward_train.csv"), "reward_train", step, value)
+    for step, value in zip(steps, test):
+        metrics_csv.append_scalar(str(folder / "reward_test.csv"), "reward_test", step, value)
+    (folder / "seed.json").write_text(f'{{"seed": {run_number - 1}, "run_number": {run_number}}}')
+    (folder / "progress.csv").write_text(f"nupdates,time_elapsed\n1,{seconds / 2}\n2,{seconds}\n")
+
+
+def test_navigation_report_table_and_figures(tmp_path):
+    steps = [1e6, 2e6, 3e6, 4e6]
+    _write_run(tmp_path, "vizdoom_sparse", "ppo_plus_ec", 1, steps, [0.2, 0.6, 0.95, 0.97], [0, 0.5, 1, 1], 3600)
+    _write_run(tmp_path, "vizdoom_sparse", "ppo_plus_ec", 2, steps, [0.1, 0.4, 0.92, 0.99], [0, 0.5, 1, 0.9], 7200)
+    _write_run(tmp_path, "vizdoom_sparse", "ppo_plus_icm", 1, steps, [0.1, 0.5, 0.6, 0.9], [0, 0, 0.5, 1], 3600)
+    _write_run(tmp_path, "vizdoom_sparse", "ppo_plus_icm", 2, steps, [0.0, 0.2, 0.7, 0.95], [0, 0, 0.5, 1], 3600)
+    _write_run(tmp_path, "vizdoom_sparse", "ppo", 1, steps, [0.0, float("nan"), 0.1, 0.2], [0, 0, 0, 0.1], 1800)
+    result = navigation.report(str(tmp_path), ec_shift_steps=1.6e6)
+    rows = {row["method"]: row for row in result["rows"]}
+    assert rows["ppo_plus_ec"]["steps_to_50pc"] == "2.00M 3.00M"
+    assert rows["ppo_plus_ec"]["steps_to_90pc"] == "3.00M 3.00M"
+    assert rows["ppo_plus_ec"]["final_train_success"] == "0.98 ± 0.01"
+    assert rows["ppo_plus_ec"]["final_test_success"] == "0.82 ± 0.02"  # means of the last 3: 0.83, 0.80
+    assert rows["ppo_plus_ec"]["seeds"] == "0 1" and rows["ppo_plus_ec"]["wall_clock_h"] == "1.0 2.0"
+    assert rows["ppo_plus_icm"]["icm_over_ec_steps_to_90pc"] == "1.33"  # 4M / 3M
+    assert rows["ppo"]["steps_to_90pc"] == "not reached"
+    assert sorted(os.path.basename(p) for p in result["figures"]) == [
+        "vizdoom_sparse_success.png",
+        "vizdoom_sparse_success_shifted.png",
+    ]
+    assert all(os.path.getsize(p) > 0 for p in result["figures"])
+    assert (tmp_path / "table.md").read_text().count("\n") == 2 + 3
+
+
+def test_navigation_copies_a_runs_small_files_without_machine_paths(tmp_path):
+    run_dir = tmp_path / "work" / "ppo" / "vizdoom_sparse" / "run_number_1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "reward_train.csv").write_text("step,reward_train,wall_time\n")
+    (run_dir / "provenance.json").write_text(json.dumps({"workdir": str(run_dir)}))
+    (run_dir / "checkpoints").mkdir()
+    copied = navigation.copy_run(str(run_dir), str(tmp_path / "out"), str(tmp_path / "work"))
+    assert sorted(os.path.basename(p) for p in copied) == ["provenance.json", "reward_train.csv"]
+    assert str(tmp_path) not in (tmp_path / "out" / "provenance.json").read_text()
+
+
+def test_navigation_coverage_histograms_and_figure(tmp_path):
+    pytest.importorskip("vizdoom")
+    positions = tmp_path / "positions.csv"
+    rows = ["env,total_timesteps,vector_step,x,y"]
+    rows += [f"0,{step},{step},{300 + step / 10},-176" for step in range(0, 1001, 100)]  # walks east
+    positions.write_text("\n".join(rows) + "\n")
+    bounds = ((160.0, 1120.0), (-704.0, 128.0))
+    h = navigation.coverage_histograms(str(positions), bounds, bins=8)
+    assert h["early"].sum() == 2 and h["late"].sum() == 1  # steps 0, 100 | 1000
+    assert h["early"].shape == (8, 8) and float(h["steps"]) == 1000
+    late_x = np.flatnonzero(h["late"].sum(axis=1))[0]
+    assert late_x > np.flatnonzero(h["early"].sum(axis=1))[0]  # further east late in the run
+    path = navigation.plot_coverage({"ppo": h}, navigation.map_geometry(), str(tmp_path / "c.png"), "test")
+    assert os.path.getsize(path) > 0

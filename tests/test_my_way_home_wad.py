@@ -66,3 +66,31 @@ def test_patch_changes_only_script_two_of_the_stock_wad():
     assert my_way_home_wad.wad_for_variant("dense", vizdoom.scenarios_path) == stock_path
     # A second call reuses the cached file.
     assert my_way_home_wad.wad_for_variant("verysparse", vizdoom.scenarios_path) == patched_path
+
+
+def test_map_geometry_of_the_stock_wad():
+    vizdoom = pytest.importorskip("vizdoom")
+    with open(os.path.join(vizdoom.scenarios_path, "my_way_home.wad"), "rb") as f:
+        geometry = my_way_home_wad.map_geometry(f.read())
+    assert geometry.vertices.shape == (76, 2) and geometry.lines.shape == (94, 2)
+    assert geometry.lines.max() < len(geometry.vertices) and 0 < geometry.two_sided.sum() < len(geometry.lines)
+    things = {(kind, x, y) for kind, x, y in geometry.things}
+    assert (2018, 1040.0, -352.0) in things  # the vest
+    assert (9001, 240.0, -176.0) in things and (9001, 543.986, -672.089) in things  # sparse / verysparse spawns
+    assert geometry.vertices.min(axis=0).tolist() == [160.0, -704.0]
+
+
+def test_map_geometry_reads_udmf_blocks():
+    textmap = (
+        b'namespace = "zdoom";\nvertex // 0\n{\nx = 0.0;\ny = 1.5;\n}\nvertex // 1\n{\nx = 2.0;\ny = 3.0;\n}\n'
+        b"linedef // 0\n{\nv1 = 0;\nv2 = 1;\ntwosided = true;\n}\nthing // 0\n{\nx = 1.0;\ny = 2.0;\ntype = 2018;\n}\n"
+    )
+    lumps = [(b"MAP01", b""), (b"TEXTMAP", textmap)]
+    offset, body, directory = 12, b"", b""
+    for name, data in lumps:
+        directory += struct.pack("<ii8s", offset + len(body), len(data), name)
+        body += data
+    wad = struct.pack("<4sii", b"PWAD", len(lumps), offset + len(body)) + body + directory
+    geometry = my_way_home_wad.map_geometry(wad)
+    assert geometry.vertices.tolist() == [[0.0, 1.5], [2.0, 3.0]] and geometry.lines.tolist() == [[0, 1]]
+    assert geometry.two_sided.tolist() == [True] and geometry.things == [(2018, 1.0, 2.0)]

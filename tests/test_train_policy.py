@@ -78,7 +78,13 @@ def _fake_env_binding(length=6):
 def test_train_policy_writes_the_originals_files(tmp_path):
     workdir = tmp_path / "run"
     # 1.1 x 60 = 66 steps -> 66 // (2 x 8) = 4 updates of 16 steps.
-    _run(_command(workdir, 60, extra=_fake_env_binding()))
+    _run(_command(workdir, 60, extra=[*_fake_env_binding(), "train_policy.position_log_stride = 4"]))
+    with open(workdir / "positions.csv") as f:  # every 4th vector step, both envs
+        positions = list(csv.DictReader(f))
+    assert [(int(r["total_timesteps"]), int(r["vector_step"]), int(r["env"])) for r in positions] == [
+        (16 * (v // 8 + (v % 8 > 0)), v, e) for v in range(4, 33, 4) for e in (0, 1)
+    ]
+    assert all(float(r["x"]) % 1 == 0.5 and float(r["y"]) % 1 == 0.5 for r in positions)  # the fake's cell centres
     names = set(os.listdir(workdir))
     assert {
         "reward_train.csv",

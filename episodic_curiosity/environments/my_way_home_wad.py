@@ -24,8 +24,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import struct
 import tempfile
+
+import numpy as np
 
 from episodic_curiosity import atomic_files
 
@@ -164,6 +167,46 @@ def cache_dir() -> str:
     )
     os.makedirs(root, exist_ok=True)
     return root
+
+
+@dataclasses.dataclass(frozen=True)
+class MapGeometry:
+    """The map's top-down geometry from its UDMF TEXTMAP lump (map units = VizDoom positions).
+
+    Attributes:
+      vertices: float [V, 2], (x, y) of every vertex.
+      lines: int [L, 2], vertex indices of every linedef.
+      two_sided: bool [L], the linedef separates two sectors (an opening, not a wall).
+      things: list of (type, x, y) of every thing (e.g. 2018: the vest; 9001: MapSpots).
+    """
+
+    vertices: np.ndarray
+    lines: np.ndarray
+    two_sided: np.ndarray
+    things: list
+
+
+def _udmf_blocks(text: str, kind: str) -> list[dict[str, str]]:
+    """The `key = value;` pairs of every `kind { ... }` block of a UDMF text, in order."""
+    blocks = []
+    for body in re.findall(rf"^{kind}\b[^{{]*\{{(.*?)\}}", text, flags=re.S | re.M):
+        blocks.append(dict(re.findall(r"(\w+)\s*=\s*([^;]+);", body)))
+    return blocks
+
+
+def map_geometry(wad: bytes) -> MapGeometry:
+    """Walls, openings and things of the (first) map of a UDMF wad (`my_way_home.wad`)."""
+    lumps = {name: (offset, size) for name, offset, size in _lump_directory(wad)}
+    if b"TEXTMAP" not in lumps:
+        raise WadFormatError("no TEXTMAP lump: not a UDMF map")
+    offset, size = lumps[b"TEXTMAP"]
+    text = wad[offset : offset + size].decode("ascii", errors="replace")
+    vertices = np.array([[float(v["x"]), float(v["y"])] for v in _udmf_blocks(text, "vertex")])
+    linedefs = _udmf_blocks(text, "linedef")
+    lines = np.array([[int(line["v1"]), int(line["v2"])] for line in linedefs], np.int64)
+    two_sided = np.array([line.get("twosided", "false").strip() == "true" for line in linedefs])
+    things = [(int(t["type"]), float(t["x"]), float(t["y"])) for t in _udmf_blocks(text, "thing")]
+    return MapGeometry(vertices, lines, two_sided, things)
 
 
 def wad_for_variant(variant: str, scenarios_path: str) -> str:

@@ -93,6 +93,7 @@ class Runner:
         lam: float,
         intrinsic_reward: IntrinsicReward | None = None,
         scales: RewardScales | None = None,
+        position_stride: int = 0,
     ):
         """Args:
         env: gym.vector.VectorEnv with SAME_STEP auto-reset (checked when its metadata
@@ -105,6 +106,9 @@ class Runner:
         lam: float, GAE lambda.
         intrinsic_reward: IntrinsicReward or None, the exploration bonus.
         scales: RewardScales or None (needed with an intrinsic reward).
+        position_stride: int, every this-many-th vector step the envs' (x, y) positions
+          (`info['position']`, the ended episode's last one on an ending step) go to
+          `logged_positions` as (vector step, [N, 2] array); 0: none.
         """
         if nsteps < 1:
             raise ValueError(f"nsteps must be >= 1, got {nsteps}")
@@ -133,6 +137,8 @@ class Runner:
         self.vector_steps = 0  # steps taken by this runner, for error messages
         self.last_bonus = None  # [T, N] bonus of the last rollout
         self.last_update = {}  # what intrinsic_reward.update returned
+        self.position_stride = int(position_stride)
+        self.logged_positions: list[tuple[int, np.ndarray]] = []  # drained by the caller
 
     def reset(self, seed: int | list[int] | None = None) -> None:
         """Resets the env, the intrinsic reward's episodic state, the done-before-step flags
@@ -186,6 +192,8 @@ class Runner:
             task_rewards[t] = step_rewards
             self.dones = step_dones[t] = np.logical_or(terminated, truncated)
             self._count_episodes(step_rewards, infos, finished_returns, finished_lengths)
+            if self.position_stride and self.vector_steps % self.position_stride == 0 and "position" in infos:
+                self.logged_positions.append((self.vector_steps, step_positions(infos, self.dones)[:, :2]))
             if method is not None:
                 frame = position = None
                 if method.uses_frames:

@@ -1,0 +1,424 @@
+r"""Experiment 4 (issue #21): the paper's navigation claim at laptop scale.
+
+PPO vs PPO+EC vs PPO+ICM (vs PPO+Grid Oracle, the privileged upper reference) on VizDoom
+MyWayHome with sparse and very sparse reward (`vizdoom_sparse`, `vizdoom_verysparse`), several
+seeds each, one equal budget per scenario, every run through the resumable launcher at
+`--scale=laptop`. PPO+EC uses an R-network trained offline on random-policy data (the paper's
+EC; default: the shipped `pretrained:vizdoom`, whose card gives its random-policy steps).
+
+    python experiments/navigation.py --num_timesteps=5000000            # run (resumable) + report
+    python experiments/navigation.py --scenarios=vizdoom_sparse --methods=ppo_plus_ec --seeds=1
+    python experiments/navigation.py --report                            # from the committed CSVs
+
+After each finished run its small files (reward CSVs, progress/diagnostics, seed, gin,
+provenance with machine paths replaced) are copied to
+`experiments/results/navigation/<scenario>/<method>/seed_<n>/`, so a partial sweep is never
+lost (commit them). `--report` reads only those folders and writes, per scenario,
+`<scenario>_success.png` (train and test success, mean ± std over seeds, against agent steps),
+`<scenario>_success_shifted.png` (the same with PPO+EC's curves shifted right by the R-network's
+random-policy steps, as the paper plots them), `<scenario>_coverage.png` (one seed per method:
+where the agent was in the first and last 10 % of training, on the map drawn from the wad's
+own geometry; runs log every 16th step's positions, `positions.csv`, and the committed
+`coverage.npz` holds the two histograms), and `table.csv` / `table.md`: final success
+(mean ± std), agent steps to 50 % and 90 % training success per seed ("not reached"), the
+ICM / EC ratio of steps to 90 %, and each run's wall-clock time.
+
+Success rate: a sparse MyWayHome episode's task return is 1 at the vest and 0 otherwise, so
+`reward_train.csv` (mean task return of the last 100 training episodes) is the training
+success rate and `reward_test.csv` (one episode per env on the test seeds) the test one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+
+import common
+
+SCENARIOS = ("vizdoom_sparse", "vizdoom_verysparse")
+METHODS = ("ppo", "ppo_plus_ec", "ppo_plus_icm", "ppo_plus_grid_oracle")
+RESULT_FILES = (
+    "reward_train.csv",
+    "reward_valid.csv",
+    "reward_test.csv",
+    "progress.csv",
+    "diagnostics.csv",
+    "seed.json",
+    "launcher.gin",
+    "provenance.json",
+)
+THRESHOLDS = (0.5, 0.9)
+POSITION_LOG_STRIDE = 16  # train_policy.position_log_stride of the runs: every 16th vector step
+COVERAGE_BINS = 48  # per axis, over the map's bounding box
+COVERAGE_PHASE = 0.1  # "early" / "late": the first / last 10 % of a run's agent steps
+FINAL_TEST_EVALUATIONS = 3  # the final test success is the mean of the last this-many evaluations
+
+
+def results_dir(root: str, scenario: str, method: str, run_number: int) -> str:
+    return os.path.join(root, scenario, method, f"seed_{run_number}")
+
+
+def copy_run(run_dir: str, destination: str, work_dir: str) -> list[str]:
+    """Copies a run's small files; machine paths in text files become `<experiments workdir>`."""
+    os.makedirs(destination, exist_ok=True)
+    copied = []
+    for name in RESULT_FILES:
+        source = os.path.join(run_dir, name)
+        if not os.path.exists(source):
+            continue
+        target = os.path.join(destination, name)
+        if name.endswith((".json", ".gin")):
+            with open(source) as handle:
+                text = handle.read().replace(os.path.abspath(work_dir), "<experiments workdir>")
+            from episodic_curiosity import atomic_files
+
+            atomic_files.write_text(target, text)
+        else:
+            shutil.copyfile(source, target)
+        copied.append(target)
+    positions = os.path.join(run_dir, "positions.csv")
+    if os.path.exists(positions):  # too big to commit: its early/late histograms instead
+        vertices = map_geometry().vertices
+        bounds = tuple((float(lo), float(hi)) for lo, hi in zip(vertices.min(axis=0), vertices.max(axis=0)))
+        target = os.path.join(destination, "coverage.npz")
+        np.savez_compressed(target, **coverage_histograms(positions, bounds))
+        copied.append(target)
+    return copied
+
+
+def map_geometry():
+    """MyWayHome's walls, openings and things, read from the installed wad."""
+    import vizdoom
+
+    from episodic_curiosity.environments import my_way_home_wad
+
+    with open(os.path.join(vizdoom.scenarios_path, "my_way_home.wad"), "rb") as handle:
+        return my_way_home_wad.map_geometry(handle.read())
+
+
+def coverage_histograms(positions_csv: str, bounds, bins: int = COVERAGE_BINS) -> dict:
+    """Visit counts of the positions logged in the first and last `COVERAGE_PHASE` of a run.
+
+    Args:
+      positions_csv: a run's `positions.csv` (total_timesteps, vector_step, env, x, y).
+      bounds: ((x_min, x_max), (y_min, y_max)) of the histogram.
+
+    Returns:
+      dict of arrays: 'early', 'late' (int [bins, bins], x major), 'x_edges', 'y_edges', and
+      'steps' (the run's last logged total_timesteps).
+    """
+    import csv
+
+    with open(positions_csv) as handle:
+        rows = [(float(r["total_timesteps"]), float(r["x"]), float(r["y"])) for r in csv.DictReader(handle)]
+    data = np.array(rows, np.float64).reshape(-1, 3)
+    last = data[:, 0].max() if len(data) else 0.0
+    result = {"steps": np.array(last)}
+    for name, mask in (
+        ("early", data[:, 0] <= COVERAGE_PHASE * last),
+        ("late", data[:, 0] > (1 - COVERAGE_PHASE) * last),
+    ):
+        counts, x_edges, y_edges = np.histogram2d(data[mask, 1], data[mask, 2], bins=bins, range=bounds)
+        result[name] = counts.astype(np.int32)
+    result.update(x_edges=x_edges, y_edges=y_edges)
+    return result
+
+
+def plot_coverage(histograms: dict[str, dict], geometry, path: str, title: str) -> str:
+    """Per method (rows): where the agent was early and late in training, on the map."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = sorted(histograms)
+    figure, axes = plt.subplots(len(methods), 2, figsize=(8, 3.6 * len(methods)), squeeze=False)
+    for row, method in enumerate(methods):
+        h = histograms[method]
+        for column, phase in enumerate(("early", "late")):
+            axis = axes[row][column]
+            extent = [h["x_edges"][0], h["x_edges"][-1], h["y_edges"][0], h["y_edges"][-1]]
+            axis.imshow(np.log1p(h[phase].T), origin="lower", extent=extent, cmap="magma_r", aspect="equal")
+            for (v1, v2), opening in zip(geometry.lines, geometry.two_sided):
+                (x1, y1), (x2, y2) = geometry.vertices[v1], geometry.vertices[v2]
+                axis.plot([x1, x2], [y1, y2], color="0.75" if opening else "k", linewidth=0.5 if opening else 1)
+            for kind, x, y in geometry.things:
+                if kind == 2018:
+                    axis.plot(x, y, marker="*", color="green", markersize=12)
+            axis.set_title(
+                f"{method}: {phase} {int(COVERAGE_PHASE * 100)} % ({int(h['steps']) / 1e6:.1f}M steps)", fontsize=9
+            )
+            axis.set_xticks([])
+            axis.set_yticks([])
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def read_curve(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of a reward CSV; nan rows (before the first episode) are dropped."""
+    from episodic_curiosity import metrics_csv
+
+    if not os.path.exists(path):
+        return np.zeros(0), np.zeros(0)
+    rows = [(step, value) for step, value, _ in metrics_csv.read_scalars(path) if np.isfinite(value)]
+    if not rows:
+        return np.zeros(0), np.zeros(0)
+    steps, values = zip(*rows)
+    return np.asarray(steps, np.float64), np.asarray(values, np.float64)
+
+
+def steps_to_reach(steps: np.ndarray, values: np.ndarray, threshold: float) -> float | None:
+    """The first step at which `values` reaches `threshold`, or None."""
+    reached = np.flatnonzero(values >= threshold)
+    return float(steps[reached[0]]) if reached.size else None
+
+
+def mean_std_on_grid(curves: list[tuple[np.ndarray, np.ndarray]], num_points: int = 200):
+    """Curves of several seeds on one step grid (up to the shortest run): grid, mean, std."""
+    curves = [(s, v) for s, v in curves if len(s)]
+    if not curves:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    end = min(s[-1] for s, _ in curves)
+    start = max(s[0] for s, _ in curves)
+    grid = np.linspace(start, end, num_points) if end > start else np.array([end])
+    stacked = np.stack([np.interp(grid, s, v) for s, v in curves])
+    return grid, stacked.mean(axis=0), stacked.std(axis=0)
+
+
+def wall_clock_seconds(run_results: str) -> float:
+    """The run's training wall-clock time: the last `time_elapsed` of its progress.csv."""
+    import csv
+
+    path = os.path.join(run_results, "progress.csv")
+    if not os.path.exists(path):
+        return float("nan")
+    with open(path) as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("time_elapsed")]
+    return float(rows[-1]["time_elapsed"]) if rows else float("nan")
+
+
+def collect(root: str, scenario: str) -> dict[str, dict[int, dict]]:
+    """{method: {run_number: {'train': curve, 'test': curve, 'seconds': s, 'seed': seed}}}."""
+    found = {}
+    scenario_dir = os.path.join(root, scenario)
+    if not os.path.isdir(scenario_dir):
+        return found
+    for method in sorted(os.listdir(scenario_dir)):
+        for name in sorted(os.listdir(os.path.join(scenario_dir, method))):
+            if not name.startswith("seed_"):
+                continue
+            run_results = os.path.join(scenario_dir, method, name)
+            seed = None
+            if os.path.exists(os.path.join(run_results, "seed.json")):
+                with open(os.path.join(run_results, "seed.json")) as handle:
+                    seed = json.load(handle).get("seed")
+            found.setdefault(method, {})[int(name[len("seed_") :])] = {
+                "train": read_curve(os.path.join(run_results, "reward_train.csv")),
+                "test": read_curve(os.path.join(run_results, "reward_test.csv")),
+                "seconds": wall_clock_seconds(run_results),
+                "seed": seed,
+            }
+    return found
+
+
+def _mean_std(values) -> str:
+    finite = np.asarray(values, np.float64)
+    finite = finite[np.isfinite(finite)]
+    return f"{finite.mean():.2f} ± {finite.std():.2f}" if finite.size else "n/a (no finished episode)"
+
+
+def _format_steps(value: float | None) -> str:
+    return "not reached" if value is None else f"{value / 1e6:.2f}M"
+
+
+def table_rows(runs: dict[str, dict[int, dict]], scenario: str) -> list[dict]:
+    """One row per method: final success (mean ± std over seeds), steps to 50 / 90 % per seed,
+    wall-clock per run, and for PPO+ICM the ICM / EC ratio of the mean steps to 90 %."""
+    rows = []
+    to_90 = {}
+    for method, seeds in runs.items():
+        finals_train, finals_test, reach, seconds = [], [], {t: [] for t in THRESHOLDS}, []
+        for run_number in sorted(seeds):
+            run = seeds[run_number]
+            train_steps, train_values = run["train"]
+            finals_train.append(train_values[-1] if len(train_values) else np.nan)
+            test_values = run["test"][1]
+            finals_test.append(np.mean(test_values[-FINAL_TEST_EVALUATIONS:]) if len(test_values) else np.nan)
+            for threshold in THRESHOLDS:
+                reach[threshold].append(steps_to_reach(train_steps, train_values, threshold))
+            seconds.append(run["seconds"])
+        reached_90 = [s for s in reach[0.9] if s is not None]
+        to_90[method] = float(np.mean(reached_90)) if len(reached_90) == len(reach[0.9]) and reached_90 else None
+        rows.append(
+            {
+                "scenario": scenario,
+                "method": method,
+                "seeds": " ".join(str(seeds[n]["seed"]) for n in sorted(seeds)),
+                "final_train_success": _mean_std(finals_train),
+                "final_test_success": _mean_std(finals_test),
+                "steps_to_50pc": " ".join(_format_steps(s) for s in reach[0.5]),
+                "steps_to_90pc": " ".join(_format_steps(s) for s in reach[0.9]),
+                "wall_clock_h": " ".join(f"{s / 3600:.1f}" for s in seconds),
+                "icm_over_ec_steps_to_90pc": "",
+            }
+        )
+    ec, icm = to_90.get("ppo_plus_ec"), to_90.get("ppo_plus_icm")
+    for row in rows:
+        if row["method"] == "ppo_plus_icm" and "ppo_plus_ec" in runs:
+            row["icm_over_ec_steps_to_90pc"] = (
+                f"{icm / ec:.2f}" if ec and icm else "n/a (not every seed of both reached 90 %)"
+            )
+    return rows
+
+
+def plot_scenario(runs: dict[str, dict[int, dict]], scenario: str, path: str, ec_shift_steps: float = 0.0) -> str:
+    """Train and test success (mean ± std over seeds) against agent steps; PPO+EC shifted by
+    `ec_shift_steps` (its R-network's random-policy steps) when > 0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for axis, split in zip(axes, ("train", "test")):
+        for method, seeds in sorted(runs.items()):
+            grid, mean, std = mean_std_on_grid([seeds[n][split] for n in sorted(seeds)])
+            if not len(grid):
+                continue
+            if method == "ppo_plus_ec":
+                grid = grid + ec_shift_steps
+            axis.plot(grid / 1e6, mean, label=f"{method} ({len(seeds)} seeds)")
+            axis.fill_between(grid / 1e6, mean - std, mean + std, alpha=0.2)
+        axis.set_xlabel("agent steps (M)" + (" — PPO+EC shifted by its R-network's data" if ec_shift_steps else ""))
+        axis.set_title(f"{scenario}: {split} success rate")
+        axis.set_ylim(-0.05, 1.05)
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("success rate (mean ± std over seeds)")
+    axes[1].legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def write_table(rows: list[dict], output_dir: str) -> None:
+    common.write_rows_csv(os.path.join(output_dir, "table.csv"), rows)
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(row[k]) for k in keys) + " |" for row in rows]
+    from episodic_curiosity import atomic_files
+
+    atomic_files.write_text(os.path.join(output_dir, "table.md"), "\n".join(lines) + "\n")
+
+
+def report(root: str, ec_shift_steps: float) -> dict:
+    """Table and figures from the committed CSVs under `root`."""
+    rows, figures = [], []
+    for scenario in SCENARIOS:
+        runs = collect(root, scenario)
+        if not runs:
+            continue
+        rows += table_rows(runs, scenario)
+        figures.append(plot_scenario(runs, scenario, os.path.join(root, f"{scenario}_success.png")))
+        coverage = {}
+        for method, seeds in runs.items():
+            for run_number in sorted(seeds):
+                path = os.path.join(results_dir(root, scenario, method, run_number), "coverage.npz")
+                if os.path.exists(path):
+                    coverage[method] = dict(np.load(path))
+                    break
+        if coverage:
+            figures.append(
+                plot_coverage(
+                    coverage,
+                    map_geometry(),
+                    os.path.join(root, f"{scenario}_coverage.png"),
+                    f"{scenario}: positions visited (log counts, every {POSITION_LOG_STRIDE}th step), one seed each",
+                )
+            )
+        if "ppo_plus_ec" in runs and ec_shift_steps:
+            figures.append(
+                plot_scenario(runs, scenario, os.path.join(root, f"{scenario}_success_shifted.png"), ec_shift_steps)
+            )
+    if rows:
+        write_table(rows, root)
+    return {"rows": rows, "figures": figures}
+
+
+def r_network_random_steps(r_networks_path: str, default: float) -> float:
+    """Random-policy agent steps behind the R-network: a shipped model's card says; else `default`."""
+    from episodic_curiosity import pretrained
+
+    if not pretrained.is_pretrained(r_networks_path):
+        return float(default)
+    return float(pretrained.card(r_networks_path).get("random_policy_agent_steps", default))
+
+
+def _define_flags() -> None:
+    flags.DEFINE_list("scenarios", list(SCENARIOS), "Scenarios, in order.")
+    flags.DEFINE_list("methods", list(METHODS), "Methods.")
+    flags.DEFINE_list("seeds", ["1", "2", "3"], "Run numbers (launcher seed = run number - 1).")
+    flags.DEFINE_integer("num_timesteps", 5_000_000, "Agent steps per run, equal for every method.")
+    flags.DEFINE_string("scale", "laptop", "Launcher scale.")
+    flags.DEFINE_string("r_networks_path", "pretrained:vizdoom", "PPO+EC's offline R-network.")
+    flags.DEFINE_integer(
+        "r_network_env_steps", 1_600_000, "Random-policy agent steps behind the R-network (when no card says)."
+    )
+    flags.DEFINE_string("work_dir", os.path.join(common.SCRATCH_DIR, "navigation"), "Launcher workdir (big files).")
+    flags.DEFINE_string("results_dir", common.default_output_dir("navigation"), "Committed small results.")
+    flags.DEFINE_boolean("report", False, "Only write the table and figures from --results_dir.")
+
+
+def main(argv):
+    del argv
+    config = flags.FLAGS
+    shift = r_network_random_steps(config.r_networks_path, config.r_network_env_steps)
+    if not config.report:
+        from episodic_curiosity import launcher
+
+        for scenario in config.scenarios:  # scenario-major, then seed: a partial sweep has every method
+            for run_number in [int(s) for s in config.seeds]:
+                for method in config.methods:
+                    start = time.time()
+                    outputs = launcher.launch(
+                        config.work_dir,
+                        method,
+                        scenario,
+                        run_number=run_number,
+                        num_timesteps=config.num_timesteps,
+                        scale=config.scale,
+                        r_networks_path=config.r_networks_path if method == "ppo_plus_ec" else None,
+                        gin_bindings=[f"train_policy.position_log_stride = {POSITION_LOG_STRIDE}"],
+                        show_progress=False,
+                    )
+                    copied = copy_run(
+                        outputs["run_dir"],
+                        results_dir(config.results_dir, scenario, method, run_number),
+                        config.work_dir,
+                    )
+                    logging.info(
+                        "%s %s run %d: %.0f s this call, %d files copied",
+                        scenario,
+                        method,
+                        run_number,
+                        time.time() - start,
+                        len(copied),
+                    )
+    result = report(config.results_dir, shift)
+    for row in result["rows"]:
+        print(row)
+
+
+if __name__ == "__main__":
+    _define_flags()
+    app.run(main)
