@@ -19,9 +19,12 @@ Per vector step:
      s_task x r (`scales`), or the env's reward when `scales` is None.
 
 `train_policy` uses the wrapper without a bonus and hands whole rollouts to the method through
-`ppo.Runner` (batched embeddings, the same rewards); on its own the wrapper gives the bonus of
-every step, for a CleanRL-style loop (README "Using the EC bonus in your own training loop",
-`examples/`).
+`ppo.Runner` (batched embeddings; for EC, ECO, the grid oracle and ICM the same rewards, tested);
+on its own the wrapper gives the bonus of every step, for a CleanRL-style loop (README "Using
+the EC bonus in your own training loop", `examples/`). Methods with running normalisers (RND's
+observation and return statistics, E3B's bonus normalisation) build them from the steps seen
+so far, so per step their first bonuses differ from the per-rollout ones and are noisier
+until enough steps were seen.
 
 Auto-reset (see `environments/vector.py`): SAME_STEP. On an ending step env i's observation is
 the next episode's first one, so that is what an episodic memory restarts with, exactly as in
@@ -83,6 +86,7 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         update_interval: int = 128,
         seed: int = 0,
         r_checkpoint: str | None = None,
+        workdir: str | None = None,
     ):
         """Args:
         env: the vector env (SAME_STEP auto-reset).
@@ -98,6 +102,8 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
           on rollouts.
         seed: int, the Setup's seed (memory replacement, the method's initialisation).
         r_checkpoint: str or None, the Setup's R-network weights (or 'pretrained:vizdoom').
+        workdir: str or None, the Setup's output folder (ECO keeps its frame history and writes
+          its retrained R-networks there; needed for ECO).
         """
         super().__init__(env)
         single_space = env.single_observation_space
@@ -125,16 +131,20 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         self.update_interval = int(update_interval)
         self._stack = None  # [N, h, w, c * k], the policy's last observation (frame_stack > 1)
         if intrinsic_reward is not None and not isinstance(intrinsic_reward, intrinsic_base.IntrinsicReward):
-            intrinsic_reward = intrinsic_reward(
-                intrinsic_base.Setup(
-                    num_envs=self.num_envs,
-                    observation_space=self.single_observation_space,
-                    action_space=self.single_action_space,
-                    nsteps=self.update_interval,
-                    seed=seed,
-                    r_checkpoint=r_checkpoint,
-                )
+            setup = intrinsic_base.Setup(
+                num_envs=self.num_envs,
+                observation_space=self.single_observation_space,
+                action_space=self.single_action_space,
+                nsteps=self.update_interval,
+                seed=seed,
+                workdir=workdir,
+                r_checkpoint=r_checkpoint,
             )
+            try:
+                intrinsic_reward = intrinsic_reward(setup)
+            except BaseException:
+                env.close()  # the caller never gets the wrapper that would close it
+                raise
         self.intrinsic_reward = intrinsic_reward
         if scales is None and intrinsic_reward is not None:
             scales = intrinsic_base.RewardScales()

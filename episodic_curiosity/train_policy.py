@@ -498,6 +498,7 @@ def train_policy(
         )
         positions_log = progress_log.ProgressLog(workdir, "positions.csv", None) if position_log_stride else None
         runner.reset(seed=None)
+        runner.vector_steps = start_update * config.nsteps  # counted from the start of the run
         for split_env in eval_envs.values():
             split_env.reset()
         start_time = time.time()
@@ -622,11 +623,13 @@ def train_policy(
             "checkpoint": checkpoint,
         }
     finally:
-        train_env.close()
-        for split_env in eval_envs.values():
-            split_env.close()
-        if method is not None:
-            method.close()
+        # Every resource is released even if releasing another one fails (workers, threads, files).
+        closers = [train_env.close, *(split_env.close for split_env in eval_envs.values())]
+        for close in closers + ([method.close] if method is not None else []):
+            try:
+                close()
+            except Exception:  # pylint: disable=broad-except
+                logging.exception("train_policy: error while closing %s", close)
 
 
 def _diagnostics(update: int, step: int, batch: dict) -> dict[str, float]:

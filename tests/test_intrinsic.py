@@ -199,7 +199,19 @@ def test_per_step_wrapper_trains_every_update_interval_steps():
         np.testing.assert_allclose(rewards, infos["task_reward"] + 2.0 * bonus)
         assert np.all(bonus[dones] == 0.0) and np.all(bonus[~dones] > 0.0)
         assert method.trainings == step // 6
+        real_bonuses = (real_bonuses if step % 6 != 1 else []) + list(bonus[~dones])
+        if step % 6 == 0:  # the logged bonus statistics cover the 6 buffered steps, not the last one
+            assert method.last_bonus["mean"] == pytest.approx(np.mean(real_bonuses))
     env.close()
+
+
+def test_wrapper_closes_the_envs_when_its_bonus_cannot_be_built_and_eco_needs_a_workdir():
+    vec = environments.make_vector_env("fake", 2, asynchronous=False, env_kwargs={"observation_shape": SHAPE})
+    with pytest.raises(ValueError, match="needs an R-network"):
+        curiosity_env_wrapper.CuriosityEnvWrapper(vec, intrinsic.EpisodicCuriosity)
+    assert vec.closed
+    with pytest.raises(ValueError, match="needs Setup.workdir"):
+        intrinsic.OnlineEpisodicCuriosity(_setup(), network=object())
 
 
 def test_losses_and_progress_columns():

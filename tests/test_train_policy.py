@@ -132,7 +132,8 @@ def test_columns_match_the_originals_workdir(tmp_path):
 
 def test_resume_after_kill_continues_without_duplicate_rows(tmp_path):
     workdir = tmp_path / "run"
-    command = _command(workdir, 2000, extra=_fake_env_binding())  # 2200 // 16 = 137 updates
+    # 2200 // 16 = 137 updates; positions every 8th vector step (once per update).
+    command = _command(workdir, 2000, extra=[*_fake_env_binding(), "train_policy.position_log_stride = 8"])
     process_helpers.run_until_file_then_kill(command, workdir / "checkpoints" / "policy.00005.h5", REPO_ROOT)
     killed_rows = metrics_csv.read_scalars(str(workdir / "reward_train.csv"))
     assert len(killed_rows) < 137
@@ -143,6 +144,9 @@ def test_resume_after_kill_continues_without_duplicate_rows(tmp_path):
         assert [int(r["nupdates"]) for r in csv.DictReader(f)] == list(range(1, 138))
     valid_steps = [s for s, _, _ in metrics_csv.read_scalars(str(workdir / "reward_valid.csv"))]
     assert valid_steps == sorted(set(valid_steps)) and valid_steps[0] == 0
+    with open(workdir / "positions.csv") as f:  # vector steps go on counting across the resume
+        logged = [(int(r["total_timesteps"]), int(r["vector_step"])) for r in csv.DictReader(f) if r["env"] == "0"]
+    assert logged == [(16 * u, 8 * u) for u in range(1, 138)]
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):

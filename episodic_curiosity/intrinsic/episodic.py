@@ -312,6 +312,11 @@ class OnlineEpisodicCuriosity(EpisodicCuriosity):
     requires_r_network = False
 
     def __init__(self, setup: base.Setup, network=None, **kwargs):
+        if not setup.workdir:
+            raise ValueError(
+                "OnlineEpisodicCuriosity needs Setup.workdir (its frame history and retrained "
+                "R-networks are written there): pass workdir= to CuriosityEnvWrapper / Setup"
+            )
         if network is None and not setup.r_checkpoint:
             network = r_network_lib.RNetwork(inference_dtype=setup.r_network_inference_dtype)
         super().__init__(setup, network=network, **kwargs)
@@ -320,13 +325,12 @@ class OnlineEpisodicCuriosity(EpisodicCuriosity):
                 "OnlineEpisodicCuriosity scores every step with the weights of that moment: "
                 "background=True does not apply"
             )
-        history = os.path.join(setup.workdir or ".", "eco_history", "frames.u8")
+        history = os.path.join(setup.workdir, "eco_history", "frames.u8")
         self.trainer = online_r_training.OnlineRNetworkTrainer(
             self.r_network, self.num_envs, self.r_network.input_shape, history, seed=setup.seed
         )
         self.trainer.add_weights_listener(self.refresh_memory_keys)
-        if setup.workdir:
-            self.trainer.add_weights_listener(self._save_weights)
+        self.trainer.add_weights_listener(self._save_weights)
         self._bonuses: list[np.ndarray] = []
 
     def _save_weights(self) -> None:

@@ -59,7 +59,7 @@ class IcmBonus(base.IntrinsicReward):
         self._rng = np.random.default_rng(setup.seed)
         self.last_losses = {"forward_loss": math.nan, "inverse_loss": math.nan, "loss": math.nan}
         self.last_bonus = {"mean": math.nan, "std": math.nan}
-        self._last_real_bonus = np.zeros(0)  # the real transitions' bonuses of the last rollout
+        self._pending_real_bonus: list[np.ndarray] = []  # real transitions' bonuses since the last update
 
     @staticmethod
     def transitions(rollout: base.Rollout):
@@ -77,7 +77,7 @@ class IcmBonus(base.IntrinsicReward):
         observations, actions, next_observations, real = self.transitions(rollout)
         bonus = self.module.intrinsic_reward(observations, actions, next_observations).astype(np.float64)
         bonus[~real] = 0.0
-        self._last_real_bonus = bonus[real]
+        self._pending_real_bonus.append(bonus[real])
         return bonus.reshape(rollout.num_steps, rollout.num_envs)
 
     def update(self, rollout: base.Rollout) -> dict[str, float]:
@@ -97,8 +97,10 @@ class IcmBonus(base.IntrinsicReward):
                     totals[key] += value
                 steps += 1
         self.last_losses = {key: value / steps for key, value in totals.items()}
-        if len(self._last_real_bonus):
-            self.last_bonus = {"mean": float(self._last_real_bonus.mean()), "std": float(self._last_real_bonus.std())}
+        pending = np.concatenate(self._pending_real_bonus) if self._pending_real_bonus else np.zeros(0)
+        self._pending_real_bonus = []
+        if len(pending):
+            self.last_bonus = {"mean": float(pending.mean()), "std": float(pending.std())}
         self.trainings += 1
         return dict(self.last_losses)
 

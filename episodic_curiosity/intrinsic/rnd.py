@@ -399,6 +399,11 @@ class RndBonus(base.IntrinsicReward):
 
     # The interface ---------------------------------------------------------------------------
 
+    def reset(self) -> None:
+        # Rows of a first rollout already in the observation statistics belong to steps a reset
+        # drops (the per-step wrapper's buffer); the return filter is non-episodic and stays.
+        self._rows_counted_ahead = 0
+
     def compute_bonus(self, rollout: base.Rollout) -> np.ndarray:
         if rollout.num_envs != self.num_envs:
             raise ValueError(f"RND was built for {self.num_envs} envs, the rollout has {rollout.num_envs}")
