@@ -192,6 +192,7 @@ def test_per_step_wrapper_trains_every_update_interval_steps():
     assert method.setup.nsteps == 6 and method.setup.observation_space.shape == SHAPE
     env.reset(seed=0)
     rng = np.random.default_rng(0)
+    real_bonuses = []
     for step in range(1, 13):
         _, rewards, terminated, truncated, infos = env.step(rng.integers(0, 4, size=2))
         dones = terminated | truncated
@@ -199,7 +200,7 @@ def test_per_step_wrapper_trains_every_update_interval_steps():
         np.testing.assert_allclose(rewards, infos["task_reward"] + 2.0 * bonus)
         assert np.all(bonus[dones] == 0.0) and np.all(bonus[~dones] > 0.0)
         assert method.trainings == step // 6
-        real_bonuses = (real_bonuses if step % 6 != 1 else []) + list(bonus[~dones])
+        real_bonuses = (real_bonuses if step % 6 != 1 else []) + list(bonus[~dones])  # since the last update
         if step % 6 == 0:  # the logged bonus statistics cover the 6 buffered steps, not the last one
             assert method.last_bonus["mean"] == pytest.approx(np.mean(real_bonuses))
     env.close()
