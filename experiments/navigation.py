@@ -66,7 +66,8 @@ def results_dir(root: str, scenario: str, method: str, run_number: int) -> str:
 
 
 def copy_run(run_dir: str, destination: str, work_dir: str) -> list[str]:
-    """Copies a run's small files; machine paths in text files become `<experiments workdir>`."""
+    """Copies a run's small files; machine paths in text files become `<experiments workdir>` and
+    `<repo>`."""
     os.makedirs(destination, exist_ok=True)
     copied = []
     for name in RESULT_FILES:
@@ -77,6 +78,7 @@ def copy_run(run_dir: str, destination: str, work_dir: str) -> list[str]:
         if name.endswith((".json", ".gin")):
             with open(source) as handle:
                 text = handle.read().replace(os.path.abspath(work_dir), "<experiments workdir>")
+                text = text.replace(common.REPO_ROOT, "<repo>")
             from episodic_curiosity import atomic_files
 
             atomic_files.write_text(target, text)

@@ -202,11 +202,14 @@ def test_navigation_copies_a_runs_small_files_without_machine_paths(tmp_path):
     run_dir = tmp_path / "work" / "ppo" / "vizdoom_sparse" / "run_number_1"
     run_dir.mkdir(parents=True)
     (run_dir / "reward_train.csv").write_text("step,reward_train,wall_time\n")
-    (run_dir / "provenance.json").write_text(json.dumps({"workdir": str(run_dir)}))
+    (run_dir / "provenance.json").write_text(
+        json.dumps({"workdir": str(run_dir), "argv": [common.REPO_ROOT + "/x.py"]})
+    )
     (run_dir / "checkpoints").mkdir()
     copied = navigation.copy_run(str(run_dir), str(tmp_path / "out"), str(tmp_path / "work"))
     assert sorted(os.path.basename(p) for p in copied) == ["provenance.json", "reward_train.csv"]
-    assert str(tmp_path) not in (tmp_path / "out" / "provenance.json").read_text()
+    text = (tmp_path / "out" / "provenance.json").read_text()
+    assert str(tmp_path) not in text and common.REPO_ROOT not in text and "<repo>/x.py" in text
 
 
 def test_navigation_coverage_histograms_and_figure(tmp_path):
