@@ -197,6 +197,15 @@ class RewardScales:
         return combined
 
 
+def shuffled_minibatches(rng: np.random.Generator, size: int, num_epochs: int, num_minibatches: int):
+    """Index arrays of `num_epochs` passes over range(size): each pass a fresh permutation cut
+    into `num_minibatches` near-equal chunks (empty ones skipped), drawn as the pass starts."""
+    for _ in range(num_epochs):
+        for chunk in np.array_split(rng.permutation(size), num_minibatches):
+            if len(chunk):
+                yield chunk
+
+
 def curiosity_frames(observations: np.ndarray, infos: dict) -> np.ndarray:
     """The curiosity input of a vector step: `info['frame']` if the envs give it, else the
     observations."""

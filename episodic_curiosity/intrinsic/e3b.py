@@ -248,20 +248,12 @@ class E3bBonus(base.IntrinsicReward):
             self._pending_bonus = []
             if len(real_bonus):
                 self.last_bonus = {"mean": float(real_bonus.mean()), "std": float(real_bonus.std())}
-        observations, actions, next_observations, real = icm_bonus.IcmBonus.transitions(rollout)
-        observations, actions, next_observations = observations[real], actions[real], next_observations[real]
-        if not len(actions):
+        losses = icm_bonus.train_on_real_transitions(
+            self.module, rollout, self._rng, self.num_epochs, self.num_minibatches
+        )
+        if losses is None:
             return dict(self.last_losses)
-        total, steps = 0.0, 0
-        for _ in range(self.num_epochs):
-            order = self._rng.permutation(len(actions))
-            for chunk in np.array_split(order, self.num_minibatches):
-                if not len(chunk):
-                    continue
-                losses = self.module.train_step(observations[chunk], actions[chunk], next_observations[chunk])
-                total += losses["inverse_loss"]
-                steps += 1
-        self.last_losses = {"inverse_loss": total / steps}
+        self.last_losses = {"inverse_loss": losses["inverse_loss"]}
         self.trainings += 1
         return dict(self.last_losses)
 

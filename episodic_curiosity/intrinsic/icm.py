@@ -22,6 +22,26 @@ from episodic_curiosity import icm as icm_lib
 from episodic_curiosity.intrinsic import base
 
 
+def train_on_real_transitions(
+    module: icm_lib.IntrinsicCuriosityModule,
+    rollout: base.Rollout,
+    rng: np.random.Generator,
+    num_epochs: int,
+    num_minibatches: int,
+) -> dict[str, float] | None:
+    """Trains `module` on the rollout's real transitions (`IcmBonus.transitions`) for
+    `num_epochs` shuffled passes of `num_minibatches` minibatches; returns the mean of each loss
+    over the minibatch steps, or None (nothing trained) when no transition is real."""
+    observations, actions, next_observations, real = IcmBonus.transitions(rollout)
+    observations, actions, next_observations = observations[real], actions[real], next_observations[real]
+    totals, steps = collections.defaultdict(float), 0
+    for chunk in base.shuffled_minibatches(rng, len(actions), num_epochs, num_minibatches):
+        for key, value in module.train_step(observations[chunk], actions[chunk], next_observations[chunk]).items():
+            totals[key] += value
+        steps += 1
+    return {key: value / steps for key, value in totals.items()} if steps else None
+
+
 @gin.configurable(denylist=["setup", "module"])
 class IcmBonus(base.IntrinsicReward):
     """The ICM's forward-model error as the bonus; trained once per rollout."""
@@ -81,22 +101,10 @@ class IcmBonus(base.IntrinsicReward):
         return bonus.reshape(rollout.num_steps, rollout.num_envs)
 
     def update(self, rollout: base.Rollout) -> dict[str, float]:
-        observations, actions, next_observations, real = self.transitions(rollout)
-        observations, actions, next_observations = observations[real], actions[real], next_observations[real]
-        if not len(actions):
+        losses = train_on_real_transitions(self.module, rollout, self._rng, self.num_epochs, self.num_minibatches)
+        if losses is None:
             return dict(self.last_losses)
-        totals, steps = collections.defaultdict(float), 0
-        for _ in range(self.num_epochs):
-            order = self._rng.permutation(len(actions))
-            for chunk in np.array_split(order, self.num_minibatches):
-                if not len(chunk):
-                    continue
-                for key, value in self.module.train_step(
-                    observations[chunk], actions[chunk], next_observations[chunk]
-                ).items():
-                    totals[key] += value
-                steps += 1
-        self.last_losses = {key: value / steps for key, value in totals.items()}
+        self.last_losses = losses
         pending = np.concatenate(self._pending_real_bonus) if self._pending_real_bonus else np.zeros(0)
         self._pending_real_bonus = []
         if len(pending):

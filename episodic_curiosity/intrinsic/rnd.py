@@ -434,13 +434,11 @@ class RndBonus(base.IntrinsicReward):
         self.update_observation_statistics(observations[self._rows_counted_ahead :])
         self._rows_counted_ahead = 0
         losses = []
-        for _ in range(self.num_epochs):
-            order = self._rng.permutation(len(observations))
-            for chunk in np.array_split(order, self.num_minibatches):
-                if self.update_proportion < 1.0:
-                    chunk = chunk[self._rng.random(len(chunk)) < self.update_proportion]
-                if len(chunk):
-                    losses.append(float(self._train_fn(observations[np.sort(chunk)])))
+        for chunk in base.shuffled_minibatches(self._rng, len(observations), self.num_epochs, self.num_minibatches):
+            if self.update_proportion < 1.0:
+                chunk = chunk[self._rng.random(len(chunk)) < self.update_proportion]
+            if len(chunk):
+                losses.append(float(self._train_fn(observations[np.sort(chunk)])))
         if losses:
             self.last_loss = float(np.mean(losses))
             self.trainings += 1
