@@ -206,6 +206,79 @@ def test_eval_policy_reports_return_and_success(tmp_path):
         assert json.load(f) == summary
 
 
+def test_export_policy_keeps_the_weights_bit_for_bit_and_drops_the_rest(tmp_path):
+    import gymnasium as gym  # pylint: disable=g-import-not-at-top
+
+    from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
+
+    workdir = tmp_path / "run"
+    _run(_command(workdir, 30, extra=_fake_env_binding()))
+    checkpoint = checkpoint_io.newest_checkpoint(str(workdir / "checkpoints"))
+    exported = str(tmp_path / "shipped" / "policy.h5")
+    size = checkpoint_io.export_policy(checkpoint, exported)
+    assert size == os.path.getsize(exported) < os.path.getsize(checkpoint)
+    attributes = checkpoint_io.read_attributes(exported)
+    assert set(attributes) <= set(checkpoint_io.POLICY_ATTRIBUTES) and "episode_returns" not in attributes
+    assert attributes["policy_architecture"] == checkpoint_io.read_attributes(checkpoint)["policy_architecture"]
+    shape = attributes["observation_shape"]
+    observation_space = gym.spaces.Box(0, 255, tuple(shape), np.uint8)
+    action_space = gym.spaces.Discrete(attributes["action_space"]["n"])
+    original = train_policy.load_policy(checkpoint, observation_space, action_space)
+    shipped = train_policy.load_policy(exported, observation_space, action_space)
+    for a, b in zip(original.trainable_variables, shipped.trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    observations = np.random.default_rng(0).integers(0, 256, (3, *shape), dtype=np.uint8)
+    np.testing.assert_array_equal(original.value(observations), shipped.value(observations))
+    (tmp_path / "optimizer_only.h5").unlink(missing_ok=True)
+    checkpoint_io.save_variables(str(tmp_path / "optimizer_only.h5"), {"optimizer": [np.zeros(2)]}, {"update": 1})
+    with pytest.raises(checkpoint_io.CheckpointError, match="no group 'policy'"):
+        checkpoint_io.export_policy(str(tmp_path / "optimizer_only.h5"), str(tmp_path / "out.h5"))
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_ship_policy_ships_only_at_or_above_the_threshold(tmp_path, monkeypatch):
+    from episodic_curiosity import pretrained  # pylint: disable=g-import-not-at-top
+
+    sys.path.insert(0, os.path.join(REPO_ROOT, "experiments"))
+    import ship_policy  # pylint: disable=g-import-not-at-top
+
+    workdir = tmp_path / "run"
+    _run(_command(workdir, 30, extra=_fake_env_binding()))
+    monkeypatch.setattr(pretrained, "MODELS_DIR", str(tmp_path / "models"))
+    eval_kwargs = {
+        "num_env": 2,
+        "asynchronous": False,
+        "env_kwargs": {"episode_length": 6, "grid_size": 2, "goal": (1, 1)},
+    }
+    with pytest.raises(ship_policy.BelowThresholdError, match="below --min_success=1.01"):
+        ship_policy.export_evaluate_and_ship(
+            str(workdir),
+            name="toy",
+            num_episodes=4,
+            min_success=1.01,
+            do_ship=True,
+            output_dir=str(tmp_path / "out"),
+            **eval_kwargs,
+        )
+    assert "toy" not in pretrained.available()  # nothing shipped
+    with open(tmp_path / "out" / "toy_card.json") as f:
+        refused = json.load(f)
+    assert refused["measured"]["test_episodes"] == 4 and 0 <= refused["measured"]["test_success_rate"] <= 1
+    card = ship_policy.export_evaluate_and_ship(
+        str(workdir), name="toy", num_episodes=4, min_success=0.0, do_ship=True, **eval_kwargs
+    )
+    assert pretrained.available() == ["toy"] and pretrained.card("pretrained:toy")["kind"] == "policy"
+    shipped = pretrained.resolve("pretrained:toy")
+    assert (
+        os.path.basename(shipped)
+        == card["weights"]
+        == os.path.basename(checkpoint_io.newest_checkpoint(str(workdir / "checkpoints")))
+    )
+    assert card["size_bytes"] == os.path.getsize(shipped) and card["update"] == 2
+    assert card["agent_steps"] == 32 and card["scenario"] == "fake"
+    assert card["measured"]["valid_episodes"] == 4
+
+
 @pytest.mark.vizdoom
 def test_train_policy_on_vizdoom_few_updates(tmp_path):
     pytest.importorskip("vizdoom")
