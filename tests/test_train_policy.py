@@ -279,6 +279,52 @@ def test_ship_policy_ships_only_at_or_above_the_threshold(tmp_path, monkeypatch)
     assert card["measured"]["valid_episodes"] == 4
 
 
+def test_ec_diagnostics_reports_the_r_networks_accuracy_on_policy_and_random_frames(tmp_path):
+    import gin  # pylint: disable=g-import-not-at-top
+
+    from episodic_curiosity import r_network  # pylint: disable=g-import-not-at-top
+
+    sys.path.insert(0, os.path.join(REPO_ROOT, "experiments"))
+    import ec_diagnostics  # pylint: disable=g-import-not-at-top
+
+    workdir = tmp_path / "run"
+    _run(_command(workdir, 30, extra=_fake_env_binding()))
+    gin.clear_config()
+    gin.parse_config(
+        [
+            "build_embedding_network.stage_filters=(4, 4, 4, 4)",
+            "build_embedding_network.embedding_size=8",
+            "build_comparator_network.hidden_units=8",
+            "EpisodicMemory.capacity=6",
+        ]
+    )
+    try:
+        r_net = r_network.RNetwork()
+        headline = ec_diagnostics.diagnose(
+            str(workdir),
+            r_net,
+            "fake",
+            episodes=2,
+            output_dir=str(tmp_path / "out"),
+            max_steps=40,
+            env_kwargs={"episode_length": 35},
+        )
+    finally:
+        gin.clear_config()
+    for source in ec_diagnostics.SOURCES:
+        numbers = headline[source]
+        assert numbers["episodes"] == 2 and numbers["mean_episode_length"] == 35
+        assert 0 <= numbers["r_accuracy_reachable_gaps_1_to_5"] <= 1
+        assert 0 <= numbers["r_accuracy_not_reachable_gaps_over_25"] <= 1
+        assert 1 <= numbers["memory_fill_at_end_mean"] <= 6 and 0 <= numbers["bonus_positive_fraction"] <= 1
+    with open(tmp_path / "out" / "gap_accuracy.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {row["source"] for row in rows} == set(ec_diagnostics.SOURCES)
+    assert [int(row["num_pairs"]) for row in rows if row["source"] == "policy" and row["gap"] == "30"] == [80]
+    with open(tmp_path / "out" / "diagnostics.json") as f:
+        assert json.load(f)["policy"]["bonus_mean"] == pytest.approx(headline["policy"]["bonus_mean"])
+
+
 @pytest.mark.vizdoom
 def test_train_policy_on_vizdoom_few_updates(tmp_path):
     pytest.importorskip("vizdoom")
