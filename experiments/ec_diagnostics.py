@@ -16,7 +16,7 @@ reports for each:
     random episodes;
   * the bonus: mean, fraction of steps with a positive bonus, memory fill at the episode's end;
   * the episode: length, task return, how far it got from its start (map units, where the env
-    reports `info['position']`).
+    reports `info['position']`), how often it took each (discrete) action.
 
 Writes `diagnostics.json` (the headline per source) and `gap_accuracy.csv` (per source and gap).
 """
@@ -82,12 +82,13 @@ def record(
                 policy = visualize_curiosity_reward.load_policy(policy_path, env)
             observations, _ = env.reset(seed=seed + episode)
             env.single_action_space.seed(seed + episode)
-            frames, bonus, sizes, positions, task_return = [], [], [], [], 0.0
+            frames, bonus, sizes, positions, actions, task_return = [], [], [], [], [], 0.0
             for _ in range(max_steps):
                 if source == "policy":
                     action = policy.step(observations)[0][0]
                 else:
                     action = env.single_action_space.sample()
+                actions.append(action)
                 observations, _, terminated, truncated, infos = env.step(np.asarray([action]))
                 done = bool(terminated[0] or truncated[0])
                 frames.append(visualize_curiosity_reward.curiosity_input(infos, done))
@@ -108,6 +109,7 @@ def record(
                 "memory_sizes": np.asarray(sizes),
                 "task_return": task_return,
                 "positions": np.asarray(positions, np.float64),
+                "actions": np.asarray(actions),
             }
         )
     return recorded
@@ -139,6 +141,10 @@ def summarize(r_net, episodes: list[dict], seed: int) -> tuple[dict, list[dict]]
         "memory_fill_at_end_mean": float(np.mean([e["memory_sizes"][-1] for e in episodes])),
         "max_distance_from_start_mean": float(np.mean(spread)) if spread else None,
     }
+    actions = np.concatenate([e["actions"] for e in episodes])
+    if actions.ndim == 1 and np.issubdtype(actions.dtype, np.integer):  # Discrete: how often each
+        values, counts = np.unique(actions, return_counts=True)
+        headline["action_fractions"] = {int(v): round(float(c) / len(actions), 4) for v, c in zip(values, counts)}
     return headline, gaps
 
 

@@ -317,6 +317,7 @@ def test_ec_diagnostics_reports_the_r_networks_accuracy_on_policy_and_random_fra
         assert 0 <= numbers["r_accuracy_reachable_gaps_1_to_5"] <= 1
         assert 0 <= numbers["r_accuracy_not_reachable_gaps_over_25"] <= 1
         assert 1 <= numbers["memory_fill_at_end_mean"] <= 6 and 0 <= numbers["bonus_positive_fraction"] <= 1
+        assert sum(numbers["action_fractions"].values()) == pytest.approx(1.0, abs=1e-3)
     with open(tmp_path / "out" / "gap_accuracy.csv") as f:
         rows = list(csv.DictReader(f))
     assert {row["source"] for row in rows} == set(ec_diagnostics.SOURCES)
