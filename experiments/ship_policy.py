@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -56,14 +55,6 @@ def run_steps(run_dir: str, update: int) -> int | None:
     return None
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _scrub(text: str, run_dir: str) -> str:
     """Machine paths out of a command: the experiments workdir and the repository."""
     work_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(run_dir))))
@@ -76,7 +67,7 @@ def shipped_r_network_name(sha256: str | None) -> str | None:
         return None
     for name in pretrained.available():
         try:
-            if _sha256(pretrained.resolve(pretrained.PREFIX + name)) == sha256:
+            if provenance.sha256_of(pretrained.resolve(pretrained.PREFIX + name)) == sha256:
                 return pretrained.PREFIX + name
         except (OSError, pretrained.UnknownPretrainedModelError):
             continue
