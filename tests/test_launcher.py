@@ -214,7 +214,7 @@ def test_laptop_scale_composes_its_files_and_passes_every_stage_check(method, tm
         os.path.basename(p) for p in launcher.config_files(method, "fake", "laptop")
     ]
     # Only sizes change: the scale's files bind nothing of the memory or the bonus rule.
-    for name in ("scale_laptop.gin", "scale_laptop_vizdoom.gin"):
+    for name in ("scale_laptop.gin", "scale_laptop_vizdoom.gin", "scale_laptop_ppo_plus_eco.gin"):
         with open(os.path.join(launcher.CONFIG_DIR, name)) as handle:
             bindings = [line for line in handle if line.strip() and not line.lstrip().startswith("#")]
         for rule in ("EpisodicMemory.", "similarity_threshold", "scale_surrogate_reward", "bonus_reward_additive_term"):
@@ -223,6 +223,9 @@ def test_laptop_scale_composes_its_files_and_passes_every_stage_check(method, tm
     try:
         cli.parse_gin(launcher.config_files(method, "vizdoom_dense", "laptop"), [])
         assert gin.query_parameter("build_embedding_network.input_pooling") == 2
+        if method == "ppo_plus_eco":  # retrained every 5,000 vector steps, bonus on from the first
+            history = gin.query_parameter("OnlineRNetworkTrainer.observation_history_size")
+            assert history == 5000 == gin.query_parameter("RewardScales.exploration_reward_min_step")
         # The policy keeps the paper's 84x84 RGB input and Nature CNN (the faster one did not learn).
         for name in (
             "CuriosityEnvWrapper.frame_stack",
