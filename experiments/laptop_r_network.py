@@ -119,6 +119,10 @@ def ship(weights: str, headline: dict, job_dir: str, name: str = "vizdoom") -> s
 
 def main(argv):
     del argv
+    from episodic_curiosity import process_control  # pylint: disable=g-import-not-at-top
+
+    # SIGTERM or Ctrl-C: the runs' clean-up (env workers closed, atomic files) runs, then one line.
+    process_control.install_stop_handlers()
     config = flags.FLAGS
     headline, gaps, weights = measure(
         config.job_dir, config.gap_episodes, config.pairs_per_gap, config.max_heldout_files

@@ -220,6 +220,10 @@ def _define_flags() -> None:
 
 def main(argv):
     del argv
+    from episodic_curiosity import process_control  # pylint: disable=g-import-not-at-top
+
+    # SIGTERM or Ctrl-C: the runs' clean-up (env workers closed, atomic files) runs, then one line.
+    process_control.install_stop_handlers()
     config = flags.FLAGS
     card = export_evaluate_and_ship(
         config.run_dir,

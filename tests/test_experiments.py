@@ -226,3 +226,68 @@ def test_navigation_coverage_histograms_and_figure(tmp_path):
     assert late_x > np.flatnonzero(h["early"].sum(axis=1))[0]  # further east late in the run
     path = navigation.plot_coverage({"ppo": h}, navigation.map_geometry(), str(tmp_path / "c.png"), "test")
     assert os.path.getsize(path) > 0
+
+
+def _process_group(pgid):
+    """Pids of the live (not zombie) processes of process group `pgid`."""
+    members = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(name))
+    return members
+
+
+@pytest.mark.vizdoom
+def test_sigterm_stops_a_navigation_run_cleanly_with_no_workers_left(tmp_path):
+    """The experiment scripts take the entry points' stop path: clean-up, one line, no orphans."""
+    import signal  # pylint: disable=g-import-not-at-top
+    import subprocess  # pylint: disable=g-import-not-at-top
+    import time  # pylint: disable=g-import-not-at-top
+
+    pytest.importorskip("vizdoom")
+    run_dir = tmp_path / "work" / "ppo" / "vizdoom_sparse" / "run_number_1"
+    command = [
+        sys.executable,
+        os.path.join(common.REPO_ROOT, "experiments", "navigation.py"),
+        "--scenarios=vizdoom_sparse",
+        "--methods=ppo",
+        "--seeds=1",
+        "--scale=smoke",
+        "--num_timesteps=1000000",
+        f"--work_dir={tmp_path / 'work'}",
+        f"--results_dir={tmp_path / 'results'}",
+    ]
+    log = open(tmp_path / "stderr.txt", "w+")  # noqa: SIM115  (read back below)
+    process = subprocess.Popen(
+        command, cwd=common.REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
+    )
+    try:
+        deadline = time.time() + 300
+        while not (run_dir / "checkpoints").is_dir() or not os.listdir(run_dir / "checkpoints"):
+            assert process.poll() is None, open(tmp_path / "stderr.txt").read()[-3000:]
+            assert time.time() < deadline, "no checkpoint within 300 s"
+            time.sleep(0.2)
+        assert len(_process_group(process.pid)) > 1  # the env workers are running
+        process.send_signal(signal.SIGTERM)
+        returncode = process.wait(timeout=60)
+        deadline = time.time() + 15
+        while _process_group(process.pid) and time.time() < deadline:
+            time.sleep(0.2)
+        assert _process_group(process.pid) == []
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    log.seek(0)
+    stderr = log.read()
+    log.close()
+    assert returncode == 1 and "Traceback" not in stderr, stderr[-3000:]
+    assert "stopped by SIGTERM" in stderr
+    assert not (tmp_path / "results" / "vizdoom_sparse").exists()  # a stopped run is not copied as finished
