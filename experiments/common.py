@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import sys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,6 +36,24 @@ R_NETWORK_DIR = os.path.join(SCRATCH_DIR, "r_network_quality_1600k", "r_networks
 MEMORY_CAPACITY = 200
 BETA = 0.5
 TAU = 0.5
+
+
+def scrub_paths(text: str, placeholders: dict[str, str]) -> str:
+    """`text` with each folder of `placeholders` replaced by its placeholder (e.g. `<repo>`).
+
+    Only whole path prefixes are replaced (the folder itself, or followed by `/`): `/home` leaves
+    `/home2/x` alone. The root folder and empty paths are never replaced (that would turn every
+    `/` into a placeholder). Longer folders go first, so a workdir inside the repository keeps
+    its own placeholder.
+    """
+    for folder in sorted(placeholders, key=lambda f: len(os.path.abspath(f)) if f else 0, reverse=True):
+        folder_path = os.path.abspath(folder).rstrip(os.sep) if folder else ""
+        if not folder_path or folder_path == os.path.abspath(os.sep).rstrip(os.sep):
+            continue
+        pattern = re.escape(folder_path) + r"(?=[/\s'\",;:]|$)"
+        placeholder = placeholders[folder]
+        text = re.sub(pattern, lambda _, p=placeholder: p, text)  # taken literally, not as a template
+    return text
 
 
 def default_output_dir(name: str) -> str:

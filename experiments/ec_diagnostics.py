@@ -94,6 +94,9 @@ def record(
                 frames.append(visualize_curiosity_reward.curiosity_input(infos, done))
                 bonus.append(float(infos["curiosity_bonus"][0]))
                 task_return += float(infos["task_reward"][0])
+                # On the last step the wrapper has already emptied the memory for the next
+                # episode: that step repeats the size before it (an entry it added, at most one,
+                # is not counted).
                 sizes.append(sizes[-1] if done and sizes else int(env.memory.sizes[0]))
                 source_info = infos.get("final_info", infos) if done else infos
                 position = source_info.get("position")
@@ -148,6 +151,16 @@ def summarize(r_net, episodes: list[dict], seed: int) -> tuple[dict, list[dict]]
     return headline, gaps
 
 
+def _recorded_path(path: str) -> str:
+    """How `path` is recorded in diagnostics.json, which may be committed: a `pretrained:` name
+    as is, a path in the repository relative to `<repo>`, any other path by its file name only."""
+    path = str(path)
+    if path.startswith("pretrained:"):
+        return path
+    scrubbed = common.scrub_paths(os.path.abspath(path), {common.REPO_ROOT: "<repo>"})
+    return scrubbed if scrubbed.startswith("<repo>") else os.path.basename(os.path.normpath(path))
+
+
 def diagnose(
     policy_path: str,
     r_network_path: str,
@@ -167,8 +180,10 @@ def diagnose(
         else r_network.RNetwork(weights_path=r_network_path)
     )
     seed = train_policy.split_base_seed("valid")
+    if episodes < 1:
+        raise ValueError(f"episodes={episodes}: give at least 1 episode per source")
     headline = {
-        "policy": policy_path,
+        "policy_path": _recorded_path(policy_path),
         "r_network": r_network_path if isinstance(r_network_path, str) else "(an RNetwork)",
         "scenario": scenario,
         "env_seeds": f"validation split, {seed} + episode",

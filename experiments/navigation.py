@@ -77,8 +77,9 @@ def copy_run(run_dir: str, destination: str, work_dir: str) -> list[str]:
         target = os.path.join(destination, name)
         if name.endswith((".json", ".gin")):
             with open(source) as handle:
-                text = handle.read().replace(os.path.abspath(work_dir), "<experiments workdir>")
-                text = text.replace(common.REPO_ROOT, "<repo>")
+                text = common.scrub_paths(
+                    handle.read(), {work_dir: "<experiments workdir>", common.REPO_ROOT: "<repo>"}
+                )
             from episodic_curiosity import atomic_files
 
             atomic_files.write_text(target, text)

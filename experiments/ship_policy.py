@@ -56,9 +56,16 @@ def run_steps(run_dir: str, update: int) -> int | None:
 
 
 def _scrub(text: str, run_dir: str) -> str:
-    """Machine paths out of a command: the experiments workdir and the repository."""
-    work_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(run_dir))))
-    return text.replace(work_dir, "<experiments workdir>").replace(common.REPO_ROOT, "<repo>")
+    """Machine paths out of a command: the experiments workdir (or, for a run folder not in the
+    launcher's `<workdir>/<method>/<scenario>/run_number_<n>` layout, the run folder itself) and
+    the repository."""
+    run_dir = os.path.abspath(run_dir)
+    if os.path.basename(run_dir).startswith("run_number_"):
+        placeholders = {os.path.dirname(os.path.dirname(os.path.dirname(run_dir))): "<experiments workdir>"}
+    else:
+        placeholders = {run_dir: "<run folder>"}
+    placeholders[common.REPO_ROOT] = "<repo>"
+    return common.scrub_paths(text, placeholders)
 
 
 def shipped_r_network_name(sha256: str | None) -> str | None:
@@ -146,13 +153,30 @@ def evaluate(path: str, scenario: str, num_episodes: int, splits=("test", "valid
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def check_name(name: str) -> None:
+    """Raises ValueError unless `name` can be a shipped policy's folder: one plain folder name
+    (what `pretrained:<name>` resolves), not a shipped model of another kind."""
+    if not name or name in (os.curdir, os.pardir) or os.sep in name or (os.altsep and os.altsep in name):
+        raise ValueError(f"--name={name!r}: give one plain folder name (loads as pretrained:<name>), no '/' or '..'")
+    card_path = os.path.join(pretrained.MODELS_DIR, name, pretrained.CARD_FILE)
+    if os.path.exists(card_path):
+        with open(card_path) as handle:
+            kind = json.load(handle).get("kind")
+        if kind != "policy":
+            raise ValueError(
+                f"--name={name!r} is a shipped model of kind {kind!r}, not a policy; shipping would replace it: "
+                "choose another --name"
+            )
+
+
 def ship(exported: str, card: dict, name: str) -> str:
     """Puts `exported` and its card into the package's model folder `name`; returns the folder."""
+    check_name(name)
     folder = os.path.join(pretrained.MODELS_DIR, name)
     os.makedirs(folder, exist_ok=True)
     target = os.path.join(folder, card["weights"])
-    shutil.copyfile(exported, target + ".tmp")
-    os.replace(target + ".tmp", target)
+    with atomic_files.atomic_path(target) as tmp_path:
+        shutil.copyfile(exported, tmp_path)
     atomic_files.write_json(os.path.join(folder, pretrained.CARD_FILE), card)
     for old in glob.glob(os.path.join(folder, "*.h5")):
         if os.path.basename(old) != card["weights"]:
@@ -183,7 +207,14 @@ def export_evaluate_and_ship(
             f"no policy checkpoint (policy.NNNNN.h5) in {os.path.join(run_dir, 'checkpoints')!r}; pass the "
             "launcher's run folder (…/<method>/<scenario>/run_number_<n>) or --checkpoint"
         )
+    if do_ship:
+        check_name(name)  # before the evaluation's minutes, not after
     scenario = checkpoint_io.read_attributes(checkpoint).get("scenario")
+    if not scenario:
+        raise ValueError(
+            f"{checkpoint!r} records no scenario (a checkpoint written before train_policy stored it): "
+            "evaluate it with `python -m episodic_curiosity.eval_policy --checkpoint=... --scenario=...` instead"
+        )
     weights_name = os.path.basename(checkpoint)
     scratch = tempfile.mkdtemp(prefix="ship_policy_")
     try:

@@ -291,3 +291,48 @@ def test_sigterm_stops_a_navigation_run_cleanly_with_no_workers_left(tmp_path):
     assert returncode == 1 and "Traceback" not in stderr, stderr[-3000:]
     assert "stopped by SIGTERM" in stderr
     assert not (tmp_path / "results" / "vizdoom_sparse").exists()  # a stopped run is not copied as finished
+
+
+def test_scrub_paths_replaces_whole_folders_only():
+    text = "--workdir=/home/a/runs --out=/home2/x cd /home/a; /home/a/runs/ppo 'q=/home/a'"
+    scrubbed = common.scrub_paths(text, {"/home/a": "<repo>", "/home/a/runs": "<experiments workdir>"})
+    assert scrubbed == "--workdir=<experiments workdir> --out=/home2/x cd <repo>; <experiments workdir>/ppo 'q=<repo>'"
+    # The root folder (a run folder one level deep gives it as its "workdir") is never replaced.
+    assert common.scrub_paths("/runs/x/y", {"/": "<w>", "": "<v>"}) == "/runs/x/y"
+
+
+def test_ship_policy_scrubs_a_shallow_run_folder_without_garbling_the_command():
+    import ship_policy  # noqa: E402  pylint: disable=g-import-not-at-top
+
+    command = "python -m episodic_curiosity.train_policy --workdir=/runs/x --env_name=vizdoom_sparse"
+    # Before the fix: the "workdir" three levels above /runs/x was "/", and every "/" became one.
+    assert ship_policy._scrub(command, "/runs/x") == command.replace("/runs/x", "<run folder>")
+    layout = "/data/exp/ppo/vizdoom_sparse/run_number_2"
+    assert ship_policy._scrub(f"--workdir=/data/exp --x={layout}", layout) == (
+        "--workdir=<experiments workdir> --x=<experiments workdir>/ppo/vizdoom_sparse/run_number_2"
+    )
+
+
+def test_ship_policy_refuses_names_that_would_replace_another_model(tmp_path, monkeypatch):
+    import ship_policy  # noqa: E402  pylint: disable=g-import-not-at-top
+
+    from episodic_curiosity import pretrained  # pylint: disable=g-import-not-at-top
+
+    monkeypatch.setattr(pretrained, "MODELS_DIR", str(tmp_path))
+    shipped = tmp_path / "vizdoom"
+    shipped.mkdir()
+    (shipped / "card.json").write_text(json.dumps({"kind": "r_network", "weights": "r.h5"}))
+    (shipped / "r.h5").write_bytes(b"weights")
+    exported = tmp_path / "policy.00002.h5"
+    exported.write_bytes(b"policy")
+    # Before the fix, ship() deleted r.h5 and replaced the R-network's card.
+    with pytest.raises(ValueError, match="kind 'r_network', not a policy"):
+        ship_policy.ship(str(exported), {"weights": exported.name, "kind": "policy"}, "vizdoom")
+    assert (shipped / "r.h5").read_bytes() == b"weights"
+    assert json.loads((shipped / "card.json").read_text())["kind"] == "r_network"
+    for name in ("../elsewhere", "a/b", "", ".."):
+        with pytest.raises(ValueError, match="one plain folder name"):
+            ship_policy.ship(str(exported), {"weights": exported.name, "kind": "policy"}, name)
+    assert sorted(os.listdir(tmp_path)) == ["policy.00002.h5", "vizdoom"]
+    folder = ship_policy.ship(str(exported), {"weights": exported.name, "kind": "policy"}, "toy")
+    assert sorted(os.listdir(folder)) == ["card.json", "policy.00002.h5"]  # no temporary file left

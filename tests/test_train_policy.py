@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -277,6 +278,17 @@ def test_ship_policy_ships_only_at_or_above_the_threshold(tmp_path, monkeypatch)
     assert card["size_bytes"] == os.path.getsize(shipped) and card["update"] == 2
     assert card["agent_steps"] == 32 and card["scenario"] == "fake"
     assert card["measured"]["valid_episodes"] == 4
+    # A checkpoint that records no scenario gets one clear error, not a failure inside eval_policy.
+    import h5py  # pylint: disable=g-import-not-at-top
+
+    no_scenario = str(tmp_path / "no_scenario.h5")
+    shutil.copyfile(checkpoint_io.newest_checkpoint(str(workdir / "checkpoints")), no_scenario)
+    with h5py.File(no_scenario, "r+") as handle:
+        attributes = json.loads(handle.attrs["attributes_json"])
+        del attributes["scenario"]
+        handle.attrs["attributes_json"] = json.dumps(attributes)
+    with pytest.raises(ValueError, match="records no scenario"):
+        ship_policy.export_evaluate_and_ship(str(workdir), name="toy", checkpoint=no_scenario, **eval_kwargs)
 
 
 def test_ec_diagnostics_reports_the_r_networks_accuracy_on_policy_and_random_frames(tmp_path):
@@ -323,7 +335,14 @@ def test_ec_diagnostics_reports_the_r_networks_accuracy_on_policy_and_random_fra
     assert {row["source"] for row in rows} == set(ec_diagnostics.SOURCES)
     assert [int(row["num_pairs"]) for row in rows if row["source"] == "policy" and row["gap"] == "30"] == [80]
     with open(tmp_path / "out" / "diagnostics.json") as f:
-        assert json.load(f)["policy"]["bonus_mean"] == pytest.approx(headline["policy"]["bonus_mean"])
+        written = json.load(f)
+    assert written["policy"]["bonus_mean"] == pytest.approx(headline["policy"]["bonus_mean"])
+    # The measured checkpoint is recorded (before: the policy's summary overwrote its path), and
+    # without a machine path, as the file may be committed.
+    assert written["policy_path"] == "run" and str(tmp_path) not in json.dumps(written)
+    with pytest.raises(ValueError, match="at least 1 episode"):
+        ec_diagnostics.diagnose(str(workdir), r_net, "fake", episodes=0, output_dir=str(tmp_path / "zero"))
+    assert not (tmp_path / "zero").exists()
 
 
 @pytest.mark.vizdoom
