@@ -10,6 +10,12 @@ EC; default: the shipped `pretrained:vizdoom`, whose card gives its random-polic
     python experiments/navigation.py --scenarios=vizdoom_sparse --methods=ppo_plus_ec --seeds=1
     python experiments/navigation.py --report                            # from the committed CSVs
 
+The hyperparameter search of issue #20 uses the same runs with `--variant=<name>` and
+`--gin_bindings=...` (e.g. `--variant=alpha_0.01 --gin_bindings='RewardScales.scale_surrogate_reward
+= 0.01'`): the variant's runs get their own launcher workdir (`<work_dir>/variants/<name>`), and
+their results the method label `<method>@<name>`, with the bindings in each run's `variant.json`
+(and, as every run's, in `launcher.gin`), so every search run is recorded next to the defaults.
+
 After each finished run its small files (reward CSVs, progress/diagnostics, seed, gin,
 provenance with machine paths replaced) are copied to
 `experiments/results/navigation/<scenario>/<method>/seed_<n>/`, so a partial sweep is never
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 
@@ -59,6 +66,62 @@ POSITION_LOG_STRIDE = 16  # train_policy.position_log_stride of the runs: every 
 COVERAGE_BINS = 48  # per axis, over the map's bounding box
 COVERAGE_PHASE = 0.1  # "early" / "late": the first / last 10 % of a run's agent steps
 FINAL_TEST_EVALUATIONS = 3  # the final test success is the mean of the last this-many evaluations
+
+
+VARIANT_NAME = re.compile(r"[A-Za-z0-9_.=+-]+")
+
+
+def method_label(method: str, variant: str = "") -> str:
+    """The results' name of `method` run with search variant `variant` ('' = the defaults)."""
+    if not variant:
+        return method
+    if not VARIANT_NAME.fullmatch(variant):
+        raise ValueError(f"--variant={variant!r}: use letters, digits and _ . = + - only (it names folders)")
+    return f"{method}@{variant}"
+
+
+def run_one(
+    work_dir: str,
+    results_root: str,
+    scenario: str,
+    method: str,
+    run_number: int,
+    num_timesteps: int,
+    scale: str,
+    r_networks_path: str | None,
+    variant: str = "",
+    gin_bindings: tuple[str, ...] = (),
+    **launch_kwargs,
+) -> list[str]:
+    """One launcher run (resumable), then its small files copied; returns the copied paths.
+
+    `launch_kwargs` go to `launcher.launch` (tests: `num_env`, `asynchronous`)."""
+    from episodic_curiosity import atomic_files
+    from episodic_curiosity import launcher
+
+    label = method_label(method, variant)
+    if gin_bindings and not variant:
+        raise ValueError("--gin_bindings change the method: give the search run a --variant name too")
+    run_work_dir = os.path.join(work_dir, "variants", variant) if variant else work_dir
+    outputs = launcher.launch(
+        run_work_dir,
+        method,
+        scenario,
+        run_number=run_number,
+        num_timesteps=num_timesteps,
+        scale=scale,
+        r_networks_path=r_networks_path if method == "ppo_plus_ec" else None,
+        gin_bindings=[f"train_policy.position_log_stride = {POSITION_LOG_STRIDE}", *gin_bindings],
+        show_progress=False,
+        **launch_kwargs,
+    )
+    destination = results_dir(results_root, scenario, label, run_number)
+    copied = copy_run(outputs["run_dir"], destination, run_work_dir)
+    if variant:
+        path = os.path.join(destination, "variant.json")
+        atomic_files.write_json(path, {"variant": variant, "method": method, "gin_bindings": list(gin_bindings)})
+        copied.append(path)
+    return copied
 
 
 def results_dir(root: str, scenario: str, method: str, run_number: int) -> str:
@@ -380,6 +443,8 @@ def _define_flags() -> None:
     flags.DEFINE_string("work_dir", os.path.join(common.SCRATCH_DIR, "navigation"), "Launcher workdir (big files).")
     flags.DEFINE_string("results_dir", common.default_output_dir("navigation"), "Committed small results.")
     flags.DEFINE_boolean("report", False, "Only write the table and figures from --results_dir.")
+    flags.DEFINE_string("variant", "", "Search variant name: results as <method>@<variant> (needs no bindings).")
+    flags.DEFINE_multi_string("gin_bindings", [], "The search variant's gin bindings (with --variant).")
 
 
 def main(argv):
@@ -391,32 +456,27 @@ def main(argv):
     config = flags.FLAGS
     shift = r_network_random_steps(config.r_networks_path, config.r_network_env_steps)
     if not config.report:
-        from episodic_curiosity import launcher
-
+        method_label("", config.variant)  # a bad variant name fails before any run
         for scenario in config.scenarios:  # scenario-major, then seed: a partial sweep has every method
             for run_number in [int(s) for s in config.seeds]:
                 for method in config.methods:
                     start = time.time()
-                    outputs = launcher.launch(
+                    copied = run_one(
                         config.work_dir,
-                        method,
+                        config.results_dir,
                         scenario,
-                        run_number=run_number,
-                        num_timesteps=config.num_timesteps,
-                        scale=config.scale,
-                        r_networks_path=config.r_networks_path if method == "ppo_plus_ec" else None,
-                        gin_bindings=[f"train_policy.position_log_stride = {POSITION_LOG_STRIDE}"],
-                        show_progress=False,
-                    )
-                    copied = copy_run(
-                        outputs["run_dir"],
-                        results_dir(config.results_dir, scenario, method, run_number),
-                        config.work_dir,
+                        method,
+                        run_number,
+                        config.num_timesteps,
+                        config.scale,
+                        config.r_networks_path,
+                        variant=config.variant,
+                        gin_bindings=tuple(config.gin_bindings or ()),
                     )
                     logging.info(
                         "%s %s run %d: %.0f s this call, %d files copied",
                         scenario,
-                        method,
+                        method_label(method, config.variant),
                         run_number,
                         time.time() - start,
                         len(copied),

@@ -336,3 +336,38 @@ def test_ship_policy_refuses_names_that_would_replace_another_model(tmp_path, mo
     assert sorted(os.listdir(tmp_path)) == ["policy.00002.h5", "vizdoom"]
     folder = ship_policy.ship(str(exported), {"weights": exported.name, "kind": "policy"}, "toy")
     assert sorted(os.listdir(folder)) == ["card.json", "policy.00002.h5"]  # no temporary file left
+
+
+def test_navigation_search_variant_runs_apart_and_is_recorded(tmp_path):
+    """A search run (issue #20's small search): its own workdir, its own results label, and its
+    bindings recorded in variant.json and in the run's launcher.gin."""
+    from tiny_config import TINY_ON_FAKE  # pylint: disable=g-import-not-at-top
+
+    with pytest.raises(ValueError, match="letters, digits"):
+        navigation.method_label("ppo", "ent/0.05")
+    with pytest.raises(ValueError, match="give the search run a --variant"):
+        navigation.run_one(
+            str(tmp_path / "w"), str(tmp_path / "r"), "fake", "ppo", 1, 40, "smoke", None, gin_bindings=("x = 1",)
+        )
+    assert not (tmp_path / "w").exists()
+    binding = "PPOConfig.ent_coef = 0.05"
+    copied = navigation.run_one(
+        str(tmp_path / "work"),
+        str(tmp_path / "results"),
+        "fake",
+        "ppo",
+        1,
+        40,
+        "smoke",
+        None,
+        variant="ent_0.05",
+        gin_bindings=(*TINY_ON_FAKE, binding),
+        num_env=2,
+        asynchronous=False,
+    )
+    destination = tmp_path / "results" / "fake" / "ppo@ent_0.05" / "seed_1"
+    assert str(destination / "variant.json") in copied and (destination / "reward_train.csv").exists()
+    assert json.loads((destination / "variant.json").read_text())["gin_bindings"][-1] == binding
+    assert "PPOConfig.ent_coef = 0.05" in (destination / "launcher.gin").read_text()
+    assert (tmp_path / "work" / "variants" / "ent_0.05" / "ppo" / "fake" / "run_number_1" / "checkpoints").is_dir()
+    assert not (tmp_path / "work" / "ppo").exists()  # the defaults' runs are untouched
