@@ -371,3 +371,22 @@ def test_navigation_search_variant_runs_apart_and_is_recorded(tmp_path):
     assert "PPOConfig.ent_coef = 0.05" in (destination / "launcher.gin").read_text()
     assert (tmp_path / "work" / "variants" / "ent_0.05" / "ppo" / "fake" / "run_number_1" / "checkpoints").is_dir()
     assert not (tmp_path / "work" / "ppo").exists()  # the defaults' runs are untouched
+
+
+def test_committed_results_and_models_hold_no_machine_paths():
+    """What ships in git (results, model cards) names no folder of the machine it was made on;
+    READMEs may show example commands, every other text file must use placeholders."""
+    roots = [common.RESULTS_DIR, os.path.join(common.REPO_ROOT, "episodic_curiosity", "pretrained")]
+    offenders = []
+    for root in roots:
+        for folder, _, names in os.walk(root):
+            for name in names:
+                if name.endswith(".md") or not name.endswith((".txt", ".json", ".csv", ".gin")):
+                    continue
+                path = os.path.join(folder, name)
+                with open(path, errors="replace") as handle:
+                    text = handle.read()
+                for marker in ("/tmp/", "/work/", "/home/", common.REPO_ROOT):
+                    if marker in text:
+                        offenders.append(f"{os.path.relpath(path, common.REPO_ROOT)}: {marker}")
+    assert offenders == []
