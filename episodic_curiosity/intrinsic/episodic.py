@@ -16,8 +16,9 @@ the per-step ones (up to float rounding of the batch composition). With comparat
 `background=True` processes each chunk in a worker thread while the envs step.
 
 `OnlineEpisodicCuriosity` (PPO+ECO) also retrains the R-network from the policy's own frames
-(`online_r_training.OnlineRNetworkTrainer`) at exact vector steps, so it scores every step
-with the weights of that moment (per step, in `observe`).
+(`online_r_training.OnlineRNetworkTrainer`) at exact vector steps, so every step is scored with
+the weights of that moment: the steps observed since the last training are scored in the same
+batched chunks, flushed just before each training and at the end of the rollout.
 """
 
 from __future__ import annotations
@@ -345,15 +346,28 @@ class OnlineEpisodicCuriosity(EpisodicCuriosity):
 
     def observe(self, step: base.Step) -> None:
         frames = self.check_frames(step.frame)
-        self.trainer.observe(frames, step.done)  # may retrain the R-network before this step's bonus
         infos = self._per_env_infos(step.infos) if self.memory.infos is not None else None
-        self._bonuses.append(self.step_bonus(frames, step.done, infos))
+        trainer = self.trainer
+        if (trainer.step_count + 1) % trainer.training_interval == 0:
+            # This step's observe retrains the R-network, and this step is the first to be
+            # scored with the new weights: score the earlier ones with the weights they had,
+            # so that the memory (whose keys the training refreshes) holds them.
+            self._score_pending()
+        trainer.observe(frames, step.done)
+        self._pending.append((np.array(frames), np.asarray(step.done, bool), infos))
+
+    def _score_pending(self) -> None:
+        """Bonuses of the observed, not yet scored steps, in chunks (the per-step rule)."""
+        pending, self._pending = self._pending, []
+        for start in range(0, len(pending), self._steps_per_chunk):
+            self._bonuses += self._chunk_bonuses(pending[start : start + self._steps_per_chunk])
 
     def compute_bonus(self, rollout: base.Rollout) -> np.ndarray:
+        self._score_pending()
         if len(self._bonuses) != rollout.num_steps:
             raise ValueError(
                 f"{len(self._bonuses)} steps were observed, the rollout has "
-                f"{rollout.num_steps}: ECO scores steps in observe()"
+                f"{rollout.num_steps}: every ECO step must go through observe()"
             )
         bonuses, self._bonuses = np.array(self._bonuses, np.float64), []
         return bonuses
