@@ -1,4 +1,4 @@
-r"""End-to-end training throughput: env alone, PPO and PPO+EC (fixed R-network), at a scale.
+r"""End-to-end training throughput: env alone, PPO, PPO+EC (fixed R-network) and PPO+ECO, at a scale.
 
 For each method: 12 subprocess envs of `--scenario` (default `vizdoom_sparse`) and
 
@@ -37,8 +37,15 @@ R-network's weights (`--r_checkpoint`; a random init by default).
     python benchmarks/end_to_end.py [--scale laptop] [--methods env_only,ppo,ppo_plus_ec] \
         [--updates 2] [--inference_dtype float32] [--scenario vizdoom_sparse]
 
+`ppo_plus_eco` (opt-in: `--methods=...,ppo_plus_eco`) is PPO+EC with the online R-network
+(`OnlineEpisodicCuriosity`, its frame history in a temporary folder): scoring and history
+writes are timed; an online training falls into the timed updates only if the scale's
+training interval is that short (laptop: every 5,000 vector steps, so none; the result says
+`eco_trainings_timed`). With `--nodeferred_bonus` it scores one vector step per R-network
+call, as ECO did before its steps were scored in chunks.
+
 With `env_only` and `ppo` measured, a last line gives `ppo_over_env_only` and
-`ppo_plus_ec_over_ppo`.
+`ppo_plus_ec_over_ppo` (and `ppo_plus_eco_over_ppo`).
 
 The load average before each measurement is printed: above ~0.5 the machine was busy and
 the figures are pessimistic.
@@ -51,6 +58,7 @@ import dataclasses
 import json
 import os
 import resource
+import tempfile
 import time
 
 from absl import app
@@ -67,7 +75,7 @@ from episodic_curiosity import launcher
 from episodic_curiosity import ppo
 from episodic_curiosity import r_network
 
-_METHODS = flags.DEFINE_list("methods", ["env_only", "ppo", "ppo_plus_ec"], "Methods to measure.")
+_METHODS = flags.DEFINE_list("methods", ["env_only", "ppo", "ppo_plus_ec"], "Methods to measure (also: ppo_plus_eco).")
 _SCALE = flags.DEFINE_enum(
     "scale",
     "paper",
@@ -167,17 +175,23 @@ def _wrapper(vec):
     return curiosity_env_wrapper.CuriosityEnvWrapper(vec)
 
 
-def _bonus(env, r_net):
-    """PPO+EC's bonus and reward scales: fixed settings at paper scale, gin's otherwise."""
+def _bonus(env, r_net, method_name: str = "ppo_plus_ec", workdir: str | None = None):
+    """PPO+EC's (or PPO+ECO's) bonus and reward scales: fixed settings at paper scale, gin's otherwise."""
     settings = {} if _DEFERRED.value else {"embedding_batch_size": _NUM_ENVS.value}  # one step per call
     if _MEMORY.value == "full":  # else the paper's tau (default) or gin's
         settings["similarity_threshold"] = 1.01
     setup = intrinsic.Setup(
-        num_envs=_NUM_ENVS.value, observation_space=env.single_observation_space, action_space=env.single_action_space
+        num_envs=_NUM_ENVS.value,
+        observation_space=env.single_observation_space,
+        action_space=env.single_action_space,
+        workdir=workdir,
     )
-    method = intrinsic.EpisodicCuriosity(
-        setup, network=r_net, background=_DEFERRED.value and _BACKGROUND.value, **settings
-    )
+    if method_name == "ppo_plus_eco":
+        method = intrinsic.OnlineEpisodicCuriosity(setup, network=r_net, **settings)
+    else:
+        method = intrinsic.EpisodicCuriosity(
+            setup, network=r_net, background=_DEFERRED.value and _BACKGROUND.value, **settings
+        )
     scales = (
         intrinsic.RewardScales(scale_surrogate_reward=0.03) if _SCALE.value == "paper" else intrinsic.RewardScales()
     )
@@ -221,8 +235,9 @@ def measure(method: str) -> dict:
     config = _ppo_config()
     if method == "env_only":
         return measure_env_only(config)
-    if method not in ("ppo", "ppo_plus_ec"):
-        raise app.UsageError(f"unknown method {method!r}; valid: env_only, ppo, ppo_plus_ec")
+    if method not in ("ppo", "ppo_plus_ec", "ppo_plus_eco"):
+        raise app.UsageError(f"unknown method {method!r}; valid: env_only, ppo, ppo_plus_ec, ppo_plus_eco")
+    curious = method in ("ppo_plus_ec", "ppo_plus_eco")
     clock = _Clock()
     vec = environments.make_vector_env(_SCENARIO.value, _NUM_ENVS.value, asynchronous=_ASYNCHRONOUS.value)
     vec.step = clock.wrap(vec.step, "env")
@@ -232,13 +247,14 @@ def measure(method: str) -> dict:
     # `compute_bonus` waits for it (`curiosity_wait`).
     background = method == "ppo_plus_ec" and _DEFERRED.value and _BACKGROUND.value
     r_clock = _Clock() if background else clock
-    if method == "ppo_plus_ec":
+    if curious:
         r_net = _r_network()
         r_net.embed = r_clock.wrap(r_net.embed, "curiosity_embedding")
         for name in ("similarity", "query_keys", "memory_keys", "similarity_from_keys", "memory_similarities"):
             setattr(r_net, name, r_clock.wrap(getattr(r_net, name), "memory_comparison"))
     env = _wrapper(vec)
-    bonus, scales = _bonus(env, r_net) if r_net is not None else (None, None)
+    history_dir = tempfile.mkdtemp(prefix="end_to_end_eco_") if method == "ppo_plus_eco" else None
+    bonus, scales = _bonus(env, r_net, method, history_dir) if r_net is not None else (None, None)
     if background:
         bonus.compute_bonus = clock.wrap(bonus.compute_bonus, "curiosity_wait")
     try:
@@ -254,6 +270,7 @@ def measure(method: str) -> dict:
         runner = ppo.Runner(env, policy, config.nsteps, config.gamma, config.lam, intrinsic_reward=bonus, scales=scales)
         runner.reset()
         train(runner.run()[0], 1.0)  # warm-up
+        trainings_before = bonus.trainer.trainings if method == "ppo_plus_eco" else 0
         clock.seconds.clear()
         r_clock.seconds.clear()
         memory_sizes = []
@@ -307,11 +324,17 @@ def measure(method: str) -> dict:
                 memory_size_mean=round(float(np.mean(memory_sizes)), 1),
                 intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
             )
+            if method == "ppo_plus_eco":
+                result["eco_trainings_timed"] = bonus.trainer.trainings - trainings_before
         return result
     finally:
         env.close()
         if bonus is not None:
             bonus.close()
+        if history_dir:
+            import shutil  # pylint: disable=g-import-not-at-top
+
+            shutil.rmtree(history_dir, ignore_errors=True)
 
 
 def main(argv):
@@ -332,6 +355,7 @@ def main(argv):
         "ppo_over_env_only": ("ppo", "env_only"),
         "ppo_plus_ec_over_env_only": ("ppo_plus_ec", "env_only"),
         "ppo_plus_ec_over_ppo": ("ppo_plus_ec", "ppo"),
+        "ppo_plus_eco_over_ppo": ("ppo_plus_eco", "ppo"),
     }.items():
         if top in results and bottom in results:
             ratios[name] = round(results[top]["env_steps_per_s"] / results[bottom]["env_steps_per_s"], 3)

@@ -98,6 +98,35 @@ def test_env_throughput_benchmark_prints_json(tmp_path):
     assert all(r["agent_steps_per_s"] > 0 for r in lines)
 
 
+def test_end_to_end_benchmark_measures_eco(tmp_path):
+    """`benchmarks/end_to_end.py` times PPO+ECO (online R-network, history in a temporary folder)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "benchmarks", "end_to_end.py"),
+            "--scale=smoke",
+            "--scenario=fake",
+            "--methods=ppo,ppo_plus_eco",
+            "--num_envs=2",
+            "--nsteps=8",
+            "--updates=1",
+            "--noasynchronous",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    eco = next(r for r in lines if r.get("method") == "ppo_plus_eco")
+    assert eco["env_steps_per_s"] > 0 and eco["eco_trainings_timed"] == 0 and eco["curiosity_ms_per_vector_step"] > 0
+    assert lines[-1]["ppo_plus_eco_over_ppo"] > 0
+    assert not any(name.startswith("end_to_end_eco_") for name in os.listdir(tmp_path))  # history removed
+
+
 def test_wall_avoiding_walk_turns_after_a_bump():
     walker = demo.WallAvoidingWalk(np.random.default_rng(0))
     position = np.zeros(3)
