@@ -41,7 +41,8 @@ R-network's weights (`--r_checkpoint`; a random init by default).
 (`OnlineEpisodicCuriosity`, its frame history in a temporary folder): scoring and history
 writes are timed; an online training falls into the timed updates only if the scale's
 training interval is that short (laptop: every 5,000 vector steps, so none; the result says
-`eco_trainings_timed`). With `--nodeferred_bonus` it scores one vector step per R-network
+`eco_trainings_timed`; at paper scale no gin is loaded, so the trainer keeps its class
+defaults, which changes nothing timed). With `--nodeferred_bonus` it scores one vector step per R-network
 call, as ECO did before its steps were scored in chunks.
 
 With `env_only` and `ppo` measured, a last line gives `ppo_over_env_only` and
@@ -254,10 +255,11 @@ def measure(method: str) -> dict:
             setattr(r_net, name, r_clock.wrap(getattr(r_net, name), "memory_comparison"))
     env = _wrapper(vec)
     history_dir = tempfile.mkdtemp(prefix="end_to_end_eco_") if method == "ppo_plus_eco" else None
-    bonus, scales = _bonus(env, r_net, method, history_dir) if r_net is not None else (None, None)
-    if background:
-        bonus.compute_bonus = clock.wrap(bonus.compute_bonus, "curiosity_wait")
+    bonus = None
     try:
+        bonus, scales = _bonus(env, r_net, method, history_dir) if r_net is not None else (None, None)
+        if background:
+            bonus.compute_bonus = clock.wrap(bonus.compute_bonus, "curiosity_wait")
         try:
             architecture = gin.query_parameter("train_policy.policy_architecture")
         except ValueError:

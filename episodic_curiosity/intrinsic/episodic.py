@@ -18,7 +18,9 @@ the per-step ones (up to float rounding of the batch composition). With comparat
 `OnlineEpisodicCuriosity` (PPO+ECO) also retrains the R-network from the policy's own frames
 (`online_r_training.OnlineRNetworkTrainer`) at exact vector steps, so every step is scored with
 the weights of that moment: the steps observed since the last training are scored in the same
-batched chunks, flushed just before each training and at the end of the rollout.
+batched chunks, flushed just before each training and at the end of the rollout (the per-step
+bonuses up to float rounding of the batch composition, as for EC; an aggregate within rounding
+of tau can then decide a memory addition the other way).
 """
 
 from __future__ import annotations
