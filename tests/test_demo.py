@@ -72,25 +72,26 @@ def test_demo_entry_point_on_vizdoom(tmp_path):
     assert sorted(os.listdir(cwd)) == ["demo_output"]  # no engine files in the cwd
 
 
-@pytest.mark.vizdoom
-def test_env_throughput_benchmark_prints_json(tmp_path):
-    pytest.importorskip("vizdoom")
+def _benchmark_json_lines(script: str, flags: list[str], tmp_path) -> list[dict]:
+    """Runs `benchmarks/<script>` in `tmp_path` (also its TMPDIR); returns its JSON lines."""
     result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(REPO_ROOT, "benchmarks", "env_throughput.py"),
-            "--steps_per_env=20",
-            "--warmup_steps=2",
-            "--num_envs=2",
-        ],
+        [sys.executable, os.path.join(REPO_ROOT, "benchmarks", script), *flags],
         cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.vizdoom
+def test_env_throughput_benchmark_prints_json(tmp_path):
+    pytest.importorskip("vizdoom")
+    flags = ["--steps_per_env=20", "--warmup_steps=2", "--num_envs=2"]
+    lines = _benchmark_json_lines("env_throughput.py", flags, tmp_path)
     assert [(r["setting"], r["num_envs"], r["agent_steps"]) for r in lines] == [
         ("single", 1, 20),
         ("vector_async", 2, 40),
@@ -100,27 +101,8 @@ def test_env_throughput_benchmark_prints_json(tmp_path):
 
 def test_end_to_end_benchmark_measures_eco(tmp_path):
     """`benchmarks/end_to_end.py` times PPO+ECO (online R-network, history in a temporary folder)."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(REPO_ROOT, "benchmarks", "end_to_end.py"),
-            "--scale=smoke",
-            "--scenario=fake",
-            "--methods=ppo,ppo_plus_eco",
-            "--num_envs=2",
-            "--nsteps=8",
-            "--updates=1",
-            "--noasynchronous",
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    flags = ["--scale=smoke", "--scenario=fake", "--methods=ppo,ppo_plus_eco", "--num_envs=2", "--nsteps=8"]
+    lines = _benchmark_json_lines("end_to_end.py", [*flags, "--updates=1", "--noasynchronous"], tmp_path)
     eco = next(r for r in lines if r.get("method") == "ppo_plus_eco")
     assert eco["env_steps_per_s"] > 0 and eco["eco_trainings_timed"] == 0 and eco["curiosity_ms_per_vector_step"] > 0
     assert lines[-1]["ppo_plus_eco_over_ppo"] > 0
