@@ -148,12 +148,17 @@ class OnlineRNetworkTrainer:
         """`callback()` runs after each training (e.g. to refresh memory keys)."""
         self._on_weights_updated.append(callback)
 
+    def trains_on_next_observe(self) -> bool:
+        """Whether the next `observe` call retrains the R-network (every `training_interval` steps)."""
+        return (self.step_count + 1) % self.training_interval == 0
+
     def observe(self, frames: np.ndarray, dones: np.ndarray) -> None:
         """Adds one vector step's curiosity frames [N, H, W, C] and done flags [N]; trains
         every `training_interval` steps."""
+        trains = self.trains_on_next_observe()
         self.history.append(np.asarray(frames), np.asarray(dones, bool))
         self.step_count += 1
-        if self.step_count % self.training_interval == 0:
+        if trains:
             self.train()
 
     def sample_pairs(self) -> np.ndarray:

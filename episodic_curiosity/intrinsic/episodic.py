@@ -349,13 +349,12 @@ class OnlineEpisodicCuriosity(EpisodicCuriosity):
     def observe(self, step: base.Step) -> None:
         frames = self.check_frames(step.frame)
         infos = self._per_env_infos(step.infos) if self.memory.infos is not None else None
-        trainer = self.trainer
-        if (trainer.step_count + 1) % trainer.training_interval == 0:
+        if self.trainer.trains_on_next_observe():
             # This step's observe retrains the R-network, and this step is the first to be
             # scored with the new weights: score the earlier ones with the weights they had,
             # so that the memory (whose keys the training refreshes) holds them.
             self._score_pending()
-        trainer.observe(frames, step.done)
+        self.trainer.observe(frames, step.done)
         self._pending.append((np.array(frames), np.asarray(step.done, bool), infos))
 
     def _score_pending(self) -> None:
