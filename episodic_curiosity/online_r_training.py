@@ -31,6 +31,8 @@ from episodic_curiosity import r_training_data
 
 _BATCH_SIZE = 64
 _VALIDATION_FRACTION = 0.05
+# The last training's metrics (nan until the first training; validation nan with < 1 batch).
+METRIC_KEYS = ("loss", "acc", "val_loss", "val_acc")
 
 
 class DiskHistory:
@@ -140,7 +142,7 @@ class OnlineRNetworkTrainer:
         self.trainer = r_network_training.PairTrainer(network, r_network_training.make_optimizer(1e-3, 1e-7))
         self.step_count = 0
         self.trainings = 0
-        self.last_metrics: dict[str, float] = {}
+        self.last_metrics: dict[str, float] = dict.fromkeys(METRIC_KEYS, float("nan"))
         self._rng = np.random.default_rng(seed)
         self._on_weights_updated: list[Callable[[], None]] = []
 
@@ -192,10 +194,10 @@ class OnlineRNetworkTrainer:
                 len(training),
                 _BATCH_SIZE,
             )
-        metrics = {}
+        metrics = dict.fromkeys(METRIC_KEYS, float("nan"))
         for _ in range(self.num_epochs if steps else 0):
             train_metrics = self.trainer.train(self._batches(training), steps)
-            metrics = {"loss": train_metrics.loss, "acc": train_metrics.accuracy}
+            metrics.update(loss=train_metrics.loss, acc=train_metrics.accuracy)
             if len(validation) >= _BATCH_SIZE:
                 validation_metrics = self.trainer.evaluate(self._batches(validation), len(validation) // _BATCH_SIZE)
                 metrics.update(val_loss=validation_metrics.loss, val_acc=validation_metrics.accuracy)
@@ -220,6 +222,7 @@ class OnlineRNetworkTrainer:
             "eco_trainings": self.trainings,
             "eco_position": self.history.position,
             "eco_count": self.history.count,
+            "eco_last_metrics": {key: float(value) for key, value in self.last_metrics.items()},
         }
 
     def restore_attributes(self, attributes: dict) -> None:
@@ -227,6 +230,9 @@ class OnlineRNetworkTrainer:
         self.trainings = int(attributes["eco_trainings"])
         self.history.position = int(attributes["eco_position"])
         self.history.count = int(attributes["eco_count"])
+        # Checkpoints written before the metrics were stored: nan until the next training.
+        stored = attributes.get("eco_last_metrics", {})
+        self.last_metrics = {key: float(stored.get(key, float("nan"))) for key in METRIC_KEYS}
         self.network.sync_inference_weights()
         for callback in self._on_weights_updated:
             callback()

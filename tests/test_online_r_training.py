@@ -79,6 +79,11 @@ def test_schedule_and_gating_on_the_fake_env(tiny_network, tmp_path):
     )
     eco = intrinsic.OnlineEpisodicCuriosity(setup, network=network)
     trainer = eco.trainer
+    # Fixed progress.csv columns from the first update: nan until the first training.
+    before_training = eco.progress_columns()
+    assert before_training.pop("r_network_trainings") == 0.0
+    assert sorted(before_training) == ["r_network_acc", "r_network_loss", "r_network_val_acc", "r_network_val_loss"]
+    assert all(np.isnan(value) for value in before_training.values())
     env = curiosity_env_wrapper.CuriosityEnvWrapper(
         vec, eco, intrinsic.RewardScales(scale_surrogate_reward=1.0, exploration_reward_min_step=300)
     )
@@ -97,7 +102,10 @@ def test_schedule_and_gating_on_the_fake_env(tiny_network, tmp_path):
         if step == 299:
             np.testing.assert_array_equal(network.embed(frames), before)
     assert not np.allclose(network.embed(frames), before)  # trained in place
-    assert set(trainer.last_metrics) >= {"loss", "acc"}
+    assert set(trainer.last_metrics) == {"loss", "acc", "val_loss", "val_acc"}
+    columns = eco.progress_columns()
+    assert columns["r_network_trainings"] == 2.0
+    assert 0.0 <= columns["r_network_acc"] <= 1.0 and np.isfinite(columns["r_network_loss"])
     assert (tmp_path / "r_network_weights.00003.h5").exists()  # after the second training
     # Memory keys follow the new weights.
     valid = env.memory.valid_mask()
@@ -116,6 +124,7 @@ def test_checkpoint_round_trip_restores_the_same_r_network(tiny_network, tmp_pat
     for _ in range(200):
         trainer.observe(rng.integers(0, 256, size=(1, *SHAPE), dtype=np.uint8), np.array([rng.random() < 0.02]))
     assert trainer.trainings == 1
+    trainer.last_metrics.update(loss=0.6, acc=0.7)  # this history is too short for a batch
     path = str(tmp_path / "policy.h5")
     checkpoint_io.save_variables(path, trainer.variable_groups(), trainer.state_attributes())
     trainer.history.close()
@@ -136,6 +145,8 @@ def test_checkpoint_round_trip_restores_the_same_r_network(tiny_network, tmp_pat
     restored.restore_attributes(attributes)
     np.testing.assert_array_equal(restored_network.embed(frames), network.embed(frames))
     assert (restored.step_count, restored.trainings, restored.history.count) == (200, 1, 200)
+    assert restored.last_metrics == pytest.approx(trainer.last_metrics, nan_ok=True)
+    assert (restored.last_metrics["loss"], restored.last_metrics["acc"]) == pytest.approx((0.6, 0.7))
     for a, b in zip(restored.trainer.optimizer.variables, trainer.trainer.optimizer.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     restored.history.close()

@@ -385,6 +385,15 @@ def test_eco_resume_after_kill_restores_r_network_and_counters(tmp_path):
     assert [s for s, _, _ in metrics_csv.read_scalars(str(workdir / "reward_train.csv"))] == [
         16 * u for u in range(1, 42)
     ]
+    # The online R-network's training is in progress.csv (before: TensorBoard only), in fixed
+    # columns from the first row. (This tiny history holds fewer pairs than one batch, so its
+    # trainings are skipped and the metrics stay nan; test_online_r_training checks values.)
+    with open(workdir / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["nupdates"]) for r in rows] == list(range(1, 42))
+    assert [float(r["r_network_trainings"]) for r in rows] == [(8 * u) // 40 for u in range(1, 42)]
+    assert {"r_network_loss", "r_network_acc", "r_network_val_loss", "r_network_val_acc"} <= set(rows[0])
+    assert set(final["eco_last_metrics"]) == {"loss", "acc", "val_loss", "val_acc"}
 
 
 class _FirstStepSeen(Exception):

@@ -26,6 +26,7 @@ of tau can then decide a memory addition the other way).
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import os
 
 import gin
@@ -373,10 +374,17 @@ class OnlineEpisodicCuriosity(EpisodicCuriosity):
         bonuses, self._bonuses = np.array(self._bonuses, np.float64), []
         return bonuses
 
+    def progress_columns(self) -> dict[str, float]:
+        """The online R-network's trainings so far and its last training's loss and accuracy on
+        its training and validation pairs (nan before the first training): whether the online
+        R-network learns to tell reachable pairs from the others is read from `progress.csv`."""
+        columns = {"r_network_trainings": float(self.trainer.trainings)}
+        columns.update({f"r_network_{k}": float(v) for k, v in self.trainer.last_metrics.items()})
+        return columns
+
     def statistics(self) -> dict[str, float]:
         stats = super().statistics()
-        stats["r_network_trainings"] = float(self.trainer.trainings)
-        stats.update({f"r_network_{k}": float(v) for k, v in self.trainer.last_metrics.items()})
+        stats.update({k: v for k, v in self.progress_columns().items() if not math.isnan(v)})
         return stats
 
     def variable_groups(self) -> dict[str, list]:
