@@ -116,7 +116,8 @@ def run_one(
         **launch_kwargs,
     )
     destination = results_dir(results_root, scenario, label, run_number)
-    copied = copy_run(outputs["run_dir"], destination, run_work_dir)
+    # The base workdir, not the variant's folder inside it: the recorded command names the base.
+    copied = copy_run(outputs["run_dir"], destination, work_dir)
     if variant:
         path = os.path.join(destination, "variant.json")
         atomic_files.write_json(path, {"variant": variant, "method": method, "gin_bindings": list(gin_bindings)})

@@ -338,10 +338,13 @@ def test_ship_policy_refuses_names_that_would_replace_another_model(tmp_path, mo
     assert sorted(os.listdir(folder)) == ["card.json", "policy.00002.h5"]  # no temporary file left
 
 
-def test_navigation_search_variant_runs_apart_and_is_recorded(tmp_path):
+def test_navigation_search_variant_runs_apart_and_is_recorded(tmp_path, monkeypatch):
     """A search run (issue #20's small search): its own workdir, its own results label, and its
-    bindings recorded in variant.json and in the run's launcher.gin."""
+    bindings recorded in variant.json and in the run's launcher.gin; the recorded command's
+    --work_dir (the base, not the variant's folder) becomes a placeholder in the copies."""
     from tiny_config import TINY_ON_FAKE  # pylint: disable=g-import-not-at-top
+
+    monkeypatch.setattr(sys, "argv", ["experiments/navigation.py", f"--work_dir={tmp_path / 'work'}"])
 
     with pytest.raises(ValueError, match="letters, digits"):
         navigation.method_label("ppo", "ent/0.05")
@@ -369,6 +372,8 @@ def test_navigation_search_variant_runs_apart_and_is_recorded(tmp_path):
     assert str(destination / "variant.json") in copied and (destination / "reward_train.csv").exists()
     assert json.loads((destination / "variant.json").read_text())["gin_bindings"][-1] == binding
     assert "PPOConfig.ent_coef = 0.05" in (destination / "launcher.gin").read_text()
+    recorded = (destination / "provenance.json").read_text()
+    assert "--work_dir=<experiments workdir>" in recorded and str(tmp_path) not in recorded
     assert (tmp_path / "work" / "variants" / "ent_0.05" / "ppo" / "fake" / "run_number_1" / "checkpoints").is_dir()
     assert not (tmp_path / "work" / "ppo").exists()  # the defaults' runs are untouched
 
