@@ -147,6 +147,7 @@ class _TaskConfig:
     num_examples_per_shard: int
     max_action_distance: int
     sampling_mode: str
+    random_action_hold: int = 1
 
 
 # --- Names and seeds ------------------------------------------------------------------------
@@ -173,11 +174,13 @@ def marker_name(task_id: int) -> str:
 # --- One task -------------------------------------------------------------------------------
 
 
-def collect_episode(env) -> tuple[list[np.ndarray], list[dict], int]:
+def collect_episode(env, random_action_hold: int = 1) -> tuple[list[np.ndarray], list[dict], int]:
     """Resets `env` and runs one episode with uniformly random actions.
 
     Args:
       env: gymnasium.Env, whose action space has been seeded.
+      random_action_hold: int, agent steps each drawn action is kept for (1: a new draw every
+        step, the original's random policy; more: a random walk that travels further per step).
 
     Returns:
       (frames, infos, steps): the episode buffer (the frame and info of every step except the
@@ -186,8 +189,11 @@ def collect_episode(env) -> tuple[list[np.ndarray], list[dict], int]:
     """
     env.reset()
     frames, infos, steps = [], [], 0
+    action = None
     while True:
-        observation, _, terminated, truncated, info = env.step(env.action_space.sample())
+        if steps % random_action_hold == 0:
+            action = env.action_space.sample()
+        observation, _, terminated, truncated, info = env.step(action)
         steps += 1
         if terminated or truncated:
             return frames, infos, steps
@@ -293,7 +299,7 @@ def _run_task_unguarded(task: _TaskConfig) -> TaskSummary:
     steps = episodes = examples = 0
     try:
         while steps < task.steps_per_task:
-            frames, infos, episode_steps = collect_episode(env)
+            frames, infos, episode_steps = collect_episode(env, task.random_action_hold)
             pairs = r_training_data.sample_pairs(len(frames), rng, task.max_action_distance, mode=task.sampling_mode)
             metadata = r_training_data.PairMetadata(
                 seed=seed,
@@ -346,10 +352,11 @@ def _check_config(output_dir: str, config: Mapping[str, Any]) -> None:
     if os.path.exists(path):
         with open(path) as f:
             previous = json.load(f)
+        current = _normalized(config)
         differences = [
-            f"{key}: {previous.get(key)!r} before, {value!r} now"
-            for key, value in _normalized(config).items()
-            if previous.get(key) != value
+            f"{key}: {previous.get(key)!r} before, {current.get(key)!r} now"
+            for key in sorted(set(current) | set(previous), key=list({**current, **previous}).index)
+            if previous.get(key) != current.get(key)
         ]
         if differences:
             raise IncompatibleOutputError(
@@ -462,6 +469,7 @@ def argument_problems(
     max_action_distance,
     sampling_mode,
     base_seed=environments.DEFAULT_BASE_SEED,
+    random_action_hold=1,
 ) -> list[str]:
     """Every bad argument, as text."""
     problems = []
@@ -472,6 +480,7 @@ def argument_problems(
         ("num_examples_per_shard", num_examples_per_shard),
         ("max_action_distance", max_action_distance),
         ("base_seed", base_seed),
+        ("random_action_hold", random_action_hold),
     ):
         if isinstance(value, bool) or not isinstance(value, int):
             problems.append(f"{name} must be an int, got {value!r}")
@@ -491,6 +500,8 @@ def argument_problems(
         problems.append(f"max_action_distance must be >= 1, got {max_action_distance}")
     if sampling_mode not in r_training_data.SAMPLING_MODES:
         problems.append(f"unknown sampling_mode {sampling_mode!r}; valid: {', '.join(r_training_data.SAMPLING_MODES)}")
+    if random_action_hold < 1:
+        problems.append(f"random_action_hold must be >= 1 (1: a new action every step), got {random_action_hold}")
     return problems
 
 
@@ -510,6 +521,7 @@ def generate_r_training_data(
     show_progress: bool = True,
     seed: int | None = None,
     validate_only: bool = False,
+    random_action_hold: int = 1,
 ) -> GenerationSummary | None:
     """Generates (or completes) a split of R-network training pairs in `output_dir`.
 
@@ -531,6 +543,10 @@ def generate_r_training_data(
         `seeding.env_base_seed(seed)` (seed 0: the original's 123).
       validate_only: bool, only check the arguments (one ConfigError listing every problem)
         and the scenario, and return None.
+      random_action_hold: int, agent steps each uniformly drawn action is kept for. 1 (default)
+        is the original's random policy. Opt-in, not the paper's: a larger value makes the
+        random walk travel further in k steps, so "reachable within k steps" covers more
+        ground (a search setting for policies that move faster than a uniform random walk).
 
     Returns:
       GenerationSummary of all tasks (finished earlier ones marked `skipped`).
@@ -547,6 +563,7 @@ def generate_r_training_data(
             max_action_distance,
             sampling_mode,
             base_seed,
+            random_action_hold,
         ),
         "generate_r_training_data arguments",
     )
@@ -557,9 +574,13 @@ def generate_r_training_data(
     output_dir = os.path.abspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     mixer_seed = r_training_data.MIXER_SEEDS[split]
+    # Recorded only when not the original's 1, so that folders written before the setting
+    # existed still resume.
+    hold_setting = {} if random_action_hold == 1 else {"random_action_hold": random_action_hold}
     _check_config(
         output_dir,
         {
+            **hold_setting,
             "scenario": scenario,
             "total_env_steps": total_env_steps,
             "num_tasks": num_tasks,
@@ -604,6 +625,7 @@ def generate_r_training_data(
             num_examples_per_shard=num_examples_per_shard,
             max_action_distance=max_action_distance,
             sampling_mode=sampling_mode,
+            random_action_hold=random_action_hold,
         )
         for t in pending
     ]
@@ -658,6 +680,7 @@ _OPTIONAL_FLAGS = (
     "sampling_mode",
     "base_seed",
     "seed",
+    "random_action_hold",
 )
 _REQUIRED = ("total_env_steps", "num_tasks", "num_workers")
 
@@ -677,6 +700,7 @@ def _define_flags() -> None:
     flags.DEFINE_integer(
         "seed", None, f"The run's seed: task 0 is seeded 123 + seed x {seeding.SEEDS_PER_RUN} (overrides --base_seed)."
     )
+    flags.DEFINE_integer("random_action_hold", None, "Agent steps each random action is kept for (1: the original).")
     flags.DEFINE_string("env_kwargs", None, "JSON object of scenario constructor overrides.")
     flags.DEFINE_multi_string("gin_config", [], "Gin config files.")
     flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'generate_r_training_data.num_tasks=4'.")

@@ -79,6 +79,46 @@ def test_collect_episode_excludes_the_reset_and_the_ending_frames():
         np.testing.assert_array_equal(info["position"], expected_info["position"])
 
 
+class _RecordedActions:
+    """An env whose `step` records the actions it is given (the rest as the wrapped env)."""
+
+    def __init__(self, env):
+        self.env, self.action_space, self.actions = env, env.action_space, []
+
+    def reset(self, **kwargs):
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        self.actions.append(int(action))
+        return self.env.step(action)
+
+
+def test_held_random_actions_draw_once_per_hold_and_default_draws_every_step():
+    draws = environments.make_env("fake", seed=5, episode_length=11, observation_shape=SHAPE).action_space
+    draws.seed(9)
+    expected_draws = [int(draws.sample()) for _ in range(11)]
+    for hold, expected in ((1, expected_draws), (3, [a for a in expected_draws[:4] for _ in range(3)][:11])):
+        env = _RecordedActions(environments.make_env("fake", seed=5, episode_length=11, observation_shape=SHAPE))
+        env.action_space.seed(9)
+        frames, _, steps = generate.collect_episode(env, random_action_hold=hold)
+        assert steps == 11 and len(frames) == 10
+        assert env.actions == expected
+
+
+def test_random_action_hold_is_checked_and_recorded_only_when_not_the_original(tmp_path):
+    with pytest.raises(ValueError, match="random_action_hold must be >= 1"):
+        _run(tmp_path / "x", random_action_hold=0)
+    assert not (tmp_path / "x").exists()
+    _run(tmp_path / "default")
+    assert "random_action_hold" not in json.loads((tmp_path / "default" / generate.CONFIG_NAME).read_text())
+    _run(tmp_path / "held", total_env_steps=120, random_action_hold=4)
+    assert json.loads((tmp_path / "held" / generate.CONFIG_NAME).read_text())["random_action_hold"] == 4
+    with pytest.raises(generate.IncompatibleOutputError, match="random_action_hold: 4 before, None now"):
+        _run(tmp_path / "held", total_env_steps=120)
+    with pytest.raises(generate.IncompatibleOutputError, match="random_action_hold: None before, 2 now"):
+        _run(tmp_path / "default", random_action_hold=2)
+
+
 def test_files_counts_and_metadata(one_worker_run):
     directory, summary = one_worker_run
     names = sorted(os.listdir(directory))
