@@ -1,6 +1,7 @@
 """Launcher: configs per method, errors, stage chaining and skipping (fake env, tiny sizes)."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -107,13 +108,18 @@ def test_policy_only_methods_end_to_end_on_fake(method, tmp_path):
 
 
 def test_ppo_plus_ec_chains_stages_and_skips_them_on_rerun(tmp_path):
+    # A data-generation binding (an opt-in search setting) reaches the data stage through the
+    # launcher's gin and is kept on the rerun.
+    bindings = [*TINY, "generate_r_training_data.random_action_hold = 2"]
     kwargs = dict(
-        num_timesteps=40, num_env=2, scale="smoke", gin_bindings=TINY, asynchronous=False, show_progress=False
+        num_timesteps=40, num_env=2, scale="smoke", gin_bindings=bindings, asynchronous=False, show_progress=False
     )
     outputs = launcher.launch(str(tmp_path), "ppo_plus_ec", "fake", **kwargs)
     run_dir = tmp_path / "ppo_plus_ec" / "fake" / "run_number_1"
     for split in ("R_TRAINING", "R_VALIDATION"):
         assert any(n.endswith(".tfrecords") for n in os.listdir(run_dir / "r_training_data" / split))
+        with open(run_dir / "r_training_data" / split / "generation_config.json") as handle:
+            assert json.load(handle)["random_action_hold"] == 2
     assert os.path.basename(outputs["r_checkpoint"]) == "r_network_weights.00002.h5"
     stamps = {
         p: os.path.getmtime(p)
