@@ -355,7 +355,7 @@ def _check_config(output_dir: str, config: Mapping[str, Any]) -> None:
         current = _normalized(config)
         differences = [
             f"{key}: {previous.get(key)!r} before, {current.get(key)!r} now"
-            for key in sorted(set(current) | set(previous), key=list({**current, **previous}).index)
+            for key in {**current, **previous}  # the keys of either run, each once
             if previous.get(key) != current.get(key)
         ]
         if differences:

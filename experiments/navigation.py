@@ -120,7 +120,9 @@ def run_one(
     copied = copy_run(outputs["run_dir"], destination, work_dir)
     if variant:
         path = os.path.join(destination, "variant.json")
-        atomic_files.write_json(path, {"variant": variant, "method": method, "gin_bindings": list(gin_bindings)})
+        placeholders = {work_dir: "<experiments workdir>", common.REPO_ROOT: "<repo>"}
+        bindings = [common.scrub_paths(binding, placeholders) for binding in gin_bindings]
+        atomic_files.write_json(path, {"variant": variant, "method": method, "gin_bindings": bindings})
         copied.append(path)
     return copied
 

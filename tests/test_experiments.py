@@ -378,6 +378,29 @@ def test_navigation_search_variant_runs_apart_and_is_recorded(tmp_path, monkeypa
     assert not (tmp_path / "work" / "ppo").exists()  # the defaults' runs are untouched
 
 
+def test_navigation_variant_json_scrubs_machine_paths_in_bindings(tmp_path, monkeypatch):
+    """A search binding naming a folder of the workdir or the checkout is committed with
+    placeholders (variant.json was written as given)."""
+    from episodic_curiosity import launcher  # pylint: disable=g-import-not-at-top
+
+    run_dir = tmp_path / "work" / "variants" / "v" / "run"
+    run_dir.mkdir(parents=True)
+    (run_dir / "seed.json").write_text('{"seed": 0}')
+    monkeypatch.setattr(launcher, "launch", lambda *args, **kwargs: {"run_dir": str(run_dir)})
+    bindings = (
+        f"train_policy.r_checkpoint = '{tmp_path / 'work' / 'r.h5'}'",
+        f"x.path = '{os.path.join(common.REPO_ROOT, 'y.h5')}'",
+    )
+    navigation.run_one(
+        str(tmp_path / "work"), str(tmp_path / "results"), "fake", "ppo", 1, 40, "smoke", None, "v", bindings
+    )
+    recorded = json.loads((tmp_path / "results" / "fake" / "ppo@v" / "seed_1" / "variant.json").read_text())
+    assert recorded["gin_bindings"] == [
+        "train_policy.r_checkpoint = '<experiments workdir>/r.h5'",
+        "x.path = '<repo>/y.h5'",
+    ]
+
+
 def test_committed_results_and_models_hold_no_machine_paths():
     """What ships in git (results, model cards) names no folder of the machine it was made on;
     READMEs may show example commands, every other text file must use placeholders."""
