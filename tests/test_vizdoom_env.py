@@ -137,6 +137,43 @@ def test_reaching_the_vest_gives_plus_one_and_ends_the_episode(make):
     assert info["success"] is False
 
 
+class _RewardBeforeExitGame:
+    """The real engine, except that `make_action` plays a script of (reward, finished): the
+    vest's +1 on one step and the episode's end on the next (what a pickup on the last tic of
+    an action repeat gives)."""
+
+    def __init__(self, game, script):
+        self._game, self._script, self._finished = game, list(script), False
+
+    def make_action(self, buttons, repeat):
+        del buttons, repeat
+        reward, self._finished = self._script.pop(0)
+        return reward
+
+    def is_episode_finished(self):
+        return self._finished
+
+    def is_episode_timeout_reached(self):
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self._game, name)
+
+
+def test_success_counts_a_vest_reward_one_step_before_the_end(make):
+    env = make("vizdoom_sparse", seed=3)
+    env.reset()
+    env._game = _RewardBeforeExitGame(env._game, [(0.0, False), (1.0, False), (0.0, True)])
+    assert env.step(0)[4]["success"] is False
+    _, reward, terminated, _, info = env.step(0)
+    assert (reward, terminated, info["success"]) == (1.0, False, False)
+    _, reward, terminated, truncated, info = env.step(0)
+    assert (reward, terminated, truncated, info["success"]) == (0.0, True, False, True)
+    env._game = env._game._game
+    _, info = env.reset()
+    assert info["success"] is False
+
+
 def test_default_timeout_truncates_after_525_steps(make):
     env = make("vizdoom_sparse", seed=4)
     env.reset()

@@ -195,6 +195,7 @@ class MyWayHomeEnv(gym.Env):
         self._last_frame = np.zeros(OBSERVATION_SHAPE, np.uint8)
         self._last_variables = np.zeros(4, np.float64)
         self._success = False
+        self._rewarded = False
 
     # Gymnasium API -----------------------------------------------------------------------------
 
@@ -208,6 +209,7 @@ class MyWayHomeEnv(gym.Env):
         self._seeded = True
         self._game.new_episode()
         self._success = False
+        self._rewarded = False
         self._read_state()
         return self._last_frame.copy(), self._info()
 
@@ -220,7 +222,11 @@ class MyWayHomeEnv(gym.Env):
         finished = self._game.is_episode_finished()
         timed_out = finished and self._game.is_episode_timeout_reached()
         terminated = finished and not timed_out
-        if terminated and reward > 0:
+        # The vest's +1 can come one step before the engine ends the episode (the pickup on the
+        # last tic of an action repeat, the map's exit on the next tic): success is an episode
+        # that ended before its timeout after a positive reward on any of its steps.
+        self._rewarded = self._rewarded or reward > 0
+        if terminated and self._rewarded:
             self._success = True
         if not finished:
             self._read_state()
