@@ -61,7 +61,12 @@ def _scrub(text: str, run_dir: str) -> str:
     the repository."""
     run_dir = os.path.abspath(run_dir)
     if os.path.basename(run_dir).startswith("run_number_"):
-        placeholders = {os.path.dirname(os.path.dirname(os.path.dirname(run_dir))): "<experiments workdir>"}
+        work_dir = os.path.dirname(os.path.dirname(os.path.dirname(run_dir)))
+        if os.path.basename(os.path.dirname(work_dir)) == "variants":
+            # A search variant's launcher workdir, `<base>/variants/<name>` (experiments/navigation.py):
+            # the recorded commands name the base.
+            work_dir = os.path.dirname(os.path.dirname(work_dir))
+        placeholders = {work_dir: "<experiments workdir>"}
     else:
         placeholders = {run_dir: "<run folder>"}
     placeholders[common.REPO_ROOT] = "<repo>"
@@ -96,6 +101,7 @@ def build_card(name: str, run_dir: str, checkpoint: str, weights_name: str, eval
     update = int(attributes.get("update", 0))
     launches = provenance.read(run_dir).get("launcher") or []
     first = launches[0] if launches else {}
+    last = launches[-1] if launches else {}
     r_network = first.get("r_network") or {}
     measured = {}
     for split, summary in evaluations.items():
@@ -118,7 +124,10 @@ def build_card(name: str, run_dir: str, checkpoint: str, weights_name: str, eval
         "seed": attributes.get("seed"),
         "update": update,
         "agent_steps": run_steps(run_dir, update),
-        "asked_agent_steps": first.get("num_timesteps"),
+        "asked_agent_steps": last.get("num_timesteps"),
+        # The launch that finished the run (earlier launches, if any, resumed to shorter totals).
+        "command": _scrub(" ".join(last.get("command", [])), run_dir),
+        "commit": (last.get("git") or {}).get("commit"),
         "commands": [_scrub(" ".join(launch.get("command", [])), run_dir) for launch in launches],
         "commits": [
             {"commit": (launch.get("git") or {}).get("commit"), "dirty": (launch.get("git") or {}).get("dirty")}

@@ -313,6 +313,16 @@ def test_ship_policy_scrubs_a_shallow_run_folder_without_garbling_the_command():
     )
 
 
+def test_ship_policy_scrubs_a_search_variants_base_workdir():
+    import ship_policy  # noqa: E402  pylint: disable=g-import-not-at-top
+
+    run = "/data/exp/variants/ent_0.03/ppo_plus_ec/vizdoom_sparse/run_number_1"
+    assert ship_policy._scrub(f"--work_dir=/data/exp --run_dir={run}", run) == (
+        "--work_dir=<experiments workdir> --run_dir=<experiments workdir>/variants/ent_0.03/ppo_plus_ec/"
+        "vizdoom_sparse/run_number_1"
+    )
+
+
 def test_ship_policy_refuses_names_that_would_replace_another_model(tmp_path, monkeypatch):
     import ship_policy  # noqa: E402  pylint: disable=g-import-not-at-top
 
