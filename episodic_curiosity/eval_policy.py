@@ -3,7 +3,8 @@ r"""Evaluates a policy checkpoint: mean return and success rate over N episodes.
 Builds `num_env` envs of the scenario with the seeds of `--split` ('train', 'valid' or
 'test'), runs the stochastic policy until `--num_episodes` episodes (rounded up to whole
 rounds of one episode per env) have finished, prints the result and writes it as JSON to
-`--output` (default: `eval_<split>.json` beside the checkpoint). For VizDoom the success rate
+`--output` (default: `eval_<split>.json` beside the checkpoint; for a shipped `pretrained:` model,
+whose folder belongs to the package, in the current folder). For VizDoom the success rate
 is the fraction of episodes that reached the vest. The two numbers also go to TensorBoard as
 `eval_policy/<split>_mean_return` and `eval_policy/<split>_success_rate` at step = the
 checkpoint's PPO update, in the run's `tb/` (the parent of `checkpoints/`; else `tb/` beside
@@ -47,6 +48,7 @@ def eval_policy(
     if num_episodes < 1:
         raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
     num_env = min(num_env, num_episodes)
+    shipped = pretrained.is_pretrained(checkpoint)
     checkpoint = pretrained.resolve(checkpoint)
     # Image policies see the frames resized (and stacked) as they were trained on, which the
     # checkpoint records (older checkpoints: the gin-bound CuriosityEnvWrapper settings).
@@ -73,9 +75,14 @@ def eval_policy(
         "mean_return": float(np.mean([r["mean_return"] for r in rounds])),
         "success_rate": float(np.mean([r["success_rate"] for r in rounds])),
     }
-    output = output or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), f"eval_{split}.json")
+    output = output or os.path.join(
+        os.getcwd() if shipped else os.path.dirname(os.path.abspath(checkpoint)), f"eval_{split}.json"
+    )
     atomic_files.write_json(output, summary)
-    _write_tensorboard(checkpoint, summary)
+    # A shipped model's folder is part of the installed package: nothing is written there.
+    _write_tensorboard(
+        checkpoint, summary, os.path.join(os.path.dirname(os.path.abspath(output)), "tb") if shipped else None
+    )
     return summary
 
 
@@ -87,11 +94,11 @@ def tensorboard_dir(checkpoint: str) -> str:
     return os.path.join(folder, "tb")
 
 
-def _write_tensorboard(checkpoint: str, summary: dict) -> None:
+def _write_tensorboard(checkpoint: str, summary: dict, folder: str | None = None) -> None:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
     step = int(checkpoint_io.read_attributes(checkpoint).get("update", 0))
-    writer = tf.summary.create_file_writer(tensorboard_dir(checkpoint))
+    writer = tf.summary.create_file_writer(folder or tensorboard_dir(checkpoint))
     with writer.as_default(step=step):
         for key in ("mean_return", "success_rate"):
             tf.summary.scalar(f"eval_policy/{summary['split']}_{key}", summary[key])

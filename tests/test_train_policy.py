@@ -207,6 +207,30 @@ def test_eval_policy_reports_return_and_success(tmp_path):
         assert json.load(f) == summary
 
 
+def test_eval_policy_of_a_shipped_model_writes_nothing_into_the_package(tmp_path, monkeypatch):
+    from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import pretrained  # pylint: disable=g-import-not-at-top
+
+    workdir = tmp_path / "run"
+    _run(_command(workdir, 30, extra=_fake_env_binding()))
+    models = tmp_path / "package_models"
+    (models / "toy").mkdir(parents=True)
+    checkpoint_io.export_policy(
+        checkpoint_io.newest_checkpoint(str(workdir / "checkpoints")), str(models / "toy" / "p.h5")
+    )
+    (models / "toy" / "card.json").write_text(json.dumps({"weights": "p.h5", "kind": "policy"}))
+    monkeypatch.setattr(pretrained, "MODELS_DIR", str(models))
+    monkeypatch.chdir(tmp_path)
+    env_kwargs = {"episode_length": 6, "grid_size": 2, "goal": (1, 1)}
+    summary = eval_policy.eval_policy(
+        "pretrained:toy", "fake", split="test", num_episodes=2, num_env=2, asynchronous=False, env_kwargs=env_kwargs
+    )
+    assert sorted(os.listdir(models / "toy")) == ["card.json", "p.h5"]  # no eval JSON, no tb/
+    with open(tmp_path / "eval_test.json") as f:
+        assert json.load(f) == summary
+    assert os.listdir(tmp_path / "tb")
+
+
 def test_export_policy_keeps_the_weights_bit_for_bit_and_drops_the_rest(tmp_path):
     import gymnasium as gym  # pylint: disable=g-import-not-at-top
 
