@@ -201,9 +201,11 @@ def export_evaluate_and_ship(
     min_success: float = 0.9,
     do_ship: bool = False,
     output_dir: str | None = None,
+    weights_dtype: str = "float32",
     **eval_kwargs,
 ) -> dict:
-    """Exports, evaluates and (with `do_ship`) ships; returns the card.
+    """Exports (`weights_dtype`: see `checkpoint_io.export_policy`), evaluates the exported file
+    and (with `do_ship`) ships it; returns the card.
 
     Raises:
       FileNotFoundError: no policy checkpoint in `run_dir/checkpoints`.
@@ -228,9 +230,10 @@ def export_evaluate_and_ship(
     scratch = tempfile.mkdtemp(prefix="ship_policy_")
     try:
         exported = os.path.join(scratch, weights_name)
-        size = checkpoint_io.export_policy(checkpoint, exported)
+        size = checkpoint_io.export_policy(checkpoint, exported, weights_dtype)
         evaluations = evaluate(exported, scenario, num_episodes, **eval_kwargs)
         card = build_card(name, run_dir, checkpoint, weights_name, evaluations, size)
+        card["weights_dtype"] = weights_dtype
         if output_dir:
             atomic_files.write_json(os.path.join(output_dir, f"{name}_card.json"), card)
         success = card["measured"]["test_success_rate"]
@@ -255,6 +258,12 @@ def _define_flags() -> None:
     flags.DEFINE_float("min_success", 0.9, "Ship only at or above this test success rate.")
     flags.DEFINE_boolean("ship", False, "Copy the weights and a card into episodic_curiosity/pretrained/<name>/.")
     flags.DEFINE_string("output_dir", common.default_output_dir("shipped_policy"), "Where the card is written.")
+    flags.DEFINE_enum(
+        "weights_dtype",
+        "float32",
+        ["float32", "float16"],
+        "float32: the weights bit for bit; float16: half the size (the card measures the rounded file).",
+    )
     flags.mark_flag_as_required("run_dir")
 
 
@@ -273,6 +282,7 @@ def main(argv):
         min_success=config.min_success,
         do_ship=config.ship,
         output_dir=config.output_dir,
+        weights_dtype=config.weights_dtype,
     )
     print(json.dumps(card, indent=1, sort_keys=True))
 

@@ -207,6 +207,33 @@ def test_eval_policy_reports_return_and_success(tmp_path):
         assert json.load(f) == summary
 
 
+def test_export_policy_in_half_precision_halves_the_file_and_loads_rounded(tmp_path):
+    import gymnasium as gym  # pylint: disable=g-import-not-at-top
+
+    from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
+
+    workdir = tmp_path / "run"
+    _run(_command(workdir, 30, extra=_fake_env_binding()))
+    checkpoint = checkpoint_io.newest_checkpoint(str(workdir / "checkpoints"))
+    full = checkpoint_io.export_policy(checkpoint, str(tmp_path / "full.h5"))
+    half = checkpoint_io.export_policy(checkpoint, str(tmp_path / "half.h5"), "float16")
+    assert half < 0.7 * full
+    attributes = checkpoint_io.read_attributes(checkpoint)
+    observation_space = gym.spaces.Box(0, 255, tuple(attributes["observation_shape"]), np.uint8)
+    action_space = gym.spaces.Discrete(attributes["action_space"]["n"])
+    original = train_policy.load_policy(checkpoint, observation_space, action_space)
+    rounded = train_policy.load_policy(str(tmp_path / "half.h5"), observation_space, action_space)
+    for a, b in zip(original.trainable_variables, rounded.trainable_variables):
+        assert b.dtype == a.dtype
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=2**-11, atol=1e-7)
+    assert any(
+        not np.array_equal(a.numpy(), b.numpy())
+        for a, b in zip(original.trainable_variables, rounded.trainable_variables)
+    )
+    with pytest.raises(ValueError, match="weights_dtype"):
+        checkpoint_io.export_policy(checkpoint, str(tmp_path / "x.h5"), "int8")
+
+
 def test_eval_policy_of_a_shipped_model_writes_nothing_into_the_package(tmp_path, monkeypatch):
     from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import pretrained  # pylint: disable=g-import-not-at-top
