@@ -120,11 +120,15 @@ def run_one(
     copied = copy_run(outputs["run_dir"], destination, work_dir)
     if variant:
         path = os.path.join(destination, "variant.json")
-        placeholders = {work_dir: "<experiments workdir>", common.REPO_ROOT: "<repo>"}
-        bindings = [common.scrub_paths(binding, placeholders) for binding in gin_bindings]
+        bindings = [scrub(binding, work_dir) for binding in gin_bindings]
         atomic_files.write_json(path, {"variant": variant, "method": method, "gin_bindings": bindings})
         copied.append(path)
     return copied
+
+
+def scrub(text: str, work_dir: str) -> str:
+    """`text` with the experiments workdir and the checkout replaced by placeholders."""
+    return common.scrub_paths(text, {work_dir: "<experiments workdir>", common.REPO_ROOT: "<repo>"})
 
 
 def results_dir(root: str, scenario: str, method: str, run_number: int) -> str:
@@ -143,9 +147,7 @@ def copy_run(run_dir: str, destination: str, work_dir: str) -> list[str]:
         target = os.path.join(destination, name)
         if name.endswith((".json", ".gin")):
             with open(source) as handle:
-                text = common.scrub_paths(
-                    handle.read(), {work_dir: "<experiments workdir>", common.REPO_ROOT: "<repo>"}
-                )
+                text = scrub(handle.read(), work_dir)
             from episodic_curiosity import atomic_files
 
             atomic_files.write_text(target, text)

@@ -86,7 +86,15 @@ def shipped_r_network_name(sha256: str | None) -> str | None:
     return None
 
 
-def build_card(name: str, run_dir: str, checkpoint: str, weights_name: str, evaluations: dict, size: int) -> dict:
+def build_card(
+    name: str,
+    run_dir: str,
+    checkpoint: str,
+    weights_name: str,
+    evaluations: dict,
+    size: int,
+    weights_dtype: str = "float32",
+) -> dict:
     """The JSON card of a policy exported from `checkpoint` of launcher run `run_dir`.
 
     Args:
@@ -96,6 +104,7 @@ def build_card(name: str, run_dir: str, checkpoint: str, weights_name: str, eval
       weights_name: str, the shipped file's name.
       evaluations: {'test': eval_policy summary, 'valid': ...}.
       size: int, the shipped file's size in bytes.
+      weights_dtype: str, how the exported file stores the weights (`export_policy`).
     """
     attributes = checkpoint_io.read_attributes(checkpoint)
     update = int(attributes.get("update", 0))
@@ -136,7 +145,9 @@ def build_card(name: str, run_dir: str, checkpoint: str, weights_name: str, eval
         "r_network": shipped_r_network_name(r_network.get("sha256")) or r_network.get("sha256"),
         "measured": measured,
         "measured_by": f"python experiments/ship_policy.py --run_dir={_scrub(os.path.abspath(run_dir), run_dir)} "
-        f"--num_episodes={next(iter(evaluations.values()))['episodes'] if evaluations else 0}",
+        f"--num_episodes={next(iter(evaluations.values()))['episodes'] if evaluations else 0} "
+        f"--weights_dtype={weights_dtype}",
+        "weights_dtype": weights_dtype,
         "measured_note": "eval_policy on the exported file: stochastic policy, one episode per env per round",
         "size_bytes": size,
     }
@@ -232,8 +243,7 @@ def export_evaluate_and_ship(
         exported = os.path.join(scratch, weights_name)
         size = checkpoint_io.export_policy(checkpoint, exported, weights_dtype)
         evaluations = evaluate(exported, scenario, num_episodes, **eval_kwargs)
-        card = build_card(name, run_dir, checkpoint, weights_name, evaluations, size)
-        card["weights_dtype"] = weights_dtype
+        card = build_card(name, run_dir, checkpoint, weights_name, evaluations, size, weights_dtype)
         if output_dir:
             atomic_files.write_json(os.path.join(output_dir, f"{name}_card.json"), card)
         success = card["measured"]["test_success_rate"]
