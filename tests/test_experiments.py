@@ -433,3 +433,41 @@ def test_committed_results_and_models_hold_no_machine_paths():
                     if marker in text:
                         offenders.append(f"{os.path.relpath(path, common.REPO_ROOT)}: {marker}")
     assert offenders == []
+
+
+def test_navigation_sweep_binds_its_entropy_for_every_method_before_a_variant(tmp_path, monkeypatch):
+    """The sweep's PPO entropy (the search's 0.03) reaches every run's launcher bindings; a search
+    variant's own binding comes after it (gin keeps the last), and None leaves the scale's own."""
+    from episodic_curiosity import launcher  # pylint: disable=g-import-not-at-top
+
+    calls = []
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+
+    def fake_launch(*args, **kwargs):
+        calls.append(kwargs["gin_bindings"])
+        return {"run_dir": str(run_dir)}
+
+    monkeypatch.setattr(launcher, "launch", fake_launch)
+    for method in navigation.METHODS:
+        navigation.run_one(
+            str(tmp_path / "w"), str(tmp_path / "r"), "fake", method, 1, 40, "smoke", None, ent_coef=0.03
+        )
+    assert all("PPOConfig.ent_coef = 0.03" in bindings for bindings in calls)
+    navigation.run_one(
+        str(tmp_path / "w"),
+        str(tmp_path / "r"),
+        "fake",
+        "ppo",
+        1,
+        40,
+        "smoke",
+        None,
+        "e",
+        ("PPOConfig.ent_coef = 0.1",),
+        0.03,
+    )
+    assert calls[-1].index("PPOConfig.ent_coef = 0.03") < calls[-1].index("PPOConfig.ent_coef = 0.1")
+    navigation.run_one(str(tmp_path / "w"), str(tmp_path / "r"), "fake", "ppo", 1, 40, "smoke", None)
+    assert not any("ent_coef" in binding for binding in calls[-1])
+    assert navigation.SWEEP_ENT_COEF == 0.03
