@@ -35,7 +35,8 @@ allow. `--memory=natural` keeps the paper's threshold of 0.5, whose fill depends
 R-network's weights (`--r_checkpoint`; a random init by default).
 
     python benchmarks/end_to_end.py [--scale laptop] [--methods env_only,ppo,ppo_plus_ec] \
-        [--updates 2] [--inference_dtype float32] [--scenario vizdoom_sparse]
+        [--updates 2] [--inference_dtype float32] [--policy_compute_dtype float32] \
+        [--scenario vizdoom_sparse]
 
 `ppo_plus_eco` (opt-in: `--methods=...,ppo_plus_eco`) is PPO+EC with the online R-network
 (`OnlineEpisodicCuriosity`, its frame history in a temporary folder): scoring and history
@@ -97,6 +98,12 @@ _INFERENCE_DTYPE = flags.DEFINE_enum(
     "float32",
     ["float32", "bfloat16", "auto"],
     "R-network inference precision ('float32': train_policy's default; 'auto': bf16 where the hardware has it).",
+)
+_POLICY_COMPUTE_DTYPE = flags.DEFINE_enum(
+    "policy_compute_dtype",
+    "float32",
+    ["float32", "bfloat16", "auto"],
+    "The policy's precision in inference and the PPO update ('float32': train_policy's default).",
 )
 _R_CHECKPOINT = flags.DEFINE_string("r_checkpoint", None, "R-network weights (default: random init).")
 _MEMORY = flags.DEFINE_enum("memory", "full", ["full", "natural"], "Memory fill policy (see above).")
@@ -264,7 +271,12 @@ def measure(method: str) -> dict:
             architecture = gin.query_parameter("train_policy.policy_architecture")
         except ValueError:
             architecture = "cnn"
-        policy = ppo.ActorCritic(architecture, env.single_observation_space, env.single_action_space)
+        policy = ppo.ActorCritic(
+            architecture,
+            env.single_observation_space,
+            env.single_action_space,
+            compute_dtype=_POLICY_COMPUTE_DTYPE.value,
+        )
         policy.step = clock.wrap(policy.step, "policy_inference")
         policy.value = clock.wrap(policy.value, "policy_inference")
         learner = ppo.PPOLearner(policy, config)
@@ -300,6 +312,7 @@ def measure(method: str) -> dict:
             "updates_timed": _UPDATES.value,
             "policy_input": list(env.single_observation_space.shape),
             "policy_architecture": architecture,
+            "policy_compute_dtype": policy.compute_dtype,
             "env_steps_per_s": round(steps / total, 1),
             "ms_per_vector_step": round(total / (_UPDATES.value * config.nsteps) * 1e3, 2),
             "seconds_per_update": per_update,

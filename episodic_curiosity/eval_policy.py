@@ -41,8 +41,12 @@ def eval_policy(
     asynchronous: bool = True,
     env_kwargs: dict | None = None,
     output: str | None = None,
+    compute_dtype: str = "float32",
 ) -> dict:
-    """Evaluates `checkpoint` on `scenario`; returns (and writes) the summary dict."""
+    """Evaluates `checkpoint` on `scenario`; returns (and writes) the summary dict.
+
+    `compute_dtype`: the policy's precision ('float32', or the opt-in 'bfloat16' / 'auto', see
+    `ppo.ActorCritic`); the summary records it when it is not float32."""
     if split not in ("train", "valid", "test"):
         raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
     if num_episodes < 1:
@@ -62,7 +66,9 @@ def eval_policy(
         **checkpoint_io.policy_input_settings(checkpoint),
     )
     try:
-        policy = train_policy.load_policy(checkpoint, env.single_observation_space, env.single_action_space)
+        policy = train_policy.load_policy(
+            checkpoint, env.single_observation_space, env.single_action_space, compute_dtype=compute_dtype
+        )
         # Every round finishes one episode per env, so the mean of round means is the episode mean.
         rounds = [train_policy.evaluate_episodes(env, policy) for _ in range(math.ceil(num_episodes / num_env))]
     finally:
@@ -75,6 +81,8 @@ def eval_policy(
         "mean_return": float(np.mean([r["mean_return"] for r in rounds])),
         "success_rate": float(np.mean([r["success_rate"] for r in rounds])),
     }
+    if policy.compute_dtype != "float32":
+        summary["compute_dtype"] = policy.compute_dtype
     output = output or os.path.join(
         os.getcwd() if shipped else os.path.dirname(os.path.abspath(checkpoint)), f"eval_{split}.json"
     )
@@ -116,6 +124,12 @@ def _define_flags() -> None:
     flags.DEFINE_integer("num_episodes", 12, "Episodes to run.")
     flags.DEFINE_integer("num_env", 12, "Parallel envs.")
     flags.DEFINE_string("output", None, "JSON output path.")
+    flags.DEFINE_enum(
+        "compute_dtype",
+        "float32",
+        ["float32", "bfloat16", "auto"],
+        "The policy's precision (opt-in bfloat16 / auto: bf16 hidden layers, float32 weights).",
+    )
 
 
 def main(argv: Sequence[str]) -> None:
@@ -125,7 +139,13 @@ def main(argv: Sequence[str]) -> None:
         raise app.UsageError("--checkpoint is required")
     process_control.install_stop_handlers()
     summary = eval_policy(
-        config.checkpoint, config.env_name, config.split, config.num_episodes, config.num_env, output=config.output
+        config.checkpoint,
+        config.env_name,
+        config.split,
+        config.num_episodes,
+        config.num_env,
+        output=config.output,
+        compute_dtype=config.compute_dtype,
     )
     print(json.dumps(summary))
 

@@ -147,15 +147,18 @@ def evaluate_episodes(env, policy: ppo.ActorCritic, seed: int | None = None) -> 
     return {"mean_return": float(returns.mean()), "success_rate": float(success.mean())}
 
 
-def load_policy(path: str, observation_space, action_space) -> ppo.ActorCritic:
-    """Builds the policy a checkpoint was saved from and loads its weights.
+def load_policy(path: str, observation_space, action_space, compute_dtype: str = "float32") -> ppo.ActorCritic:
+    """Builds the policy a checkpoint was saved from and loads its weights (float32 weights;
+    `compute_dtype` is the precision it computes in, see `ppo.ActorCritic`).
 
     Raises checkpoint_io.CheckpointError, naming both and what to pass, if the spaces differ
     from the observation shape / action space the checkpoint records (when it records them).
     """
     attributes = checkpoint_io.read_attributes(path)
     checkpoint_io.check_policy_spaces(path, attributes, observation_space, action_space)
-    policy = ppo.ActorCritic(attributes["policy_architecture"], observation_space, action_space)
+    policy = ppo.ActorCritic(
+        attributes["policy_architecture"], observation_space, action_space, compute_dtype=compute_dtype
+    )
     checkpoint_io.load_variables(path, {"policy": policy.trainable_variables})
     return policy
 
@@ -207,6 +210,7 @@ def argument_problems(
     r_network_inference_dtype: str,
     log_interval: int,
     check_files: bool = True,
+    policy_compute_dtype: str = "float32",
 ) -> list[str]:
     """Every problem of a train_policy call (and of the gin settings it will use), as text."""
     problems = []
@@ -260,6 +264,10 @@ def argument_problems(
         )
     if check_files and r_checkpoint and not os.path.isfile(r_checkpoint):
         problems.append(f"r_checkpoint {r_checkpoint!r} does not exist")
+    check(
+        policy_compute_dtype in ppo.COMPUTE_DTYPES,
+        f"policy_compute_dtype must be one of {', '.join(ppo.COMPUTE_DTYPES)}, got {policy_compute_dtype!r}",
+    )
     check(
         r_network_inference_dtype in r_network.INFERENCE_DTYPES,
         f"r_network_inference_dtype must be one of {', '.join(r_network.INFERENCE_DTYPES)}, "
@@ -323,6 +331,7 @@ def train_policy(
     env_kwargs: dict | None = None,
     show_progress: bool = True,
     r_network_inference_dtype: str = "float32",
+    policy_compute_dtype: str = "float32",
     log_interval: int = 10,
     position_log_stride: int = 0,
     validate_only: bool = False,
@@ -366,6 +375,11 @@ def train_policy(
         'float32' (default: the original's numbers), 'bfloat16' (opt-in, faster; changes
         bonuses, see `r_network.RNetwork`) or 'auto' (bf16 on GPUs and CPUs with native bf16).
         Weights and R-network training stay fp32.
+      policy_compute_dtype: str, precision of the policy's hidden layers in inference and in
+        the PPO update: 'float32' (default: the original's numbers) or the opt-in 'bfloat16' /
+        'auto' (Keras mixed_bfloat16: float32 weights and heads, bf16 products; about half
+        the PPO update's time on CPUs with AMX / AVX512-BF16; changes the numbers, see
+        `ppo.policies`). Checkpoints are the same float32 weights either way.
       log_interval: int, print PPO2's key/value table every this-many updates (and the first
         and last); `progress.csv` and `log.txt` get every update.
       position_log_stride: int, every this-many-th vector step of training, append every env's
@@ -398,6 +412,7 @@ def train_policy(
             r_network_inference_dtype=r_network_inference_dtype,
             log_interval=log_interval,
             check_files=not validate_only,
+            policy_compute_dtype=policy_compute_dtype,
         ),
         "train_policy arguments",
     )
@@ -433,7 +448,11 @@ def train_policy(
             )
         scales = intrinsic.RewardScales()
         policy = ppo.ActorCritic(
-            policy_architecture, train_env.single_observation_space, train_env.single_action_space, seed=seed
+            policy_architecture,
+            train_env.single_observation_space,
+            train_env.single_action_space,
+            seed=seed,
+            compute_dtype=policy_compute_dtype,
         )
         learner = ppo.PPOLearner(policy, config, seed=seed)
         batch_size = num_env * config.nsteps

@@ -109,6 +109,32 @@ def test_end_to_end_benchmark_measures_eco(tmp_path):
     assert not any(name.startswith("end_to_end_eco_") for name in os.listdir(tmp_path))  # history removed
 
 
+def test_end_to_end_benchmark_times_the_opt_in_bfloat16_policy(tmp_path):
+    """`--policy_compute_dtype=bfloat16` builds PPO's policy in bf16 and says so in its JSON line."""
+    flags = ["--scale=smoke", "--scenario=fake", "--methods=ppo", "--num_envs=2", "--nsteps=8", "--updates=1"]
+    lines = _benchmark_json_lines(
+        "end_to_end.py", [*flags, "--noasynchronous", "--policy_compute_dtype=bfloat16"], tmp_path
+    )
+    ppo_line = next(r for r in lines if r.get("method") == "ppo")
+    assert ppo_line["policy_compute_dtype"] == "bfloat16" and ppo_line["env_steps_per_s"] > 0
+
+
+@pytest.mark.vizdoom
+def test_policy_bf16_benchmark_measures_the_shipped_policys_error_and_both_speeds(tmp_path):
+    """`benchmarks/policy_bf16.py` on the shipped policy's own frames: bf16 outputs differ from
+    fp32 ones (rounding) by little, and both precisions are timed."""
+    pytest.importorskip("vizdoom")
+    flags = ["--num_env=2", "--vector_steps=6", "--nsteps=6", "--updates=1", "--step_repeats=2", "--noasynchronous"]
+    lines = _benchmark_json_lines("policy_bf16.py", flags, tmp_path)
+    error = next(r for r in lines if r.get("measurement") == "fidelity")
+    assert error["frames"] == 12
+    assert 0 < error["value_abs_diff"]["max"] < 0.1 and 0 < error["action_probability_abs_diff"]["max"] < 0.1
+    assert 0 <= error["most_likely_action_differs"] <= 1 and error["kl_fp32_bf16"]["mean"] >= 0
+    speeds = [r for r in lines if r.get("measurement") == "speed"]
+    assert [r["compute_dtype"] for r in speeds] == ["float32", "bfloat16"]
+    assert all(r["ppo_update_s"] > 0 and r["step_ms_at_batch"] > 0 for r in speeds)
+
+
 def test_wall_avoiding_walk_turns_after_a_bump():
     walker = demo.WallAvoidingWalk(np.random.default_rng(0))
     position = np.zeros(3)

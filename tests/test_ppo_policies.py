@@ -196,3 +196,52 @@ def test_small_cnn_is_the_icm_42x42_encoder():
     np.testing.assert_allclose(entropy.numpy(), math.log(4), atol=1e-3)
     with pytest.raises(ValueError, match="cnn_small"):
         ActorCritic("cnn_small", VECTOR_SPACE, gym.spaces.Discrete(4))
+
+
+def test_bfloat16_policy_keeps_float32_weights_and_outputs_and_stays_close():
+    """The opt-in bf16 policy: the same float32 variables as the default one (same seed, same
+    order and initial values: checkpoints are interchangeable), float32 logits and values that
+    differ from the float32 policy's only by bf16 rounding, and a PPO step that keeps every
+    variable float32 and finite."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+    from episodic_curiosity.ppo import PPOConfig  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity.ppo import PPOLearner  # pylint: disable=g-import-not-at-top
+
+    exact = ActorCritic("cnn", IMAGE_SPACE, gym.spaces.Discrete(4), seed=3)
+    low = ActorCritic("cnn", IMAGE_SPACE, gym.spaces.Discrete(4), seed=3, compute_dtype="bfloat16")
+    assert exact.compute_dtype == "float32" and low.compute_dtype == "bfloat16"
+    assert [v.path for v in low.trainable_variables] == [v.path for v in exact.trainable_variables]
+    for a, b in zip(exact.trainable_variables, low.trainable_variables):
+        assert b.dtype == "float32"
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert low.model.get_layer("conv1").compute_dtype == "bfloat16"
+    assert low.model.get_layer("policy_logits").compute_dtype == "float32"
+    assert exact.model.get_layer("conv1").compute_dtype == "float32"
+    # Give the heads weight so that rounding shows in the outputs (initial logits are ~0).
+    for policy in (exact, low):
+        for layer in ("policy_logits", "value"):
+            kernel = policy.model.get_layer(layer).kernel
+            kernel.assign(np.random.default_rng(7).normal(0, 0.05, kernel.shape).astype(np.float32))
+    frames = _frames(64, seed=2)
+    actions = np.random.default_rng(3).integers(0, 4, 64)
+    exact_neglogp, _, exact_values = exact.evaluate(frames, actions)
+    low_neglogp, low_entropy, low_values = low.evaluate(frames, actions)
+    assert low_neglogp.dtype == low_values.dtype == low_entropy.dtype == tf.float32
+    value_error = np.abs(low_values.numpy() - exact_values.numpy())
+    assert 0 < value_error.max() < 0.05 * np.abs(exact_values.numpy()).max()
+    np.testing.assert_allclose(low_neglogp.numpy(), exact_neglogp.numpy(), atol=0.05)
+    config = PPOConfig(nsteps=16, nminibatches=2, noptepochs=1)
+    values = low.value(frames)
+    batch = {
+        "observations": frames,
+        "actions": actions,
+        "returns": values + 0.1,
+        "values": values,
+        "neglogps": low_neglogp.numpy(),
+    }
+    stats = PPOLearner(low, config).train(batch, frac=1.0)
+    assert np.isfinite(list(stats.values())).all()
+    assert all(v.dtype == "float32" and np.isfinite(v.numpy()).all() for v in low.trainable_variables)
+    with pytest.raises(ValueError, match="compute_dtype must be one of float32, bfloat16, auto"):
+        ActorCritic("cnn", IMAGE_SPACE, gym.spaces.Discrete(4), compute_dtype="float16")

@@ -481,3 +481,47 @@ def test_eco_bonus_is_on_at_the_first_step_after_a_resume(tmp_path, monkeypatch,
             str(workdir), "fake", num_env=2, num_timesteps=600, asynchronous=False, show_progress=False
         )
     assert seen == [(killed["update"] * 8 + 1, 0.03)]
+
+
+def test_train_policy_with_a_bfloat16_policy_saves_float32_weights_that_load_and_resume(tmp_path):
+    """The opt-in `policy_compute_dtype='bfloat16'`: the run trains, its checkpoint holds float32
+    weights that `eval_policy` loads into a float32 (or bf16) policy, the run resumes from it, and a wrong
+    value is one clear error listing the valid ones."""
+    from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
+
+    workdir = tmp_path / "run"
+    extra = [*_fake_env_binding(), "train_policy.policy_compute_dtype='bfloat16'"]
+    _run(_command(workdir, 30, extra=extra))
+    checkpoints = sorted(os.listdir(workdir / "checkpoints"))
+    import h5py  # pylint: disable=g-import-not-at-top
+
+    with h5py.File(workdir / "checkpoints" / checkpoints[-1], "r") as f:
+        dtypes = set()
+        f.visititems(lambda name, item: dtypes.add(str(item.dtype)) if isinstance(item, h5py.Dataset) else None)
+    assert "float32" in dtypes and "bfloat16" not in dtypes and "float16" not in dtypes
+    for dtype in ("float32", "bfloat16"):
+        summary = eval_policy.eval_policy(
+            str(workdir / "checkpoints" / checkpoints[-1]),
+            "fake",
+            split="test",
+            num_episodes=2,
+            num_env=2,
+            asynchronous=False,
+            env_kwargs={"episode_length": 6},
+            compute_dtype=dtype,
+        )
+        assert summary["episodes"] == 2 and summary.get("compute_dtype", "float32") == dtype
+    _run(_command(workdir, 60, extra=extra))  # resumes from the bf16 run's checkpoint
+    with open(workdir / "progress.csv") as f:
+        updates = [int(float(row["nupdates"])) for row in csv.DictReader(f)]
+    assert updates == [1, 2, 3, 4]  # 33 then 66 agent steps of 16 per update: no update repeated
+    result = subprocess.run(
+        _command(tmp_path / "bad", 30, extra=["train_policy.policy_compute_dtype='float16'"]),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    assert result.returncode == 2 and "policy_compute_dtype must be one of float32, bfloat16, auto" in result.stderr
+    assert "Traceback" not in result.stderr

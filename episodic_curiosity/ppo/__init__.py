@@ -27,6 +27,7 @@ from episodic_curiosity.ppo.losses import policy_loss
 from episodic_curiosity.ppo.losses import value_loss
 from episodic_curiosity.ppo.policies import ActorCritic
 from episodic_curiosity.ppo.policies import ARCHITECTURES
+from episodic_curiosity.ppo.policies import COMPUTE_DTYPES
 from episodic_curiosity.ppo.runner import check_step_data
 from episodic_curiosity.ppo.runner import NonFiniteError
 from episodic_curiosity.ppo.runner import Runner
@@ -34,6 +35,7 @@ from episodic_curiosity.ppo.runner import swap_and_flatten
 
 __all__ = [
     "ARCHITECTURES",
+    "COMPUTE_DTYPES",
     "ActorCritic",
     "PPOConfig",
     "PPOLearner",
