@@ -46,7 +46,8 @@ def eval_policy(
     """Evaluates `checkpoint` on `scenario`; returns (and writes) the summary dict.
 
     `compute_dtype`: the policy's precision ('float32', or the opt-in 'bfloat16' / 'auto', see
-    `ppo.ActorCritic`); the summary records it when it is not float32."""
+    `ppo.ActorCritic`); the summary records it when it is not float32, and the default output
+    is then `eval_<split>_<dtype>.json`."""
     if split not in ("train", "valid", "test"):
         raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
     if num_episodes < 1:
@@ -83,8 +84,10 @@ def eval_policy(
     }
     if policy.compute_dtype != "float32":
         summary["compute_dtype"] = policy.compute_dtype
+    # A lower-precision evaluation never replaces the float32 one's file.
+    suffix = "" if policy.compute_dtype == "float32" else f"_{policy.compute_dtype}"
     output = output or os.path.join(
-        os.getcwd() if shipped else os.path.dirname(os.path.abspath(checkpoint)), f"eval_{split}.json"
+        os.getcwd() if shipped else os.path.dirname(os.path.abspath(checkpoint)), f"eval_{split}{suffix}.json"
     )
     atomic_files.write_json(output, summary)
     # A shipped model's folder is part of the installed package: nothing is written there.

@@ -168,12 +168,17 @@ def launch(
     asynchronous: bool = True,
     show_progress: bool = True,
     seed: int | None = None,
+    allow_config_change: bool = False,
 ) -> dict:
     """Runs (or continues) every stage of one run; returns the paths of what it produced.
 
     Args:
       seed: int or None, the run's seed (`seeding`); None = `seeding.seed_for_run(run_number)`
         (run 1 -> 0, the original's seeds). Every stage derives its seeds from it.
+      allow_config_change: bool, resume a run folder whose recorded `launcher.gin` holds other
+        bindings than this call's (refused by default: a resumed run would mix two settings;
+        `num_timesteps` is not a binding and may grow). When allowed, the changed bindings are
+        logged and recorded in `provenance.json`.
 
     Before any stage runs, the arguments and the resolved configuration of every stage are
     checked, and one ConfigError lists every problem.
@@ -201,6 +206,18 @@ def launch(
     )
     os.makedirs(run_dir, exist_ok=True)
     _check_seed_of_existing_run(run_dir, seed)
+    changed = _config_changes_of_existing_run(run_dir, gin.config_str())
+    if changed and not allow_config_change:
+        raise cli.ConfigError(
+            [
+                f"{run_dir!r} was started with other gin bindings than this call's "
+                f"({'; '.join(changed)}): resume it with the bindings in its launcher.gin, use "
+                "another --run_number / --workdir, or pass --allow_config_change to continue it "
+                "with the new ones"
+            ]
+        )
+    if changed:
+        logging.warning("Continuing %s with changed bindings: %s", run_dir, "; ".join(changed))
     provenance.record(
         run_dir,
         "launcher",
@@ -213,6 +230,7 @@ def launch(
             "run_number": run_number,
             "num_timesteps": num_timesteps,
             "num_env": num_env,
+            **({"changed_bindings": changed} if changed else {}),
         },
     )
     atomic_files.write_json(os.path.join(run_dir, SEED_FILE), {"seed": seed, "run_number": run_number})
@@ -244,6 +262,25 @@ def launch(
 
 
 SEED_FILE = "seed.json"
+
+
+def _bindings(config_text: str) -> list[str]:
+    """The binding lines of a `gin.config_str()` text (comments and blank lines dropped)."""
+    return [line.rstrip() for line in config_text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _config_changes_of_existing_run(run_dir: str, config_text: str) -> list[str]:
+    """'recorded: X', 'now: Y' for each binding line that differs from the run's `launcher.gin`
+    (none for a new run folder)."""
+    path = os.path.join(run_dir, "launcher.gin")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        recorded = _bindings(f.read())
+    now = _bindings(config_text)
+    return [f"recorded: {line}" for line in recorded if line not in now] + [
+        f"now: {line}" for line in now if line not in recorded
+    ]
 
 
 def _check_seed_of_existing_run(run_dir: str, seed: int) -> None:
@@ -395,6 +432,9 @@ def _define_flags() -> None:
     flags.DEFINE_string("r_networks_path", None, "Pre-trained R-net .h5, or a folder searched for the newest one.")
     flags.DEFINE_enum("scale", "paper", list(SCALES), "Sizes: " + ", ".join(SCALES) + ".")
     flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings (applied last).")
+    flags.DEFINE_boolean(
+        "allow_config_change", False, "Resume a run folder with other gin bindings than it recorded (logged)."
+    )
     flags.DEFINE_integer("intra_op_threads", 0, "TensorFlow threads per op (0: one per core).")
     flags.DEFINE_integer("inter_op_threads", 0, "Concurrent TensorFlow ops (0: default).")
 
@@ -423,6 +463,7 @@ def main(argv: Sequence[str]) -> None:
         config.scale,
         config.gin_bindings,
         seed=config.seed,
+        allow_config_change=config.allow_config_change,
     )
     for name, value in outputs.items():
         print(f"{name}: {value}")

@@ -253,3 +253,29 @@ def test_laptop_scale_composes_its_files_and_passes_every_stage_check(method, tm
         )
     finally:
         gin.clear_config()
+
+
+def test_resuming_a_run_with_other_bindings_is_refused_unless_allowed(tmp_path):
+    """A run folder resumes only with the bindings its launcher.gin recorded (a resumed run would
+    otherwise mix two settings silently); --allow_config_change continues it and records what
+    changed. A longer budget is not a binding and resumes freely."""
+    kwargs = dict(num_env=2, scale="smoke", asynchronous=False, show_progress=False)
+    launcher.launch(str(tmp_path), "ppo", "fake", num_timesteps=40, gin_bindings=TINY, **kwargs)
+    run_dir = tmp_path / "ppo" / "fake" / "run_number_1"
+    recorded = (run_dir / "launcher.gin").read_text()
+    launcher.launch(str(tmp_path), "ppo", "fake", num_timesteps=60, gin_bindings=TINY, **kwargs)
+    rows = metrics_csv.read_scalars(str(run_dir / "reward_train.csv"))
+    changed = [*TINY, "PPOConfig.ent_coef = 0.05"]
+    with pytest.raises(cli.ConfigError, match=r"now: PPOConfig.ent_coef = 0.05.*--allow_config_change"):
+        launcher.launch(str(tmp_path), "ppo", "fake", num_timesteps=80, gin_bindings=changed, **kwargs)
+    assert (run_dir / "launcher.gin").read_text() == recorded  # nothing touched
+    assert metrics_csv.read_scalars(str(run_dir / "reward_train.csv")) == rows
+    launcher.launch(
+        str(tmp_path), "ppo", "fake", num_timesteps=80, gin_bindings=changed, allow_config_change=True, **kwargs
+    )
+    assert "PPOConfig.ent_coef = 0.05" in (run_dir / "launcher.gin").read_text()
+    with open(run_dir / "provenance.json") as f:
+        launches = json.load(f)["launcher"]
+    assert "changed_bindings" not in launches[1]
+    assert "now: PPOConfig.ent_coef = 0.05" in launches[-1]["changed_bindings"]
+    assert any(line.startswith("recorded: PPOConfig.ent_coef") for line in launches[-1]["changed_bindings"])

@@ -240,7 +240,11 @@ def test_bfloat16_policy_keeps_float32_weights_and_outputs_and_stays_close():
         "values": values,
         "neglogps": low_neglogp.numpy(),
     }
+    conv1_before = low.model.get_layer("conv1").kernel.numpy().copy()
     stats = PPOLearner(low, config).train(batch, frac=1.0)
+    assert (
+        np.abs(low.model.get_layer("conv1").kernel.numpy() - conv1_before).max() > 0
+    )  # gradients reach the bf16 layers
     assert np.isfinite(list(stats.values())).all()
     assert all(v.dtype == "float32" and np.isfinite(v.numpy()).all() for v in low.trainable_variables)
     with pytest.raises(ValueError, match="compute_dtype must be one of float32, bfloat16, auto"):

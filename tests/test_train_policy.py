@@ -496,9 +496,11 @@ def test_train_policy_with_a_bfloat16_policy_saves_float32_weights_that_load_and
     import h5py  # pylint: disable=g-import-not-at-top
 
     with h5py.File(workdir / "checkpoints" / checkpoints[-1], "r") as f:
-        dtypes = set()
-        f.visititems(lambda name, item: dtypes.add(str(item.dtype)) if isinstance(item, h5py.Dataset) else None)
-    assert "float32" in dtypes and "bfloat16" not in dtypes and "float16" not in dtypes
+        dtypes = {}
+        f["policy"].visititems(
+            lambda name, item: dtypes.update({name: item.dtype}) if isinstance(item, h5py.Dataset) else None
+        )
+    assert len(dtypes) == 12 and all(dtype == np.float32 for dtype in dtypes.values()), dtypes  # the CNN: 12 arrays
     for dtype in ("float32", "bfloat16"):
         summary = eval_policy.eval_policy(
             str(workdir / "checkpoints" / checkpoints[-1]),
@@ -511,6 +513,9 @@ def test_train_policy_with_a_bfloat16_policy_saves_float32_weights_that_load_and
             compute_dtype=dtype,
         )
         assert summary["episodes"] == 2 and summary.get("compute_dtype", "float32") == dtype
+    # The bf16 evaluation is written beside the float32 one, not over it.
+    written = {name for name in os.listdir(workdir / "checkpoints") if name.startswith("eval_")}
+    assert written == {"eval_test.json", "eval_test_bfloat16.json"}
     _run(_command(workdir, 60, extra=extra))  # resumes from the bf16 run's checkpoint
     with open(workdir / "progress.csv") as f:
         updates = [int(float(row["nupdates"])) for row in csv.DictReader(f)]
