@@ -10,6 +10,8 @@ EC; default: the shipped `pretrained:vizdoom`, whose card gives its random-polic
     python experiments/navigation.py --scenarios=vizdoom_sparse --methods=ppo_plus_ec --seeds=1
     python experiments/navigation.py --report                            # from the committed CSVs
 
+Every run binds PPO's entropy coefficient to `--ent_coef` (default 0.03, the setting the search
+below found; `-1` leaves the scale's own 0.01), so every method is compared at one setting.
 The hyperparameter search of issue #20 uses the same runs with `--variant=<name>` and
 `--gin_bindings=...` (e.g. `--variant=alpha_0.01 --gin_bindings='RewardScales.scale_surrogate_reward
 = 0.01'`): the variant's runs get their own launcher workdir (`<work_dir>/variants/<name>`), and
