@@ -102,7 +102,7 @@ _INFERENCE_DTYPE = flags.DEFINE_enum(
 _POLICY_COMPUTE_DTYPE = flags.DEFINE_enum(
     "policy_compute_dtype",
     "float32",
-    ["float32", "bfloat16", "auto"],
+    list(ppo.COMPUTE_DTYPES),
     "The policy's precision in inference and the PPO update ('float32': train_policy's default).",
 )
 _R_CHECKPOINT = flags.DEFINE_string("r_checkpoint", None, "R-network weights (default: random init).")

@@ -76,13 +76,11 @@ def fidelity(exact: ppo.ActorCritic, low: ppo.ActorCritic, frames: np.ndarray) -
     p_exact, v_exact = outputs(exact, frames)
     p_low, v_low = outputs(low, frames)
     kl = np.sum(p_exact * (np.log(np.maximum(p_exact, 1e-12)) - np.log(np.maximum(p_low, 1e-12))), axis=-1)
+    probability_error = np.abs(p_low - p_exact)
     value_error = np.abs(v_low - v_exact)
     return {
         "frames": len(frames),
-        "action_probability_abs_diff": {
-            "max": float(np.abs(p_low - p_exact).max()),
-            "mean": float(np.abs(p_low - p_exact).mean()),
-        },
+        "action_probability_abs_diff": {"max": float(probability_error.max()), "mean": float(probability_error.mean())},
         "kl_fp32_bf16": {"max": float(kl.max()), "mean": float(kl.mean())},
         "most_likely_action_differs": float(np.mean(p_low.argmax(-1) != p_exact.argmax(-1))),
         "value_abs_diff": {"max": float(value_error.max()), "mean": float(value_error.mean())},

@@ -27,6 +27,7 @@ import numpy as np
 
 from episodic_curiosity import atomic_files
 from episodic_curiosity import checkpoint_io
+from episodic_curiosity import ppo
 from episodic_curiosity import pretrained
 from episodic_curiosity import process_control
 from episodic_curiosity import train_policy
@@ -82,10 +83,10 @@ def eval_policy(
         "mean_return": float(np.mean([r["mean_return"] for r in rounds])),
         "success_rate": float(np.mean([r["success_rate"] for r in rounds])),
     }
-    if policy.compute_dtype != "float32":
+    suffix = ""
+    if policy.compute_dtype != "float32":  # recorded, and never written over the float32 file
         summary["compute_dtype"] = policy.compute_dtype
-    # A lower-precision evaluation never replaces the float32 one's file.
-    suffix = "" if policy.compute_dtype == "float32" else f"_{policy.compute_dtype}"
+        suffix = f"_{policy.compute_dtype}"
     output = output or os.path.join(
         os.getcwd() if shipped else os.path.dirname(os.path.abspath(checkpoint)), f"eval_{split}{suffix}.json"
     )
@@ -130,7 +131,7 @@ def _define_flags() -> None:
     flags.DEFINE_enum(
         "compute_dtype",
         "float32",
-        ["float32", "bfloat16", "auto"],
+        list(ppo.COMPUTE_DTYPES),
         "The policy's precision (opt-in bfloat16 / auto: bf16 hidden layers, float32 weights).",
     )
 

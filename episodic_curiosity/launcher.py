@@ -235,7 +235,7 @@ def launch(
     )
     atomic_files.write_json(os.path.join(run_dir, SEED_FILE), {"seed": seed, "run_number": run_number})
     logging.info("Effective gin config of %s:\n%s", run_dir, gin.config_str())
-    atomic_files.write_text(os.path.join(run_dir, "launcher.gin"), gin.config_str())
+    atomic_files.write_text(os.path.join(run_dir, CONFIG_FILE), gin.config_str())
     outputs = {"run_dir": run_dir, "seed": seed}
 
     if method == "ppo_plus_ec":
@@ -262,6 +262,7 @@ def launch(
 
 
 SEED_FILE = "seed.json"
+CONFIG_FILE = "launcher.gin"  # the run's effective gin config; a resume must match its bindings
 
 
 def _bindings(config_text: str) -> list[str]:
@@ -272,7 +273,7 @@ def _bindings(config_text: str) -> list[str]:
 def _config_changes_of_existing_run(run_dir: str, config_text: str) -> list[str]:
     """'recorded: X', 'now: Y' for each binding line that differs from the run's `launcher.gin`
     (none for a new run folder)."""
-    path = os.path.join(run_dir, "launcher.gin")
+    path = os.path.join(run_dir, CONFIG_FILE)
     if not os.path.exists(path):
         return []
     with open(path) as f:
@@ -378,7 +379,7 @@ def train_r_network_only(
     cli.raise_if_problems(_r_network_stage_problems(scenario, settings, seed), f"R-network job for {scenario}")
     os.makedirs(run_dir, exist_ok=True)
     provenance.record(run_dir, "r_network_job", seed=seed, extra={"scenario": scenario, "scale": scale})
-    atomic_files.write_text(os.path.join(run_dir, "launcher.gin"), gin.config_str())
+    atomic_files.write_text(os.path.join(run_dir, CONFIG_FILE), gin.config_str())
     return _train_r_network(run_dir, scenario, settings, show_progress, seed)
 
 
