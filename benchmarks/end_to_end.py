@@ -27,7 +27,15 @@ update) are timed. Prints one JSON line per method:
   * `curiosity_ms_per_vector_step`: R-network embedding + comparison time per vector step
     (busy time, whether or not it overlapped with the rest);
   * `peak_rss_mb`: peak resident memory of this process and the sum over the env workers;
-  * `memory_size_mean`: mean memory fill over the timed steps.
+  * `memory_size_mean`: mean memory fill over the timed steps;
+  * `cpu_seconds_per_update`: processor time (user + system) per update of this process
+    (all its threads: learner, TensorFlow's pools, the bonus worker) and of the env workers
+    together (with their child processes: VizDoom's engine); `cpu_busy_fraction`: their sum
+    over wall time x `cpu_count`. Near 1, every core was busy, so overlapping the parts
+    cannot speed the run up, only doing less work can;
+    `cpu_bound_env_steps_per_s` is the throughput that work would give with every core busy
+    all the time (agent steps x `cpu_count` / processor seconds): the ceiling of this method
+    at these sizes on this machine. `env_only` reports the same per `nsteps` vector steps.
 
 `--memory=full` (default) adds every observation to memory (similarity threshold above 1),
 so memories are at capacity for most of each episode: the worst case the paper's settings
@@ -150,6 +158,62 @@ def _vm_hwm_mb(pid: int) -> float:
     return 0.0
 
 
+def _process_tree(pids: list[int]) -> list[int]:
+    """`pids` and all their live descendants (Linux /proc; a VizDoom worker runs its engine as
+    a child process, which does most of the stepping)."""
+    found, queue = [], list(pids)
+    while queue:
+        pid = queue.pop()
+        found.append(pid)
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as children:
+                    queue.extend(int(child) for child in children.read().split())
+            except OSError:
+                continue
+    return found
+
+
+def _cpu_seconds(pids: list[int]) -> dict[str, float]:
+    """User + system processor seconds so far: this process (all threads), and `pids` with
+    their descendants summed (/proc/<pid>/stat fields 14-15, clock ticks; a process that
+    has gone counts 0)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    ticks = os.sysconf("SC_CLK_TCK")
+    workers = 0.0
+    for pid in _process_tree(pids):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        workers += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime: fields 14, 15
+    return {"main": usage.ru_utime + usage.ru_stime, "env_workers": workers}
+
+
+def _cpu_fields(before: dict, after: dict, wall: float, agent_steps: int, periods: float) -> dict:
+    """The `cpu_*` fields of a result from two `_cpu_seconds` readings around a timed span.
+
+    Args:
+      before, after: `_cpu_seconds` readings.
+      wall: float, wall seconds of the span.
+      agent_steps: int, agent steps (all envs) in the span.
+      periods: float, how many updates (or 128-vector-step blocks) the span holds.
+    """
+    used = {name: after[name] - before[name] for name in after}
+    total = sum(used.values())
+    cores = os.cpu_count() or 1
+    return {
+        "cpu_seconds_per_update": {name: round(value / periods, 3) for name, value in used.items()},
+        "cpu_busy_fraction": round(total / (wall * cores), 3),
+        "cpu_bound_env_steps_per_s": round(agent_steps * cores / total, 1) if total > 0 else None,
+    }
+
+
 def _record(**fields) -> None:
     fields["load_average_1min"] = round(os.getloadavg()[0], 2)
     fields["cpu_count"] = os.cpu_count()
@@ -217,11 +281,14 @@ def measure_env_only(config: ppo.PPOConfig) -> dict:
         vector_steps = config.nsteps * _UPDATES.value
         for _ in range(config.nsteps):  # warm-up, as one untimed update
             env.step(rng.integers(num_actions, size=_NUM_ENVS.value))
+        workers = [p.pid for p in getattr(vec, "processes", [])]
         load_before = round(os.getloadavg()[0], 2)
+        cpu_before = _cpu_seconds(workers)
         start = time.perf_counter()
         for _ in range(vector_steps):
             env.step(rng.integers(num_actions, size=_NUM_ENVS.value))
         total = time.perf_counter() - start
+        cpu = _cpu_fields(cpu_before, _cpu_seconds(workers), total, vector_steps * _NUM_ENVS.value, _UPDATES.value)
         return {
             "benchmark": "end_to_end",
             "method": "env_only",
@@ -233,6 +300,7 @@ def measure_env_only(config: ppo.PPOConfig) -> dict:
             "env_steps_per_s": round(vector_steps * _NUM_ENVS.value / total, 1),
             "ms_per_vector_step": round(total / vector_steps * 1e3, 2),
             "load_average_before": load_before,
+            **cpu,
         }
     finally:
         env.close()
@@ -288,7 +356,9 @@ def measure(method: str) -> dict:
         clock.seconds.clear()
         r_clock.seconds.clear()
         memory_sizes = []
+        workers = [p.pid for p in getattr(vec, "processes", [])]
         load_before = round(os.getloadavg()[0], 2)
+        cpu_before = _cpu_seconds(workers)
         start = time.perf_counter()
         for _ in range(_UPDATES.value):
             batch, _ = runner.run()
@@ -297,9 +367,9 @@ def measure(method: str) -> dict:
                 memory_sizes.append(float(bonus.memory.sizes.mean()))
         total = time.perf_counter() - start
         steps = _UPDATES.value * _NUM_ENVS.value * config.nsteps
+        cpu = _cpu_fields(cpu_before, _cpu_seconds(workers), total, steps, _UPDATES.value)
         per_update = {k: round(v / _UPDATES.value, 3) for k, v in sorted(clock.seconds.items())}
         per_update["other"] = round((total - sum(clock.seconds.values())) / _UPDATES.value, 3)
-        workers = [p.pid for p in getattr(vec, "processes", [])]
         result = {
             "benchmark": "end_to_end",
             "method": method,
@@ -321,6 +391,7 @@ def measure(method: str) -> dict:
                 "env_workers_sum": round(sum(_vm_hwm_mb(pid) for pid in workers), 1),
             },
             "load_average_before": load_before,
+            **cpu,
         }
         if r_net is not None:
             curiosity = r_clock.seconds["curiosity_embedding"] + r_clock.seconds["memory_comparison"]

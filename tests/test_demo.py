@@ -119,6 +119,48 @@ def test_end_to_end_benchmark_times_the_opt_in_bfloat16_policy(tmp_path):
     assert ppo_line["policy_compute_dtype"] == "bfloat16" and ppo_line["env_steps_per_s"] > 0
 
 
+def test_end_to_end_benchmark_reports_the_processor_time_of_the_learner_and_the_env_workers(tmp_path):
+    """Each method's line says how much processor time its work took (this process and the
+    subprocess envs apart), how busy the cores were, and the throughput that work allows."""
+    flags = ["--scale=smoke", "--scenario=fake", "--methods=env_only,ppo", "--num_envs=2", "--nsteps=200"]
+    lines = _benchmark_json_lines("end_to_end.py", [*flags, "--updates=1"], tmp_path)
+    by_method = {r["method"]: r for r in lines if "method" in r}
+    for method in ("env_only", "ppo"):
+        cpu = by_method[method]["cpu_seconds_per_update"]
+        assert set(cpu) == {"main", "env_workers"}
+        assert cpu["env_workers"] > 0 and cpu["main"] > 0  # the fake env's workers do step
+        assert 0 < by_method[method]["cpu_busy_fraction"] <= 1.05
+        expected = 200 * 2 * os.cpu_count() / sum(cpu.values())
+        assert by_method[method]["cpu_bound_env_steps_per_s"] == pytest.approx(expected, rel=0.05)
+    # PPO's learner does much more than stepping random actions in this process.
+    assert by_method["ppo"]["cpu_seconds_per_update"]["main"] > by_method["env_only"]["cpu_seconds_per_update"]["main"]
+
+
+def test_end_to_end_benchmark_counts_the_child_processes_of_env_workers(tmp_path):
+    """A VizDoom worker steps its engine in a child process: the workers' processor time
+    includes their descendants' (a grandchild that burns ~0.4 s is counted)."""
+    script = """
+import os, subprocess, sys, time
+sys.path.insert(0, os.path.join(sys.argv[1], "benchmarks"))
+import end_to_end
+burn = "import time; [0 for _ in iter(lambda: time.process_time() < 0.4, False)]; time.sleep(60)"
+worker = subprocess.Popen(["sh", "-c", f"{sys.executable} -c '{burn}'; true"])
+try:
+    time.sleep(3)
+    tree = end_to_end._process_tree([worker.pid])
+    print(len(tree), end_to_end._cpu_seconds([worker.pid])["env_workers"])
+finally:
+    subprocess.run(["pkill", "-P", str(worker.pid)], check=False)
+    worker.kill()
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script, REPO_ROOT], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    processes, seconds = result.stdout.split()
+    assert int(processes) == 2 and float(seconds) >= 0.35
+
+
 @pytest.mark.vizdoom
 def test_policy_bf16_benchmark_measures_the_shipped_policys_error_and_both_speeds(tmp_path):
     """`benchmarks/policy_bf16.py` on the shipped policy's own frames: bf16 outputs differ from
