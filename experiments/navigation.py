@@ -29,7 +29,9 @@ where the agent was in the first and last 10 % of training, on the map drawn fro
 own geometry; runs log every 16th step's positions, `positions.csv`, and the committed
 `coverage.npz` holds the two histograms), and `table.csv` / `table.md`: final success
 (mean ± std), agent steps to 50 % and 90 % training success per seed ("not reached"), the
-ICM / EC ratio of steps to 90 %, and each run's wall-clock time.
+ICM / EC ratio of steps to 90 %, each run's wall-clock time, and per seed the numbers behind
+the coverage figure: map cells visited in the first and the last 10 % of training, and the
+percentage of the last 10 %'s positions within 256 map units of the vest.
 
 Success rate: a sparse MyWayHome episode's task return is 1 at the vest and 0 otherwise, so
 `reward_train.csv` (mean task return of the last 100 training episodes) is the training
@@ -67,6 +69,8 @@ THRESHOLDS = (0.5, 0.9)
 POSITION_LOG_STRIDE = 16  # train_policy.position_log_stride of the runs: every 16th vector step
 COVERAGE_BINS = 48  # per axis, over the map's bounding box
 COVERAGE_PHASE = 0.1  # "early" / "late": the first / last 10 % of a run's agent steps
+NEAR_VEST_RADIUS = 256.0  # map units (a room is ~160 wide): "near the vest" in the coverage columns
+VEST_THING_TYPE = 2018  # the Doom thing type of MyWayHome's goal (green armor, the "vest")
 FINAL_TEST_EVALUATIONS = 3  # the final test success is the mean of the last this-many evaluations
 # PPO's entropy coefficient for every method of the sweep. The laptop scale's 0.01 (tuned on
 # vizdoom_dense) leaves PPO+EC near-deterministic before it finds the vest in vizdoom_sparse; the
@@ -234,7 +238,7 @@ def plot_coverage(histograms: dict[str, dict], geometry, path: str, title: str) 
                 (x1, y1), (x2, y2) = geometry.vertices[v1], geometry.vertices[v2]
                 axis.plot([x1, x2], [y1, y2], color="0.75" if opening else "k", linewidth=0.5 if opening else 1)
             for kind, x, y in geometry.things:
-                if kind == 2018:
+                if kind == VEST_THING_TYPE:
                     axis.plot(x, y, marker="*", color="green", markersize=12)
             axis.set_title(
                 f"{method}: {phase} {int(COVERAGE_PHASE * 100)} % ({int(h['steps']) / 1e6:.1f}M steps)", fontsize=9
@@ -311,8 +315,40 @@ def collect(root: str, scenario: str) -> dict[str, dict[int, dict]]:
                 "test": read_curve(os.path.join(run_results, "reward_test.csv")),
                 "seconds": wall_clock_seconds(run_results),
                 "seed": seed,
+                "coverage": os.path.join(run_results, "coverage.npz"),
             }
     return found
+
+
+def vest_position(geometry) -> tuple[float, float]:
+    """(x, y) of MyWayHome's vest, from the wad's things."""
+    for kind, x, y in geometry.things:
+        if kind == VEST_THING_TYPE:
+            return float(x), float(y)
+    raise ValueError(f"the map has no thing of type {VEST_THING_TYPE} (the vest)")
+
+
+def coverage_summary(histograms: dict, vest: tuple[float, float], radius: float = NEAR_VEST_RADIUS) -> dict:
+    """Numbers behind a coverage figure: per phase ('early', 'late'), the histogram cells visited
+    at least once, and the percentage of logged positions whose cell centre lies within `radius`
+    map units of the vest.
+
+    Args:
+      histograms: `coverage_histograms` output (or a loaded coverage.npz).
+      vest: (x, y) of the vest.
+      radius: float, map units.
+    """
+    x_centres = (histograms["x_edges"][:-1] + histograms["x_edges"][1:]) / 2
+    y_centres = (histograms["y_edges"][:-1] + histograms["y_edges"][1:]) / 2
+    x, y = np.meshgrid(x_centres, y_centres, indexing="ij")
+    near = np.hypot(x - vest[0], y - vest[1]) <= radius
+    summary = {}
+    for phase in ("early", "late"):
+        counts = np.asarray(histograms[phase])
+        total = counts.sum()
+        summary[f"{phase}_cells"] = int((counts > 0).sum())
+        summary[f"{phase}_near_vest_pc"] = float(100 * counts[near].sum() / total) if total else float("nan")
+    return summary
 
 
 def _mean_std(values) -> str:
@@ -325,9 +361,28 @@ def _format_steps(value: float | None) -> str:
     return "not reached" if value is None else f"{value / 1e6:.2f}M"
 
 
-def table_rows(runs: dict[str, dict[int, dict]], scenario: str) -> list[dict]:
+def _coverage_columns(seeds: dict[int, dict], vest: tuple[float, float] | None) -> dict:
+    """Per seed: cells visited early -> late, and % of late positions near the vest ('—': no
+    coverage.npz, a run made before positions were logged)."""
+    cells, near = [], []
+    for run_number in sorted(seeds):
+        path = seeds[run_number].get("coverage")
+        if vest is None or not path or not os.path.exists(path):
+            cells.append("—")
+            near.append("—")
+            continue
+        summary = coverage_summary(dict(np.load(path)), vest)
+        cells.append(f"{summary['early_cells']}→{summary['late_cells']}")
+        near.append(f"{summary['late_near_vest_pc']:.1f}")
+    return {"coverage_cells_early_to_late": " ".join(cells), "late_near_vest_pc": " ".join(near)}
+
+
+def table_rows(runs: dict[str, dict[int, dict]], scenario: str, vest: tuple[float, float] | None = None) -> list[dict]:
     """One row per method: final success (mean ± std over seeds), steps to 50 / 90 % per seed,
-    wall-clock per run, and for PPO+ICM the ICM / EC ratio of the mean steps to 90 %."""
+    wall-clock per run, for PPO+ICM the ICM / EC ratio of the mean steps to 90 %, and with the
+    vest's position the coverage numbers per seed (`coverage_summary`: map cells visited in the
+    first and last 10 % of training, % of the last 10 %'s positions within NEAR_VEST_RADIUS of
+    the vest)."""
     rows = []
     to_90 = {}
     for method, seeds in runs.items():
@@ -354,6 +409,7 @@ def table_rows(runs: dict[str, dict[int, dict]], scenario: str) -> list[dict]:
                 "steps_to_90pc": " ".join(_format_steps(s) for s in reach[0.9]),
                 "wall_clock_h": " ".join(f"{s / 3600:.1f}" for s in seconds),
                 "icm_over_ec_steps_to_90pc": "",
+                **_coverage_columns(seeds, vest),
             }
         )
     ec, icm = to_90.get("ppo_plus_ec"), to_90.get("ppo_plus_icm")
@@ -412,7 +468,9 @@ def report(root: str, ec_shift_steps: float) -> dict:
         runs = collect(root, scenario)
         if not runs:
             continue
-        rows += table_rows(runs, scenario)
+        has_coverage = any(os.path.exists(run["coverage"]) for seeds in runs.values() for run in seeds.values())
+        geometry = map_geometry() if has_coverage else None
+        rows += table_rows(runs, scenario, vest_position(geometry) if geometry else None)
         figures.append(plot_scenario(runs, scenario, os.path.join(root, f"{scenario}_success.png")))
         coverage = {}
         for method, seeds in runs.items():
@@ -425,7 +483,7 @@ def report(root: str, ec_shift_steps: float) -> dict:
             figures.append(
                 plot_coverage(
                     coverage,
-                    map_geometry(),
+                    geometry,
                     os.path.join(root, f"{scenario}_coverage.png"),
                     f"{scenario}: positions visited (log counts, every {POSITION_LOG_STRIDE}th step), one seed each",
                 )

@@ -226,6 +226,40 @@ def test_navigation_coverage_histograms_and_figure(tmp_path):
     assert late_x > np.flatnonzero(h["early"].sum(axis=1))[0]  # further east late in the run
     path = navigation.plot_coverage({"ppo": h}, navigation.map_geometry(), str(tmp_path / "c.png"), "test")
     assert os.path.getsize(path) > 0
+    vest = navigation.vest_position(navigation.map_geometry())
+    assert vest == (1040.0, -352.0)  # MyWayHome's green armor
+    summary = navigation.coverage_summary(h, vest)
+    assert summary["early_cells"] == 1 and summary["late_cells"] == 1  # x 300 and 310 share a cell
+    assert summary["early_near_vest_pc"] == 0.0  # (300, -176) and (310, -176): far west
+    assert summary["late_near_vest_pc"] == 0.0  # (400, -176): still ~650 units from the vest
+    near = navigation.coverage_summary(h, (460.0, -132.0), radius=60.0)  # the late cell's centre
+    assert near["late_near_vest_pc"] == 100.0 and near["early_near_vest_pc"] == 0.0
+
+
+def test_navigation_report_gives_each_seeds_coverage_numbers(tmp_path):
+    """With a run's coverage.npz the table says, per seed, how many map cells it visited early
+    and late and how much of its late time it spent near the vest; runs without one say '—'."""
+    pytest.importorskip("vizdoom")
+    steps = [1e6, 2e6]
+    _write_run(tmp_path, "vizdoom_sparse", "ppo", 1, steps, [0.0, 0.0], [0, 0], 1800)
+    _write_run(tmp_path, "vizdoom_sparse", "ppo", 2, steps, [0.0, 0.0], [0, 0], 1800)
+    positions = tmp_path / "positions.csv"
+    rows = ["env,total_timesteps,vector_step,x,y"]
+    rows += [f"0,{step},{step},{300 + step / 10},-176" for step in range(0, 1001, 100)]
+    rows += ["1,1000,1000,1040,-352", "2,990,990,1030,-340"]  # two late positions at the vest
+    positions.write_text("\n".join(rows) + "\n")
+    vertices = navigation.map_geometry().vertices
+    bounds = tuple((float(lo), float(hi)) for lo, hi in zip(vertices.min(axis=0), vertices.max(axis=0)))
+    np.savez(
+        tmp_path / "vizdoom_sparse" / "ppo" / "seed_1" / "coverage.npz",
+        **navigation.coverage_histograms(str(positions), bounds),
+    )
+    result = navigation.report(str(tmp_path), ec_shift_steps=0.0)
+    row = result["rows"][0]
+    # early: x 300 and 310 share a ~20-unit cell; late: x 400 and the two cells by the vest
+    assert row["coverage_cells_early_to_late"] == "1→3 —"
+    assert row["late_near_vest_pc"] == "66.7 —"  # 2 of the 3 late positions
+    assert "vizdoom_sparse_coverage.png" in [os.path.basename(p) for p in result["figures"]]
 
 
 def _process_group(pgid):
