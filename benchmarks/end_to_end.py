@@ -26,7 +26,8 @@ update) are timed. Prints one JSON line per method:
     them at the end of the rollout;
   * `curiosity_ms_per_vector_step`: R-network embedding + comparison time per vector step
     (busy time, whether or not it overlapped with the rest);
-  * `peak_rss_mb`: peak resident memory of this process and the sum over the env workers;
+  * `peak_rss_mb`: peak resident memory of this process and the sum over the env workers
+    with their child processes (VizDoom's engines);
   * `memory_size_mean`: mean memory fill over the timed steps;
   * `cpu_seconds_per_update`: processor time (user + system) per update of this process
     (all its threads: learner, TensorFlow's pools, the bonus worker) and of the env workers
@@ -83,6 +84,7 @@ from episodic_curiosity import environments
 from episodic_curiosity import intrinsic
 from episodic_curiosity import launcher
 from episodic_curiosity import ppo
+from episodic_curiosity import process_control
 from episodic_curiosity import r_network
 
 _METHODS = flags.DEFINE_list("methods", ["env_only", "ppo", "ppo_plus_ec"], "Methods to measure (also: ppo_plus_eco).")
@@ -186,12 +188,9 @@ def _cpu_seconds(pids: list[int]) -> dict[str, float]:
     ticks = os.sysconf("SC_CLK_TCK")
     workers = 0.0
     for pid in _process_tree(pids):
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        workers += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime: fields 14, 15
+        fields = process_control.stat_fields(pid)  # from field 3 on
+        if fields is not None:
+            workers += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime: fields 14, 15
     return {"main": usage.ru_utime + usage.ru_stime, "env_workers": workers}
 
 
@@ -388,7 +387,7 @@ def measure(method: str) -> dict:
             "seconds_per_update": per_update,
             "peak_rss_mb": {
                 "main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                "env_workers_sum": round(sum(_vm_hwm_mb(pid) for pid in workers), 1),
+                "env_workers_sum": round(sum(_vm_hwm_mb(pid) for pid in _process_tree(workers)), 1),
             },
             "load_average_before": load_before,
             **cpu,

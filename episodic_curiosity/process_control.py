@@ -66,7 +66,7 @@ class WorkerStopped(SystemExit):
 # --- Processes ----------------------------------------------------------------------------------
 
 
-def _stat_fields(pid: int) -> list[bytes] | None:
+def stat_fields(pid: int) -> list[bytes] | None:
     """Fields of /proc/<pid>/stat from the state on (field 3), or None if unreadable."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -92,7 +92,7 @@ class ProcessIdentity:
     def of(cls, pid: int | None = None) -> "ProcessIdentity":
         """The identity of process `pid` (default: this process)."""
         pid = os.getpid() if pid is None else int(pid)
-        fields = _stat_fields(pid)
+        fields = stat_fields(pid)
         return cls(pid, int(fields[19]) if fields is not None else None)
 
     def is_running(self) -> bool:
@@ -105,7 +105,7 @@ class ProcessIdentity:
             except PermissionError:
                 return True
             return True
-        fields = _stat_fields(self.pid)
+        fields = stat_fields(self.pid)
         return fields is not None and int(fields[19]) == self.start_time and fields[0] not in (b"Z", b"X")
 
 

@@ -237,9 +237,7 @@ def plot_coverage(histograms: dict[str, dict], geometry, path: str, title: str) 
             for (v1, v2), opening in zip(geometry.lines, geometry.two_sided):
                 (x1, y1), (x2, y2) = geometry.vertices[v1], geometry.vertices[v2]
                 axis.plot([x1, x2], [y1, y2], color="0.75" if opening else "k", linewidth=0.5 if opening else 1)
-            for kind, x, y in geometry.things:
-                if kind == VEST_THING_TYPE:
-                    axis.plot(x, y, marker="*", color="green", markersize=12)
+            axis.plot(*vest_position(geometry), marker="*", color="green", markersize=12)
             axis.set_title(
                 f"{method}: {phase} {int(COVERAGE_PHASE * 100)} % ({int(h['steps']) / 1e6:.1f}M steps)", fontsize=9
             )
@@ -475,9 +473,8 @@ def report(root: str, ec_shift_steps: float) -> dict:
         coverage = {}
         for method, seeds in runs.items():
             for run_number in sorted(seeds):
-                path = os.path.join(results_dir(root, scenario, method, run_number), "coverage.npz")
-                if os.path.exists(path):
-                    coverage[method] = dict(np.load(path))
+                if os.path.exists(seeds[run_number]["coverage"]):
+                    coverage[method] = dict(np.load(seeds[run_number]["coverage"]))
                     break
         if coverage:
             figures.append(
