@@ -9,6 +9,7 @@ EC; default: the shipped `pretrained:vizdoom`, whose card gives its random-polic
     python experiments/navigation.py                                     # run (resumable) + report
     python experiments/navigation.py --scenarios=vizdoom_sparse --methods=ppo_plus_ec --seeds=1
     python experiments/navigation.py --report                            # from the committed CSVs
+    python experiments/navigation.py --status                            # done / partial / not started
 
 Every run binds PPO's entropy coefficient to `--ent_coef` (default 0.03, the setting the search
 below found; `-1` leaves the scale's own 0.01), so every method is compared at one setting.
@@ -141,6 +142,78 @@ def run_one(
         atomic_files.write_json(path, {"variant": variant, "method": method, "gin_bindings": bindings})
         copied.append(path)
     return copied
+
+
+def _last_agent_step(progress_csv: str) -> int | None:
+    """The last `total_timesteps` a run's progress.csv logged (None: no such file or rows)."""
+    from episodic_curiosity import progress_log  # pylint: disable=g-import-not-at-top
+
+    if not os.path.exists(progress_csv):
+        return None
+    # Reads only; a torn last row (a kill mid-write) is skipped as every reader of the log does.
+    return progress_log.ProgressLog(os.path.dirname(progress_csv)).last_logged("total_timesteps")
+
+
+def sweep_status(
+    results_root: str,
+    work_dir: str,
+    scenarios,
+    methods,
+    run_numbers,
+    variant: str = "",
+    now: float | None = None,
+) -> list[dict]:
+    """Where each planned run of the sweep stands, without starting anything.
+
+    A run is 'done' when its small files are in `results_root` (they are copied only after the
+    launcher finished it), 'partial' when only its launcher folder in `work_dir` has logged
+    updates (rerunning the same command resumes it from the newest checkpoint), else
+    'not started'. Rows: scenario, method (its results label), run, seed (run - 1), state,
+    agent steps logged, minutes since its progress.csv was last written (a running job writes it
+    every update).
+    """
+    from episodic_curiosity import launcher  # pylint: disable=g-import-not-at-top
+
+    now = time.time() if now is None else now
+    run_work_dir = os.path.join(work_dir, "variants", variant) if variant else work_dir
+    rows = []
+    for scenario in scenarios:
+        for run_number in run_numbers:
+            for method in methods:
+                label = method_label(method, variant)
+                finished = os.path.join(results_dir(results_root, scenario, label, run_number), "progress.csv")
+                live = os.path.join(launcher.run_directory(run_work_dir, method, scenario, run_number), "progress.csv")
+                state, path = "not started", None
+                if os.path.exists(finished):
+                    state, path = "done", finished
+                elif _last_agent_step(live) is not None:
+                    state, path = "partial", live
+                rows.append(
+                    {
+                        "scenario": scenario,
+                        "method": label,
+                        "run": run_number,
+                        "seed": run_number - 1,
+                        "state": state,
+                        "agent_steps": _last_agent_step(path) if path else 0,
+                        "minutes_since_written": round((now - os.path.getmtime(path)) / 60.0, 1)
+                        if state == "partial"
+                        else None,
+                    }
+                )
+    return rows
+
+
+def format_status(rows: list[dict]) -> str:
+    """`sweep_status` rows as a Markdown table."""
+    lines = ["| scenario | method | run (seed) | state | agent steps | last written |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        written = "" if row["minutes_since_written"] is None else f"{row['minutes_since_written']:g} min ago"
+        lines.append(
+            f"| {row['scenario']} | {row['method']} | {row['run']} ({row['seed']}) | {row['state']} "
+            f"| {row['agent_steps']:,} | {written} |"
+        )
+    return "\n".join(lines)
 
 
 def scrub(text: str, work_dir: str) -> str:
@@ -516,6 +589,12 @@ def _define_flags() -> None:
     flags.DEFINE_string("work_dir", os.path.join(common.SCRATCH_DIR, "navigation"), "Launcher workdir (big files).")
     flags.DEFINE_string("results_dir", common.default_output_dir("navigation"), "Committed small results.")
     flags.DEFINE_boolean("report", False, "Only write the table and figures from --results_dir.")
+    flags.DEFINE_boolean(
+        "status",
+        False,
+        "Only print where each run of --scenarios x --methods x --seeds stands (done, partial, not started)."
+        " Starts nothing.",
+    )
     flags.DEFINE_float(
         "ent_coef",
         SWEEP_ENT_COEF,
@@ -532,6 +611,17 @@ def main(argv):
     # SIGTERM or Ctrl-C: the runs' clean-up (env workers closed, atomic files) runs, then one line.
     process_control.install_stop_handlers()
     config = flags.FLAGS
+    if config.status:
+        rows = sweep_status(
+            config.results_dir,
+            config.work_dir,
+            config.scenarios,
+            config.methods,
+            [int(s) for s in config.seeds],
+            variant=config.variant,
+        )
+        print(format_status(rows))
+        return
     shift = r_network_random_steps(config.r_networks_path, config.r_network_env_steps)
     if not config.report:
         method_label("", config.variant)  # a bad variant name fails before any run

@@ -505,3 +505,35 @@ def test_navigation_sweep_binds_its_entropy_for_every_method_before_a_variant(tm
     navigation.run_one(str(tmp_path / "w"), str(tmp_path / "r"), "fake", "ppo", 1, 40, "smoke", None)
     assert not any("ent_coef" in binding for binding in calls[-1])
     assert navigation.SWEEP_ENT_COEF == 0.03
+
+
+def test_navigation_status_tells_done_partial_and_not_started_runs_apart(tmp_path):
+    header = "nupdates,total_timesteps,eprewmean\n"
+    results, work = tmp_path / "results", tmp_path / "work"
+    done = results / "vizdoom_sparse" / "ppo" / "seed_1"
+    done.mkdir(parents=True)
+    (done / "progress.csv").write_text(header + "1,1536,0\n2,3072,0\n")
+    live = work / "ppo_plus_ec" / "vizdoom_sparse" / "run_number_1"
+    live.mkdir(parents=True)
+    # A kill mid-write leaves a torn last row: the status reads the last complete one.
+    (live / "progress.csv").write_text(header + "1,1536,0\n2,3072,0\n3,46")
+    os.utime(live / "progress.csv", (1000.0, 1000.0))
+    # A launcher folder with no logged update yet (killed before its first) is not started.
+    (work / "ppo" / "vizdoom_sparse" / "run_number_2").mkdir(parents=True)
+    rows = navigation.sweep_status(
+        str(results), str(work), ["vizdoom_sparse"], ["ppo", "ppo_plus_ec"], [1, 2], now=1000.0 + 90
+    )
+    states = {(row["method"], row["run"]): (row["state"], row["agent_steps"]) for row in rows}
+    assert states == {
+        ("ppo", 1): ("done", 3072),
+        ("ppo_plus_ec", 1): ("partial", 3072),
+        ("ppo", 2): ("not started", 0),
+        ("ppo_plus_ec", 2): ("not started", 0),
+    }
+    partial = next(row for row in rows if row["state"] == "partial")
+    assert partial["minutes_since_written"] == 1.5 and partial["seed"] == 0
+    table = navigation.format_status(rows)
+    assert "| vizdoom_sparse | ppo_plus_ec | 1 (0) | partial | 3,072 | 1.5 min ago |" in table
+    # A search variant's runs live in their own workdir and results label.
+    variant_rows = navigation.sweep_status(str(results), str(work), ["vizdoom_sparse"], ["ppo"], [1], variant="v")
+    assert variant_rows[0]["method"] == "ppo@v" and variant_rows[0]["state"] == "not started"
