@@ -55,6 +55,13 @@ training interval is that short (laptop: every 5,000 vector steps, so none; the 
 defaults, which changes nothing timed). With `--nodeferred_bonus` it scores one vector step per R-network
 call, as ECO did before its steps were scored in chunks.
 
+Before each method the record gets `machine_busy_before`: the share of the cores' time spent
+busy over 2 s (/proc/stat), i.e. whether another job was running (the load average, also
+printed, lags by minutes: it still reads ~3 right after a training run has ended).
+`--wait_for_idle=0.1` first waits (up to `--idle_timeout_s`) until the machine is that idle,
+for benchmarks scheduled to run after a training run; `waited_for_idle_s` and
+`idle_wait_timed_out` say how it went.
+
 With `env_only` and `ppo` measured, a last line gives `ppo_over_env_only` and
 `ppo_plus_ec_over_ppo` (and `ppo_plus_eco_over_ppo`).
 
@@ -118,6 +125,13 @@ _POLICY_COMPUTE_DTYPE = flags.DEFINE_enum(
 _R_CHECKPOINT = flags.DEFINE_string("r_checkpoint", None, "R-network weights (default: random init).")
 _MEMORY = flags.DEFINE_enum("memory", "full", ["full", "natural"], "Memory fill policy (see above).")
 _ASYNCHRONOUS = flags.DEFINE_bool("asynchronous", True, "Subprocess envs (False: in-process).")
+_WAIT_FOR_IDLE = flags.DEFINE_float(
+    "wait_for_idle",
+    -1.0,
+    "Before each method, wait until the machine's cores are at most this busy (fraction, e.g. 0.1, over 2 s "
+    "of /proc/stat), for up to --idle_timeout_s; -1: measure without waiting.",
+)
+_IDLE_TIMEOUT = flags.DEFINE_integer("idle_timeout_s", 600, "The longest --wait_for_idle waits before each method.")
 _DEFERRED = flags.DEFINE_bool(
     "deferred_bonus",
     True,
@@ -210,6 +224,49 @@ def _cpu_fields(before: dict, after: dict, wall: float, agent_steps: int, period
         "cpu_seconds_per_update": {name: round(value / periods, 3) for name, value in used.items()},
         "cpu_busy_fraction": round(total / (wall * cores), 3),
         "cpu_bound_env_steps_per_s": round(agent_steps * cores / total, 1) if total > 0 else None,
+    }
+
+
+def _cpu_jiffies(stat_path: str = "/proc/stat") -> tuple[float, float] | None:
+    """(busy, total) processor time of all cores so far, from /proc/stat's first line (None
+    where there is no such file): busy is everything but idle and I/O wait."""
+    try:
+        with open(stat_path) as handle:
+            fields = handle.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 5 or fields[0] != "cpu":
+        return None
+    values = [float(value) for value in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    total = sum(values)
+    return total - values[3] - values[4], total
+
+
+def machine_busy_fraction(interval_s: float = 2.0, read=_cpu_jiffies, sleep=time.sleep) -> float | None:
+    """The share of all cores' time spent busy over the next `interval_s` seconds (None where
+    /proc/stat is missing). Unlike the load average, which decays over minutes, it says at once
+    whether another job is running: right after a training run ends the load average still
+    reads ~3 on two idle cores."""
+    before = read()
+    sleep(interval_s)
+    after = read()
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
+def wait_for_idle(max_busy: float, timeout_s: float, probe=machine_busy_fraction, clock=time.monotonic) -> dict:
+    """Probes the machine until its cores are at most `max_busy` busy or `timeout_s` has passed
+    (`max_busy` < 0: one probe, no waiting). Returns the record's fields: `machine_busy_before`
+    (the last probe; None: unknown), `waited_for_idle_s`, `idle_wait_timed_out`."""
+    start = clock()
+    busy = probe()
+    while max_busy >= 0 and busy is not None and busy > max_busy and clock() - start < timeout_s:
+        busy = probe()
+    return {
+        "machine_busy_before": None if busy is None else round(busy, 3),
+        "waited_for_idle_s": round(clock() - start, 1),
+        "idle_wait_timed_out": bool(max_busy >= 0 and busy is not None and busy > max_busy),
     }
 
 
@@ -433,7 +490,8 @@ def main(argv):
             return
     results = {}
     for method in _METHODS.value:
-        results[method] = measure(method)
+        idle = wait_for_idle(_WAIT_FOR_IDLE.value, _IDLE_TIMEOUT.value)
+        results[method] = {**measure(method), **idle}
         _record(**results[method])
     ratios = {}
     for name, (top, bottom) in {

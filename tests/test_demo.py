@@ -132,6 +132,9 @@ def test_end_to_end_benchmark_reports_the_processor_time_of_the_learner_and_the_
         assert 0 < by_method[method]["cpu_busy_fraction"] <= 1.05
         expected = 200 * 2 * os.cpu_count() / sum(cpu.values())
         assert by_method[method]["cpu_bound_env_steps_per_s"] == pytest.approx(expected, rel=0.05)
+        # Measured without waiting: the other jobs' share of the cores, probed just before.
+        assert 0 <= by_method[method]["machine_busy_before"] <= 1
+        assert by_method[method]["idle_wait_timed_out"] is False
     # PPO's learner does much more than stepping random actions in this process.
     assert by_method["ppo"]["cpu_seconds_per_update"]["main"] > by_method["env_only"]["cpu_seconds_per_update"]["main"]
 
@@ -159,6 +162,48 @@ finally:
     assert result.returncode == 0, result.stderr[-3000:]
     processes, seconds = result.stdout.split()
     assert int(processes) == 2 and float(seconds) >= 0.35
+
+
+def test_end_to_end_benchmark_tells_a_busy_machine_and_waits_for_an_idle_one(tmp_path):
+    """The busy share comes from /proc/stat's counters (not the lagging load average), and
+    --wait_for_idle probes until the machine is idle enough or the timeout passes."""
+    script = """
+import json, os, sys
+sys.path.insert(0, os.path.join(sys.argv[1], "benchmarks"))
+import end_to_end
+stat = os.path.join(sys.argv[2], "stat")
+def write(user, idle, iowait):
+    with open(stat, "w") as handle:
+        handle.write(f"cpu  {user} 0 0 {idle} {iowait} 0 0 0 0 0\\ncpu0 1 2 3 4\\n")
+write(100, 900, 0)
+def sleep(_):  # 2 s pass: 150 busy and 50 idle/iowait jiffies
+    write(250, 920, 30)
+busy = end_to_end.machine_busy_fraction(read=lambda: end_to_end._cpu_jiffies(stat), sleep=sleep)
+missing = end_to_end.machine_busy_fraction(read=lambda: end_to_end._cpu_jiffies(stat + ".none"), sleep=lambda _: None)
+probes, now = iter([0.9, 0.6, 0.05, 0.0]), [0.0]
+def probe():
+    now[0] += 2.0
+    return next(probes)
+waited = end_to_end.wait_for_idle(0.1, 600, probe=probe, clock=lambda: now[0])
+probes, now = iter([0.9, 0.9, 0.9, 0.9]), [0.0]
+timed_out = end_to_end.wait_for_idle(0.1, 5, probe=probe, clock=lambda: now[0])
+probes, now = iter([0.9]), [0.0]
+no_wait = end_to_end.wait_for_idle(-1, 600, probe=probe, clock=lambda: now[0])
+print(json.dumps([busy, missing, waited, timed_out, no_wait]))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script, REPO_ROOT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    busy, missing, waited, timed_out, no_wait = json.loads(result.stdout.splitlines()[-1])
+    assert busy == pytest.approx(0.75) and missing is None
+    assert waited == {"machine_busy_before": 0.05, "waited_for_idle_s": 6.0, "idle_wait_timed_out": False}
+    assert timed_out == {"machine_busy_before": 0.9, "waited_for_idle_s": 6.0, "idle_wait_timed_out": True}
+    assert no_wait == {"machine_busy_before": 0.9, "waited_for_idle_s": 2.0, "idle_wait_timed_out": False}
 
 
 @pytest.mark.vizdoom
