@@ -10,6 +10,7 @@ EC; default: the shipped `pretrained:vizdoom`, whose card gives its random-polic
     python experiments/navigation.py --scenarios=vizdoom_sparse --methods=ppo_plus_ec --seeds=1
     python experiments/navigation.py --report                            # from the committed CSVs
     python experiments/navigation.py --status                            # done / partial / not started
+    python experiments/navigation.py --snapshot_partial                  # unfinished runs' CSVs, at a session's end
 
 Every run binds PPO's entropy coefficient to `--ent_coef` (default 0.03, the setting the search
 below found; `-1` leaves the scale's own 0.01), so every method is compared at one setting.
@@ -202,6 +203,25 @@ def sweep_status(
                     }
                 )
     return rows
+
+
+def snapshot_partial_runs(
+    results_root: str, partial_root: str, work_dir: str, scenarios, methods, run_numbers, variant: str = ""
+) -> list[str]:
+    """Copies the small files of every 'partial' run (`sweep_status`) to
+    `<partial_root>/<scenario>/<method>/seed_<n>/`, as `copy_run` does for finished runs: what a
+    session's end would otherwise lose with the workdir. Returns the copied paths."""
+    from episodic_curiosity import launcher  # pylint: disable=g-import-not-at-top
+
+    run_work_dir = os.path.join(work_dir, "variants", variant) if variant else work_dir
+    copied = []
+    for row in sweep_status(results_root, work_dir, scenarios, methods, run_numbers, variant=variant):
+        if row["state"] != "partial":
+            continue
+        method = row["method"].split("@")[0]
+        source = launcher.run_directory(run_work_dir, method, row["scenario"], row["run"])
+        copied += copy_run(source, results_dir(partial_root, row["scenario"], row["method"], row["run"]), work_dir)
+    return copied
 
 
 def format_status(rows: list[dict]) -> str:
@@ -595,6 +615,14 @@ def _define_flags() -> None:
         "Only print where each run of --scenarios x --methods x --seeds stands (done, partial, not started)."
         " Starts nothing.",
     )
+    flags.DEFINE_boolean(
+        "snapshot_partial",
+        False,
+        "Only copy the small files of each unfinished run in --work_dir to --partial_results_dir (at a session's end).",
+    )
+    flags.DEFINE_string(
+        "partial_results_dir", common.default_output_dir("navigation_partial"), "Where --snapshot_partial copies."
+    )
     flags.DEFINE_float(
         "ent_coef",
         SWEEP_ENT_COEF,
@@ -621,6 +649,18 @@ def main(argv):
             variant=config.variant,
         )
         print(format_status(rows))
+        return
+    if config.snapshot_partial:
+        copied = snapshot_partial_runs(
+            config.results_dir,
+            config.partial_results_dir,
+            config.work_dir,
+            config.scenarios,
+            config.methods,
+            [int(s) for s in config.seeds],
+            variant=config.variant,
+        )
+        print("\n".join(copied) or "no unfinished runs")
         return
     shift = r_network_random_steps(config.r_networks_path, config.r_network_env_steps)
     if not config.report:

@@ -537,3 +537,23 @@ def test_navigation_status_tells_done_partial_and_not_started_runs_apart(tmp_pat
     # A search variant's runs live in their own workdir and results label.
     variant_rows = navigation.sweep_status(str(results), str(work), ["vizdoom_sparse"], ["ppo"], [1], variant="v")
     assert variant_rows[0]["method"] == "ppo@v" and variant_rows[0]["state"] == "not started"
+
+
+def test_navigation_snapshot_copies_only_unfinished_runs_without_machine_paths(tmp_path):
+    results, partial, work = tmp_path / "results", tmp_path / "partial", tmp_path / "work"
+    header = "nupdates,total_timesteps,eprewmean\n"
+    done = results / "vizdoom_sparse" / "ppo" / "seed_1"
+    done.mkdir(parents=True)
+    (done / "progress.csv").write_text(header + "1,1536,0\n")
+    for method in ("ppo", "ppo_plus_icm"):  # the finished one's workdir copy stays where it is
+        live = work / method / "vizdoom_sparse" / "run_number_1"
+        (live / "checkpoints").mkdir(parents=True)
+        (live / "progress.csv").write_text(header + "1,1536,0\n")
+        (live / "provenance.json").write_text(json.dumps({"workdir": str(live)}))
+    copied = navigation.snapshot_partial_runs(
+        str(results), str(partial), str(work), ["vizdoom_sparse"], ["ppo", "ppo_plus_icm"], [1]
+    )
+    target = partial / "vizdoom_sparse" / "ppo_plus_icm" / "seed_1"
+    assert sorted(copied) == sorted([str(target / "progress.csv"), str(target / "provenance.json")])
+    assert not (partial / "vizdoom_sparse" / "ppo").exists()
+    assert str(work) not in (target / "provenance.json").read_text()
