@@ -20,7 +20,9 @@ The hyperparameter search of issue #20 uses the same runs with `--variant=<name>
 their results the method label `<method>@<name>`, with the bindings in each run's `variant.json`
 (and, as every run's, in `launcher.gin`), so every search run is recorded next to the defaults.
 
-After each finished run its small files (reward CSVs, progress/diagnostics, seed, gin,
+A run whose results are already in `--results_dir` is skipped (never trained again, even on a
+machine without its workdir), so the full command runs what is left of the sweep; to rerun a
+run, give another `--results_dir` and `--work_dir`. After each finished run its small files (reward CSVs, progress/diagnostics, seed, gin,
 provenance with machine paths replaced) are copied to
 `experiments/results/navigation/<scenario>/<method>/seed_<n>/`, so a partial sweep is never
 lost (commit them). `--report` reads only those folders and writes, per scenario,
@@ -143,6 +145,62 @@ def run_one(
         atomic_files.write_json(path, {"variant": variant, "method": method, "gin_bindings": bindings})
         copied.append(path)
     return copied
+
+
+def run_sweep(
+    work_dir: str,
+    results_root: str,
+    scenarios,
+    methods,
+    run_numbers,
+    num_timesteps: int,
+    scale: str,
+    r_networks_path: str | None,
+    variant: str = "",
+    gin_bindings: tuple[str, ...] = (),
+    ent_coef: float | None = None,
+) -> list[tuple[str, str, int, str]]:
+    """`run_one` for every planned run, scenario-major, then run number, then method (a partial
+    sweep has every method), skipping the runs whose results are already in `results_root`: a
+    finished run is never trained again, even where its workdir is gone (another machine). To
+    rerun one, give another `--results_dir` and `--work_dir`. Returns (scenario, method label,
+    run number, 'ran' or 'skipped') in order."""
+    outcomes = []
+    for scenario in scenarios:
+        for run_number in run_numbers:
+            for method in methods:
+                label = method_label(method, variant)
+                destination = results_dir(results_root, scenario, label, run_number)
+                if os.path.exists(os.path.join(destination, "progress.csv")):
+                    logging.info(
+                        "%s %s run %d: done (results in %s), skipped", scenario, label, run_number, destination
+                    )
+                    outcomes.append((scenario, label, run_number, "skipped"))
+                    continue
+                start = time.time()
+                copied = run_one(
+                    work_dir,
+                    results_root,
+                    scenario,
+                    method,
+                    run_number,
+                    num_timesteps,
+                    scale,
+                    r_networks_path,
+                    variant=variant,
+                    gin_bindings=gin_bindings,
+                    ent_coef=ent_coef,
+                )
+                logging.info(
+                    "%s %s run %d: %.0f s this call, %d files copied",
+                    scenario,
+                    label,
+                    run_number,
+                    time.time() - start,
+                    len(copied),
+                )
+                outcomes.append((scenario, label, run_number, "ran"))
+    return outcomes
 
 
 def _last_agent_step(progress_csv: str) -> int | None:
@@ -665,31 +723,19 @@ def main(argv):
     shift = r_network_random_steps(config.r_networks_path, config.r_network_env_steps)
     if not config.report:
         method_label("", config.variant)  # a bad variant name fails before any run
-        for scenario in config.scenarios:  # scenario-major, then seed: a partial sweep has every method
-            for run_number in [int(s) for s in config.seeds]:
-                for method in config.methods:
-                    start = time.time()
-                    copied = run_one(
-                        config.work_dir,
-                        config.results_dir,
-                        scenario,
-                        method,
-                        run_number,
-                        config.num_timesteps,
-                        config.scale,
-                        config.r_networks_path,
-                        variant=config.variant,
-                        gin_bindings=tuple(config.gin_bindings or ()),
-                        ent_coef=config.ent_coef if config.ent_coef >= 0 else None,
-                    )
-                    logging.info(
-                        "%s %s run %d: %.0f s this call, %d files copied",
-                        scenario,
-                        method_label(method, config.variant),
-                        run_number,
-                        time.time() - start,
-                        len(copied),
-                    )
+        run_sweep(
+            config.work_dir,
+            config.results_dir,
+            config.scenarios,
+            config.methods,
+            [int(s) for s in config.seeds],
+            config.num_timesteps,
+            config.scale,
+            config.r_networks_path,
+            variant=config.variant,
+            gin_bindings=tuple(config.gin_bindings or ()),
+            ent_coef=config.ent_coef if config.ent_coef >= 0 else None,
+        )
     result = report(config.results_dir, shift)
     for row in result["rows"]:
         print(row)

@@ -557,3 +557,43 @@ def test_navigation_snapshot_copies_only_unfinished_runs_without_machine_paths(t
     assert sorted(copied) == sorted([str(target / "progress.csv"), str(target / "provenance.json")])
     assert not (partial / "vizdoom_sparse" / "ppo").exists()
     assert str(work) not in (target / "provenance.json").read_text()
+
+
+def test_navigation_sweep_skips_runs_whose_results_are_in_and_runs_the_rest(tmp_path, monkeypatch):
+    """A finished run is not trained again when its workdir is gone (another machine): its
+    committed results are the record; every other planned run goes through run_one, in order."""
+    done = tmp_path / "results" / "vizdoom_sparse" / "ppo" / "seed_1"
+    done.mkdir(parents=True)
+    (done / "progress.csv").write_text("nupdates,total_timesteps\n1,1536\n")
+    calls = []
+
+    def fake_run_one(work_dir, results_root, scenario, method, run_number, *args, **kwargs):
+        calls.append((scenario, method, run_number, kwargs["variant"]))
+        return []
+
+    monkeypatch.setattr(navigation, "run_one", fake_run_one)
+    outcomes = navigation.run_sweep(
+        str(tmp_path / "work"),
+        str(tmp_path / "results"),
+        ["vizdoom_sparse"],
+        ["ppo", "ppo_plus_ec"],
+        [1, 2],
+        40,
+        "smoke",
+        None,
+    )
+    assert outcomes == [
+        ("vizdoom_sparse", "ppo", 1, "skipped"),
+        ("vizdoom_sparse", "ppo_plus_ec", 1, "ran"),
+        ("vizdoom_sparse", "ppo", 2, "ran"),
+        ("vizdoom_sparse", "ppo_plus_ec", 2, "ran"),
+    ]
+    assert calls == [
+        ("vizdoom_sparse", "ppo_plus_ec", 1, ""),
+        ("vizdoom_sparse", "ppo", 2, ""),
+        ("vizdoom_sparse", "ppo_plus_ec", 2, ""),
+    ]
+    # A search variant's results are its own: the defaults' finished run does not skip it.
+    assert navigation.run_sweep(
+        str(tmp_path / "work"), str(tmp_path / "results"), ["vizdoom_sparse"], ["ppo"], [1], 40, "smoke", None, "v"
+    ) == [("vizdoom_sparse", "ppo@v", 1, "ran")]
