@@ -22,8 +22,10 @@ their results the method label `<method>@<name>`, with the bindings in each run'
 
 A run whose results are already in `--results_dir` is skipped (never trained again, even on a
 machine without its workdir), so the full command runs what is left of the sweep; to rerun a
-run, give another `--results_dir` and `--work_dir`. After each finished run its small files (reward CSVs, progress/diagnostics, seed, gin,
-provenance with machine paths replaced) are copied to
+run, give another `--results_dir` and `--work_dir`. A lock per run in the workdir keeps two
+sweep processes from training the same run at once. After each finished run its small files
+(reward CSVs, progress/diagnostics, seed, gin, provenance with machine paths replaced) are
+copied to
 `experiments/results/navigation/<scenario>/<method>/seed_<n>/`, so a partial sweep is never
 lost (commit them). `--report` reads only those folders and writes, per scenario,
 `<scenario>_success.png` (train and test success, mean ± std over seeds, against agent steps),
@@ -44,10 +46,10 @@ success rate and `reward_test.csv` (one episode per env on the test seeds) the t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-import shutil
 import time
 
 from absl import app
@@ -69,6 +71,8 @@ RESULT_FILES = (
     "launcher.gin",
     "provenance.json",
 )
+# Written last by `copy_run`: its presence means every other file of the copy is in place.
+COMPLETION_FILE = "progress.csv"
 THRESHOLDS = (0.5, 0.9)
 POSITION_LOG_STRIDE = 16  # train_policy.position_log_stride of the runs: every 16th vector step
 COVERAGE_BINS = 48  # per axis, over the map's bounding box
@@ -147,6 +151,23 @@ def run_one(
     return copied
 
 
+@contextlib.contextmanager
+def run_lock(work_dir: str, scenario: str, label: str, run_number: int):
+    """Holds an exclusive lock on one run of the sweep for the block; yields False (and holds
+    nothing) when another process has it. Two sweeps started on one workdir then never train
+    the same run folder at once; the lock goes with its process, however that ends."""
+    import fcntl  # pylint: disable=g-import-not-at-top
+
+    os.makedirs(work_dir, exist_ok=True)
+    with open(os.path.join(work_dir, f".lock.{scenario}.{label}.run_{run_number}"), "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
 def run_sweep(
     work_dir: str,
     results_root: str,
@@ -164,33 +185,41 @@ def run_sweep(
     sweep has every method), skipping the runs whose results are already in `results_root`: a
     finished run is never trained again, even where its workdir is gone (another machine). To
     rerun one, give another `--results_dir` and `--work_dir`. Returns (scenario, method label,
-    run number, 'ran' or 'skipped') in order."""
+    run number, 'ran', 'skipped' or 'running elsewhere': another process holds its `run_lock`)
+    in order."""
     outcomes = []
     for scenario in scenarios:
         for run_number in run_numbers:
             for method in methods:
                 label = method_label(method, variant)
                 destination = results_dir(results_root, scenario, label, run_number)
-                if os.path.exists(os.path.join(destination, "progress.csv")):
+                if os.path.exists(os.path.join(destination, COMPLETION_FILE)):
                     logging.info(
                         "%s %s run %d: done (results in %s), skipped", scenario, label, run_number, destination
                     )
                     outcomes.append((scenario, label, run_number, "skipped"))
                     continue
                 start = time.time()
-                copied = run_one(
-                    work_dir,
-                    results_root,
-                    scenario,
-                    method,
-                    run_number,
-                    num_timesteps,
-                    scale,
-                    r_networks_path,
-                    variant=variant,
-                    gin_bindings=gin_bindings,
-                    ent_coef=ent_coef,
-                )
+                with run_lock(work_dir, scenario, label, run_number) as acquired:
+                    if not acquired:
+                        logging.warning(
+                            "%s %s run %d: another process is running it, skipped", scenario, label, run_number
+                        )
+                        outcomes.append((scenario, label, run_number, "running elsewhere"))
+                        continue
+                    copied = run_one(
+                        work_dir,
+                        results_root,
+                        scenario,
+                        method,
+                        run_number,
+                        num_timesteps,
+                        scale,
+                        r_networks_path,
+                        variant=variant,
+                        gin_bindings=gin_bindings,
+                        ent_coef=ent_coef,
+                    )
                 logging.info(
                     "%s %s run %d: %.0f s this call, %d files copied",
                     scenario,
@@ -225,11 +254,11 @@ def sweep_status(
     """Where each planned run of the sweep stands, without starting anything.
 
     A run is 'done' when its small files are in `results_root` (they are copied only after the
-    launcher finished it), 'partial' when only its launcher folder in `work_dir` has logged
-    updates (rerunning the same command resumes it from the newest checkpoint), else
-    'not started'. Rows: scenario, method (its results label), run, seed (run - 1), state,
-    agent steps logged, minutes since its progress.csv was last written (a running job writes it
-    every update).
+    launcher finished it), 'running' when a sweep process holds its `run_lock`, 'partial' when
+    only its launcher folder in `work_dir` has logged updates (rerunning the same command
+    resumes it from the newest checkpoint), else 'not started'. Rows: scenario, method (its
+    results label), run, seed (run - 1), state, agent steps logged, minutes since its
+    progress.csv was last written (a running job writes it every update).
     """
     from episodic_curiosity import launcher  # pylint: disable=g-import-not-at-top
 
@@ -240,13 +269,15 @@ def sweep_status(
         for run_number in run_numbers:
             for method in methods:
                 label = method_label(method, variant)
-                finished = os.path.join(results_dir(results_root, scenario, label, run_number), "progress.csv")
+                finished = os.path.join(results_dir(results_root, scenario, label, run_number), COMPLETION_FILE)
                 live = os.path.join(launcher.run_directory(run_work_dir, method, scenario, run_number), "progress.csv")
                 state, path = "not started", None
                 if os.path.exists(finished):
                     state, path = "done", finished
                 elif _last_agent_step(live) is not None:
                     state, path = "partial", live
+                    with run_lock(work_dir, scenario, label, run_number) as free:
+                        state = state if free else "running"
                 rows.append(
                     {
                         "scenario": scenario,
@@ -254,9 +285,9 @@ def sweep_status(
                         "run": run_number,
                         "seed": run_number - 1,
                         "state": state,
-                        "agent_steps": _last_agent_step(path) if path else 0,
+                        "agent_steps": (_last_agent_step(path) or 0) if path else 0,
                         "minutes_since_written": round((now - os.path.getmtime(path)) / 60.0, 1)
-                        if state == "partial"
+                        if state in ("partial", "running")
                         else None,
                     }
                 )
@@ -268,7 +299,9 @@ def snapshot_partial_runs(
 ) -> list[str]:
     """Copies the small files of every 'partial' run (`sweep_status`) to
     `<partial_root>/<scenario>/<method>/seed_<n>/`, as `copy_run` does for finished runs: what a
-    session's end would otherwise lose with the workdir. Returns the copied paths."""
+    session's end would otherwise lose with the workdir. A copy there that reached more agent
+    steps (an earlier attempt of a run restarted from scratch) is kept; a shorter one is replaced
+    whole. Returns the copied paths."""
     from episodic_curiosity import launcher  # pylint: disable=g-import-not-at-top
 
     run_work_dir = os.path.join(work_dir, "variants", variant) if variant else work_dir
@@ -276,9 +309,26 @@ def snapshot_partial_runs(
     for row in sweep_status(results_root, work_dir, scenarios, methods, run_numbers, variant=variant):
         if row["state"] != "partial":
             continue
+        destination = results_dir(partial_root, row["scenario"], row["method"], row["run"])
+        earlier = _last_agent_step(os.path.join(destination, COMPLETION_FILE)) or 0
+        if earlier > row["agent_steps"]:
+            # E.g. a run restarted from scratch on another machine: keep the copy that got further.
+            logging.warning(
+                "%s %s run %d: the earlier copy in %s reached %d agent steps, this run %d; kept the earlier one",
+                row["scenario"],
+                row["method"],
+                row["run"],
+                destination,
+                earlier,
+                row["agent_steps"],
+            )
+            continue
+        for name in (*RESULT_FILES, "coverage.npz"):  # no file of an earlier copy stays behind
+            if os.path.exists(os.path.join(destination, name)):
+                os.remove(os.path.join(destination, name))
         method = row["method"].split("@")[0]
         source = launcher.run_directory(run_work_dir, method, row["scenario"], row["run"])
-        copied += copy_run(source, results_dir(partial_root, row["scenario"], row["method"], row["run"]), work_dir)
+        copied += copy_run(source, destination, work_dir)
     return copied
 
 
@@ -289,7 +339,7 @@ def format_status(rows: list[dict]) -> str:
         written = "" if row["minutes_since_written"] is None else f"{row['minutes_since_written']:g} min ago"
         lines.append(
             f"| {row['scenario']} | {row['method']} | {row['run']} ({row['seed']}) | {row['state']} "
-            f"| {row['agent_steps']:,} | {written} |"
+            f"| {row['agent_steps'] or 0:,} | {written} |"
         )
     return "\n".join(lines)
 
@@ -305,29 +355,37 @@ def results_dir(root: str, scenario: str, method: str, run_number: int) -> str:
 
 def copy_run(run_dir: str, destination: str, work_dir: str) -> list[str]:
     """Copies a run's small files; machine paths in text files become `<experiments workdir>` and
-    `<repo>`."""
+    `<repo>`. Every file is written atomically and `progress.csv` last, so a copy cut short by a
+    kill never looks complete (the sweep treats a results folder with `progress.csv` as done)."""
+    from episodic_curiosity import atomic_files  # pylint: disable=g-import-not-at-top
+
     os.makedirs(destination, exist_ok=True)
     copied = []
-    for name in RESULT_FILES:
+    for name in [name for name in RESULT_FILES if name != COMPLETION_FILE]:
         source = os.path.join(run_dir, name)
         if not os.path.exists(source):
             continue
         target = os.path.join(destination, name)
         if name.endswith((".json", ".gin")):
             with open(source) as handle:
-                text = scrub(handle.read(), work_dir)
-            from episodic_curiosity import atomic_files
-
-            atomic_files.write_text(target, text)
+                atomic_files.write_text(target, scrub(handle.read(), work_dir))
         else:
-            shutil.copyfile(source, target)
+            with open(source, "rb") as handle:
+                atomic_files.write_bytes(target, handle.read())
         copied.append(target)
     positions = os.path.join(run_dir, "positions.csv")
     if os.path.exists(positions):  # too big to commit: its early/late histograms instead
         vertices = map_geometry().vertices
         bounds = tuple((float(lo), float(hi)) for lo, hi in zip(vertices.min(axis=0), vertices.max(axis=0)))
         target = os.path.join(destination, "coverage.npz")
-        np.savez_compressed(target, **coverage_histograms(positions, bounds))
+        with atomic_files.atomic_path(target) as tmp_path:
+            np.savez_compressed(tmp_path, **coverage_histograms(positions, bounds))
+        copied.append(target)
+    source = os.path.join(run_dir, COMPLETION_FILE)
+    if os.path.exists(source):
+        target = os.path.join(destination, COMPLETION_FILE)
+        with open(source, "rb") as handle:
+            atomic_files.write_bytes(target, handle.read())
         copied.append(target)
     return copied
 

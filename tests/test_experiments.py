@@ -597,3 +597,54 @@ def test_navigation_sweep_skips_runs_whose_results_are_in_and_runs_the_rest(tmp_
     assert navigation.run_sweep(
         str(tmp_path / "work"), str(tmp_path / "results"), ["vizdoom_sparse"], ["ppo"], [1], 40, "smoke", None, "v"
     ) == [("vizdoom_sparse", "ppo@v", 1, "ran")]
+
+
+def test_navigation_copy_writes_progress_last_and_snapshot_keeps_the_copy_that_got_further(tmp_path):
+    header = "nupdates,total_timesteps,eprewmean\n"
+    results, partial, work = tmp_path / "results", tmp_path / "partial", tmp_path / "work"
+    live = work / "ppo_plus_ec" / "vizdoom_sparse" / "run_number_1"
+    live.mkdir(parents=True)
+    (live / "progress.csv").write_text(header + "1,1536,0\n")
+    (live / "seed.json").write_text("{}")
+    # progress.csv, whose presence marks a finished copy, comes last.
+    copied = navigation.copy_run(str(live), str(tmp_path / "copy"), str(work))
+    assert [os.path.basename(p) for p in copied] == ["seed.json", "progress.csv"]
+    # An earlier attempt of the run (another machine) got further: its copy stays.
+    target = partial / "vizdoom_sparse" / "ppo_plus_ec" / "seed_1"
+    target.mkdir(parents=True)
+    (target / "progress.csv").write_text(header + "1,1536,0\n2,3072,0\n")
+    (target / "coverage.npz").write_bytes(b"old")
+    args = (str(results), str(partial), str(work), ["vizdoom_sparse"], ["ppo_plus_ec"], [1])
+    assert navigation.snapshot_partial_runs(*args) == []
+    assert (target / "coverage.npz").read_bytes() == b"old"
+    # Once this run is further along, its copy replaces the earlier one whole.
+    (live / "progress.csv").write_text(header + "1,1536,0\n2,3072,0\n3,4608,0\n")
+    assert len(navigation.snapshot_partial_runs(*args)) == 2
+    assert not (target / "coverage.npz").exists() and (target / "progress.csv").read_text().endswith("3,4608,0\n")
+
+
+def test_navigation_run_lock_keeps_a_second_sweep_off_a_running_run(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    live = work / "ppo" / "vizdoom_sparse" / "run_number_1"
+    live.mkdir(parents=True)
+    (live / "progress.csv").write_text("nupdates,total_timesteps\n1,1536\n")
+    done = tmp_path / "results" / "vizdoom_sparse" / "ppo" / "seed_2"
+    done.mkdir(parents=True)
+    (done / "progress.csv").write_text("nupdates,total_timesteps\n")  # no complete row: 0 steps
+    calls = []
+    monkeypatch.setattr(navigation, "run_one", lambda *args, **kwargs: calls.append(args[4]) or [])
+    status = lambda: navigation.sweep_status(str(tmp_path / "results"), str(work), ["vizdoom_sparse"], ["ppo"], [1, 2])
+    assert [row["state"] for row in status()] == ["partial", "done"]
+    assert "| 2 (1) | done | 0 |" in navigation.format_status(status())
+    with navigation.run_lock(str(work), "vizdoom_sparse", "ppo", 1) as held:
+        assert held
+        assert [row["state"] for row in status()] == ["running", "done"]
+        outcomes = navigation.run_sweep(
+            str(work), str(tmp_path / "results"), ["vizdoom_sparse"], ["ppo"], [1, 2], 40, "smoke", None
+        )
+        assert [outcome[3] for outcome in outcomes] == ["running elsewhere", "skipped"] and calls == []
+    # The lock goes with its holder: the run is free again.
+    assert navigation.run_sweep(
+        str(work), str(tmp_path / "results"), ["vizdoom_sparse"], ["ppo"], [1], 40, "smoke", None
+    ) == [("vizdoom_sparse", "ppo", 1, "ran")]
+    assert calls == [1]
