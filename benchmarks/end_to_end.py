@@ -55,9 +55,10 @@ training interval is that short (laptop: every 5,000 vector steps, so none; the 
 defaults, which changes nothing timed). With `--nodeferred_bonus` it scores one vector step per R-network
 call, as ECO did before its steps were scored in chunks.
 
-Before each method the record gets `machine_busy_before`: the share of the cores' time spent
-busy over 2 s (/proc/stat), i.e. whether another job was running (the load average, also
-printed, lags by minutes: it still reads ~3 right after a training run has ended).
+Before each method (before its envs start) the record gets `machine_busy_before`: the share of
+the cores' time spent busy over 2 s (/proc/stat, all processes: another job, or leftovers of
+the previous method), where the load average, also printed, lags by minutes (it still reads ~3
+right after a training run has ended).
 `--wait_for_idle=0.1` first waits (up to `--idle_timeout_s`) until the machine is that idle,
 for benchmarks scheduled to run after a training run; `waited_for_idle_s` and
 `idle_wait_timed_out` say how it went.
@@ -257,7 +258,8 @@ def machine_busy_fraction(interval_s: float = 2.0, read=_cpu_jiffies, sleep=time
 
 def wait_for_idle(max_busy: float, timeout_s: float, probe=machine_busy_fraction, clock=time.monotonic) -> dict:
     """Probes the machine until its cores are at most `max_busy` busy or `timeout_s` has passed
-    (`max_busy` < 0: one probe, no waiting). Returns the record's fields: `machine_busy_before`
+    (checked between probes, so it may run one probe past it; `max_busy` < 0: one probe, no
+    waiting). Returns the record's fields: `machine_busy_before`
     (the last probe; None: unknown), `waited_for_idle_s`, `idle_wait_timed_out`."""
     start = clock()
     busy = probe()
