@@ -755,27 +755,18 @@ def main(argv):
     # SIGTERM or Ctrl-C: the runs' clean-up (env workers closed, atomic files) runs, then one line.
     process_control.install_stop_handlers()
     config = flags.FLAGS
+    # The planned runs, as every mode takes them.
+    plan = {
+        "scenarios": config.scenarios,
+        "methods": config.methods,
+        "run_numbers": [int(s) for s in config.seeds],
+        "variant": config.variant,
+    }
     if config.status:
-        rows = sweep_status(
-            config.results_dir,
-            config.work_dir,
-            config.scenarios,
-            config.methods,
-            [int(s) for s in config.seeds],
-            variant=config.variant,
-        )
-        print(format_status(rows))
+        print(format_status(sweep_status(config.results_dir, config.work_dir, **plan)))
         return
     if config.snapshot_partial:
-        copied = snapshot_partial_runs(
-            config.results_dir,
-            config.partial_results_dir,
-            config.work_dir,
-            config.scenarios,
-            config.methods,
-            [int(s) for s in config.seeds],
-            variant=config.variant,
-        )
+        copied = snapshot_partial_runs(config.results_dir, config.partial_results_dir, config.work_dir, **plan)
         print("\n".join(copied) or "no unfinished runs")
         return
     shift = r_network_random_steps(config.r_networks_path, config.r_network_env_steps)
@@ -784,15 +775,12 @@ def main(argv):
         run_sweep(
             config.work_dir,
             config.results_dir,
-            config.scenarios,
-            config.methods,
-            [int(s) for s in config.seeds],
-            config.num_timesteps,
-            config.scale,
-            config.r_networks_path,
-            variant=config.variant,
+            num_timesteps=config.num_timesteps,
+            scale=config.scale,
+            r_networks_path=config.r_networks_path,
             gin_bindings=tuple(config.gin_bindings or ()),
             ent_coef=config.ent_coef if config.ent_coef >= 0 else None,
+            **plan,
         )
     result = report(config.results_dir, shift)
     for row in result["rows"]:
