@@ -648,3 +648,28 @@ def test_navigation_run_lock_keeps_a_second_sweep_off_a_running_run(tmp_path, mo
         str(work), str(tmp_path / "results"), ["vizdoom_sparse"], ["ppo"], [1], 40, "smoke", None
     ) == [("vizdoom_sparse", "ppo", 1, "ran")]
     assert calls == [1]
+
+
+def test_navigation_status_and_snapshot_flags_start_nothing(tmp_path):
+    """`--status` and `--snapshot_partial` from the command line: a table, a message, no run."""
+    import subprocess  # pylint: disable=g-import-not-at-top
+
+    script = os.path.join(common.REPO_ROOT, "experiments", "navigation.py")
+    common_flags = [
+        f"--work_dir={tmp_path / 'work'}",
+        f"--results_dir={tmp_path / 'results'}",
+        f"--partial_results_dir={tmp_path / 'partial'}",
+        "--scenarios=vizdoom_sparse",
+        "--methods=ppo",
+        "--seeds=1",
+    ]
+    outputs = []
+    for mode in ("--status", "--snapshot_partial"):
+        result = subprocess.run(
+            [sys.executable, script, mode, *common_flags], capture_output=True, text=True, timeout=300, check=False
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        outputs.append(result.stdout)
+    assert "| vizdoom_sparse | ppo | 1 (0) | not started | 0 |  |" in outputs[0]
+    assert "no unfinished runs" in outputs[1]
+    assert not (tmp_path / "work" / "ppo").exists() and not (tmp_path / "results").exists()
