@@ -644,7 +644,7 @@ def plot_scenario(runs: dict[str, dict[int, dict]], scenario: str, path: str, ec
                 continue
             if method == "ppo_plus_ec":
                 grid = grid + ec_shift_steps
-            axis.plot(grid / 1e6, mean, label=f"{method} ({len(seeds)} seeds)")
+            axis.plot(grid / 1e6, mean, label=f"{method} ({len(seeds)} seed{'' if len(seeds) == 1 else 's'})")
             axis.fill_between(grid / 1e6, mean - std, mean + std, alpha=0.2)
         axis.set_xlabel("agent steps (M)" + (" — PPO+EC shifted by its R-network's data" if ec_shift_steps else ""))
         axis.set_title(f"{scenario}: {split} success rate")
