@@ -297,7 +297,7 @@ def sweep_status(
 def snapshot_partial_runs(
     results_root: str, partial_root: str, work_dir: str, scenarios, methods, run_numbers, variant: str = ""
 ) -> list[str]:
-    """Copies the small files of every 'partial' run (`sweep_status`) to
+    """Copies the small files of every unfinished run ('partial' or 'running', `sweep_status`) to
     `<partial_root>/<scenario>/<method>/seed_<n>/`, as `copy_run` does for finished runs: what a
     session's end would otherwise lose with the workdir. A copy there that reached more agent
     steps (an earlier attempt of a run restarted from scratch) is kept; a shorter one is replaced
@@ -307,7 +307,7 @@ def snapshot_partial_runs(
     run_work_dir = os.path.join(work_dir, "variants", variant) if variant else work_dir
     copied = []
     for row in sweep_status(results_root, work_dir, scenarios, methods, run_numbers, variant=variant):
-        if row["state"] != "partial":
+        if row["state"] not in ("partial", "running"):  # a running one is copied as far as it got
             continue
         destination = results_dir(partial_root, row["scenario"], row["method"], row["run"])
         earlier = _last_agent_step(os.path.join(destination, COMPLETION_FILE)) or 0

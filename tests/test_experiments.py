@@ -643,6 +643,13 @@ def test_navigation_run_lock_keeps_a_second_sweep_off_a_running_run(tmp_path, mo
             str(work), str(tmp_path / "results"), ["vizdoom_sparse"], ["ppo"], [1, 2], 40, "smoke", None
         )
         assert [outcome[3] for outcome in outcomes] == ["running elsewhere", "skipped"] and calls == []
+        # At a session's end the running run is exactly the one to snapshot.
+        copied = navigation.snapshot_partial_runs(
+            str(tmp_path / "results"), str(tmp_path / "partial"), str(work), ["vizdoom_sparse"], ["ppo"], [1, 2]
+        )
+        assert [os.path.relpath(path, tmp_path) for path in copied] == [
+            os.path.join("partial", "vizdoom_sparse", "ppo", "seed_1", "progress.csv")
+        ]
     # The lock goes with its holder: the run is free again.
     assert navigation.run_sweep(
         str(work), str(tmp_path / "results"), ["vizdoom_sparse"], ["ppo"], [1], 40, "smoke", None
