@@ -99,6 +99,11 @@ def method_label(method: str, variant: str = "") -> str:
     return f"{method}@{variant}"
 
 
+def variant_work_dir(work_dir: str, variant: str = "") -> str:
+    """The launcher workdir of a search variant's runs (`<work_dir>/variants/<name>`), or `work_dir`."""
+    return os.path.join(work_dir, "variants", variant) if variant else work_dir
+
+
 def run_one(
     work_dir: str,
     results_root: str,
@@ -124,7 +129,7 @@ def run_one(
     label = method_label(method, variant)
     if gin_bindings and not variant:
         raise ValueError("--gin_bindings change the method: give the search run a --variant name too")
-    run_work_dir = os.path.join(work_dir, "variants", variant) if variant else work_dir
+    run_work_dir = variant_work_dir(work_dir, variant)
     sweep_bindings = [f"train_policy.position_log_stride = {POSITION_LOG_STRIDE}"]
     if ent_coef is not None:
         sweep_bindings.append(f"PPOConfig.ent_coef = {ent_coef!r}")
@@ -258,26 +263,28 @@ def sweep_status(
     only its launcher folder in `work_dir` has logged updates (rerunning the same command
     resumes it from the newest checkpoint), else 'not started'. Rows: scenario, method (its
     results label), run, seed (run - 1), state, agent steps logged, minutes since its
-    progress.csv was last written (a running job writes it every update).
+    progress.csv was last written (a running job writes it every update), its launcher folder.
     """
     from episodic_curiosity import launcher  # pylint: disable=g-import-not-at-top
 
     now = time.time() if now is None else now
-    run_work_dir = os.path.join(work_dir, "variants", variant) if variant else work_dir
+    run_work_dir = variant_work_dir(work_dir, variant)
     rows = []
     for scenario in scenarios:
         for run_number in run_numbers:
             for method in methods:
                 label = method_label(method, variant)
                 finished = os.path.join(results_dir(results_root, scenario, label, run_number), COMPLETION_FILE)
-                live = os.path.join(launcher.run_directory(run_work_dir, method, scenario, run_number), "progress.csv")
-                state, path = "not started", None
+                run_dir = launcher.run_directory(run_work_dir, method, scenario, run_number)
+                state, path, steps = "not started", None, None
                 if os.path.exists(finished):
-                    state, path = "done", finished
-                elif _last_agent_step(live) is not None:
-                    state, path = "partial", live
-                    with run_lock(work_dir, scenario, label, run_number) as free:
-                        state = state if free else "running"
+                    state, path, steps = "done", finished, _last_agent_step(finished)
+                else:
+                    steps = _last_agent_step(os.path.join(run_dir, "progress.csv"))
+                    if steps is not None:
+                        state, path = "partial", os.path.join(run_dir, "progress.csv")
+                        with run_lock(work_dir, scenario, label, run_number) as free:
+                            state = state if free else "running"
                 rows.append(
                     {
                         "scenario": scenario,
@@ -285,10 +292,11 @@ def sweep_status(
                         "run": run_number,
                         "seed": run_number - 1,
                         "state": state,
-                        "agent_steps": (_last_agent_step(path) or 0) if path else 0,
+                        "agent_steps": steps or 0,
                         "minutes_since_written": round((now - os.path.getmtime(path)) / 60.0, 1)
                         if state in ("partial", "running")
                         else None,
+                        "run_dir": run_dir,
                     }
                 )
     return rows
@@ -302,9 +310,6 @@ def snapshot_partial_runs(
     session's end would otherwise lose with the workdir. A copy there that reached more agent
     steps (an earlier attempt of a run restarted from scratch) is kept; a shorter one is replaced
     whole. Returns the copied paths."""
-    from episodic_curiosity import launcher  # pylint: disable=g-import-not-at-top
-
-    run_work_dir = os.path.join(work_dir, "variants", variant) if variant else work_dir
     copied = []
     for row in sweep_status(results_root, work_dir, scenarios, methods, run_numbers, variant=variant):
         if row["state"] not in ("partial", "running"):  # a running one is copied as far as it got
@@ -326,9 +331,7 @@ def snapshot_partial_runs(
         for name in (*RESULT_FILES, "coverage.npz"):  # no file of an earlier copy stays behind
             if os.path.exists(os.path.join(destination, name)):
                 os.remove(os.path.join(destination, name))
-        method = row["method"].split("@")[0]
-        source = launcher.run_directory(run_work_dir, method, row["scenario"], row["run"])
-        copied += copy_run(source, destination, work_dir)
+        copied += copy_run(row["run_dir"], destination, work_dir)
     return copied
 
 
@@ -361,18 +364,22 @@ def copy_run(run_dir: str, destination: str, work_dir: str) -> list[str]:
 
     os.makedirs(destination, exist_ok=True)
     copied = []
-    for name in [name for name in RESULT_FILES if name != COMPLETION_FILE]:
+
+    def copy(name: str) -> None:
         source = os.path.join(run_dir, name)
         if not os.path.exists(source):
-            continue
+            return
         target = os.path.join(destination, name)
+        with open(source, "rb") as handle:
+            data = handle.read()
         if name.endswith((".json", ".gin")):
-            with open(source) as handle:
-                atomic_files.write_text(target, scrub(handle.read(), work_dir))
-        else:
-            with open(source, "rb") as handle:
-                atomic_files.write_bytes(target, handle.read())
+            data = scrub(data.decode(), work_dir).encode()
+        atomic_files.write_bytes(target, data)
         copied.append(target)
+
+    for name in RESULT_FILES:
+        if name != COMPLETION_FILE:
+            copy(name)
     positions = os.path.join(run_dir, "positions.csv")
     if os.path.exists(positions):  # too big to commit: its early/late histograms instead
         vertices = map_geometry().vertices
@@ -381,12 +388,7 @@ def copy_run(run_dir: str, destination: str, work_dir: str) -> list[str]:
         with atomic_files.atomic_path(target) as tmp_path:
             np.savez_compressed(tmp_path, **coverage_histograms(positions, bounds))
         copied.append(target)
-    source = os.path.join(run_dir, COMPLETION_FILE)
-    if os.path.exists(source):
-        target = os.path.join(destination, COMPLETION_FILE)
-        with open(source, "rb") as handle:
-            atomic_files.write_bytes(target, handle.read())
-        copied.append(target)
+    copy(COMPLETION_FILE)
     return copied
 
 
