@@ -11,6 +11,7 @@ EC; default: the shipped `pretrained:vizdoom`, whose card gives its random-polic
     python experiments/navigation.py --report                            # from the committed CSVs
     python experiments/navigation.py --status                            # done / partial / not started
     python experiments/navigation.py --snapshot_partial                  # unfinished runs' CSVs, at a session's end
+    python experiments/navigation.py --windows=<results>/<scenario>/<method>/seed_1   # a run per 200 k steps
 
 Every run binds PPO's entropy coefficient to `--ent_coef` (default 0.03, the setting the search
 below found; `-1` leaves the scale's own 0.01), so every method is compared at one setting.
@@ -705,6 +706,129 @@ def report(root: str, ec_shift_steps: float) -> dict:
     return {"rows": rows, "figures": figures}
 
 
+# Columns of `window_table`: (header, CSV file, column, how a window's logged values combine).
+# The method-specific ones appear only where a run logged them (EC: bonus and memory; ICM: its
+# bonus and losses).
+WINDOW_COLUMNS = (
+    ("training success (mean; max)", "reward_train.csv", "reward_train", "mean_max"),
+    ("policy entropy", "progress.csv", "policy_entropy", "mean"),
+    ("episode length", "progress.csv", "eplenmean", "mean"),
+    ("bonus per episode", "diagnostics.csv", "curiosity_episode_bonus", "mean"),
+    ("memory entries (mean)", "diagnostics.csv", "curiosity_memory_size_mean", "mean"),
+    ("ICM bonus per step", "progress.csv", "icm_bonus_mean", "mean"),
+    ("forward loss", "progress.csv", "icm_forward_loss", "mean"),
+    ("inverse loss", "progress.csv", "icm_inverse_loss", "mean"),
+)
+_STEP_COLUMN = {"reward_train.csv": "step"}  # the agent-step column of each file (else total_timesteps)
+
+
+def _read_columns(path: str) -> dict[str, np.ndarray]:
+    """A CSV's columns as float arrays (empty cells and unparsable values: nan); {} if no file."""
+    import csv
+
+    if not os.path.exists(path):
+        return {}
+    with open(path) as handle:
+        rows = list(csv.DictReader(handle))
+
+    def number(text):
+        try:
+            return float(text)
+        except (TypeError, ValueError):
+            return float("nan")
+
+    names = rows[0].keys() if rows else ()
+    return {name: np.array([number(row.get(name)) for row in rows], np.float64) for name in names}
+
+
+def window_table(run_results: str, window_steps: int = 200_000) -> list[dict]:
+    """A run's logs summarised per window of `window_steps` agent steps (the tables of the
+    results READMEs): per window its agent-step range, the number of logged updates, and each
+    `WINDOW_COLUMNS` entry the run logged (its mean over the window's updates; training
+    success also its maximum). Windows with no logged update are left out."""
+    if window_steps <= 0:
+        raise ValueError(f"window_steps must be positive, got {window_steps}")
+    files = {name: _read_columns(os.path.join(run_results, name)) for name in {c[1] for c in WINDOW_COLUMNS}}
+    if not files["progress.csv"]:
+        raise FileNotFoundError(f"{run_results}: no progress.csv; give a run's results folder (seed_<n>)")
+    windows: dict[int, dict] = {}
+    for header, name, column, combine in WINDOW_COLUMNS:
+        table = files[name]
+        if column not in table:
+            continue
+        steps = table[_STEP_COLUMN.get(name, "total_timesteps")]
+        values = table[column]
+        for index in np.unique(steps // window_steps).astype(int):
+            chosen = values[(steps // window_steps) == index]
+            row = windows.setdefault(int(index), {})
+            finite = chosen[np.isfinite(chosen)]
+            if name == "progress.csv" and column == "policy_entropy":
+                row["updates"] = int(chosen.size)
+            if combine == "mean_max":
+                row[header] = (float(finite.mean()), float(finite.max())) if finite.size else (np.nan, np.nan)
+            else:
+                row[header] = float(finite.mean()) if finite.size else np.nan
+    progress_steps = files["progress.csv"]["total_timesteps"]
+    last_step = int(np.nanmax(progress_steps)) if progress_steps.size else 0
+    rows = []
+    for index in sorted(windows):
+        if "updates" not in windows[index]:
+            continue
+        start = index * window_steps
+        rows.append({"from": start, "to": min(start + window_steps, last_step), **windows[index]})
+    return rows
+
+
+def evaluation_summary(run_results: str) -> dict[str, dict]:
+    """Per evaluation split (test, valid): number of evaluations, how many had any success, the
+    values of those, and the last value."""
+    summary = {}
+    for split in ("test", "valid"):
+        steps, values = read_curve(os.path.join(run_results, f"reward_{split}.csv"))
+        if not len(values):
+            continue
+        nonzero = [(float(s), float(v)) for s, v in zip(steps, values) if v > 0]
+        summary[split] = {"evaluations": int(len(values)), "nonzero": nonzero, "last": float(values[-1])}
+    return summary
+
+
+def _format_window_value(header: str, value) -> str:
+    if isinstance(value, tuple):
+        return f"{value[0]:.3f} ({value[1]:.2f})"
+    if not np.isfinite(value):
+        return "–"
+    if header in ("policy entropy",):
+        return f"{value:.2f}"
+    if header in ("episode length", "memory entries (mean)"):
+        return f"{value:.0f}"
+    if header == "bonus per episode":
+        return f"{value:+.0f}" if abs(value) >= 10 else f"{value:+.1f}"
+    if header == "ICM bonus per step":
+        return f"{value:.4f}"
+    return f"{value:.3f}"
+
+
+def format_windows(rows: list[dict], evaluations: dict[str, dict] | None = None) -> str:
+    """`window_table` rows as a Markdown table, then one line per evaluation split."""
+    headers = [h for h, *_ in WINDOW_COLUMNS if any(h in row for row in rows)]
+    lines = [
+        "| agent steps | updates | " + " | ".join(headers) + " |",
+        "|---" * (len(headers) + 2) + "|",
+    ]
+    for row in rows:
+        cells = [_format_window_value(h, row[h]) if h in row else "–" for h in headers]
+        lines.append(
+            f"| {row['from'] / 1e6:.2f}–{row['to'] / 1e6:.2f} M | {row['updates']} | " + " | ".join(cells) + " |"
+        )
+    for split, found in (evaluations or {}).items():
+        nonzero = ", ".join(f"{v:.3f} at {s / 1e6:.2f} M" for s, v in found["nonzero"]) or "none"
+        lines.append(
+            f"\n{split} seeds: {found['evaluations']} evaluations, success > 0 in {len(found['nonzero'])}"
+            f" ({nonzero}); last {found['last']:.3f}"
+        )
+    return "\n".join(lines)
+
+
 def r_network_random_steps(r_networks_path: str, default: float) -> float:
     """Random-policy agent steps behind the R-network: a shipped model's card says; else `default`."""
     from episodic_curiosity import pretrained
@@ -741,6 +865,13 @@ def _define_flags() -> None:
     flags.DEFINE_string(
         "partial_results_dir", common.default_output_dir("navigation_partial"), "Where --snapshot_partial copies."
     )
+    flags.DEFINE_string(
+        "windows",
+        "",
+        "Only print one run's logs per window of --window_steps agent steps (a seed_<n> results folder,"
+        " or a launcher run folder): the tables of the results READMEs.",
+    )
+    flags.DEFINE_integer("window_steps", 200_000, "Window width of --windows, in agent steps.")
     flags.DEFINE_float(
         "ent_coef",
         SWEEP_ENT_COEF,
@@ -764,6 +895,9 @@ def main(argv):
         "run_numbers": [int(s) for s in config.seeds],
         "variant": config.variant,
     }
+    if config.windows:
+        print(format_windows(window_table(config.windows, config.window_steps), evaluation_summary(config.windows)))
+        return
     if config.status:
         print(format_status(sweep_status(config.results_dir, config.work_dir, **plan)))
         return

@@ -680,3 +680,54 @@ def test_navigation_status_and_snapshot_flags_start_nothing(tmp_path):
     assert "| vizdoom_sparse | ppo | 1 (0) | not started | 0 |  |" in outputs[0]
     assert "no unfinished runs" in outputs[1]
     assert not (tmp_path / "work" / "ppo").exists() and not (tmp_path / "results").exists()
+
+
+def _write_csv(path, header, rows):
+    path.write_text(",".join(header) + "\n" + "".join(",".join(str(v) for v in row) + "\n" for row in rows))
+
+
+def test_navigation_windows_summarise_a_runs_logs_per_window(tmp_path):
+    """`--windows`: per window of agent steps, means of the logged values (training success also
+    its maximum), the EC columns only where the run logged them, nan cells skipped."""
+    run = tmp_path / "seed_1"
+    run.mkdir()
+    steps = [100, 200, 300, 400, 500]  # windows of 250 steps: [0, 250), [250, 500), [500, ...)
+    _write_csv(
+        run / "progress.csv",
+        ["nupdates", "total_timesteps", "policy_entropy", "eplenmean"],
+        [(i + 1, s, e, 500) for i, (s, e) in enumerate(zip(steps, [1.3, 1.1, 0.9, 0.7, 0.5]))],
+    )
+    _write_csv(
+        run / "reward_train.csv",
+        ["step", "reward_train", "timestamp_s"],
+        [(s, v, 0) for s, v in zip(steps, ["nan", 0.2, 0.4, 0.0, 1.0])],
+    )
+    _write_csv(
+        run / "diagnostics.csv",
+        ["nupdates", "total_timesteps", "curiosity_episode_bonus", "curiosity_memory_size_mean"],
+        [(i + 1, s, b, 10 * (i + 1)) for i, (s, b) in enumerate(zip(steps, ["nan", -30, -10, 20, 5]))],
+    )
+    _write_csv(
+        run / "reward_test.csv", ["step", "reward_test", "timestamp_s"], [(0, 0.0, 0), (300, 0.25, 0), (500, 0.0, 0)]
+    )
+    rows = navigation.window_table(str(run), window_steps=250)
+    assert [(r["from"], r["to"], r["updates"]) for r in rows] == [(0, 250, 2), (250, 500, 2), (500, 500, 1)]
+    assert rows[0]["training success (mean; max)"] == pytest.approx((0.2, 0.2))  # the nan row skipped
+    assert rows[1]["training success (mean; max)"] == pytest.approx((0.2, 0.4))
+    assert rows[1]["policy entropy"] == pytest.approx(0.8)
+    assert rows[0]["bonus per episode"] == pytest.approx(-30.0)
+    assert rows[1]["memory entries (mean)"] == pytest.approx(35.0)
+    assert "ICM bonus per step" not in rows[0]
+    evaluations = navigation.evaluation_summary(str(run))
+    assert evaluations["test"] == {"evaluations": 3, "nonzero": [(300.0, 0.25)], "last": 0.0}
+    table = navigation.format_windows(rows, evaluations)
+    assert table.splitlines()[0] == (
+        "| agent steps | updates | training success (mean; max) | policy entropy | episode length"
+        " | bonus per episode | memory entries (mean) |"
+    )
+    assert "| 0.00–0.00 M | 2 | 0.200 (0.20) | 1.20 | 500 | -30 | 15 |" in table
+    assert "test seeds: 3 evaluations, success > 0 in 1 (0.250 at 0.00 M); last 0.000" in table
+    with pytest.raises(FileNotFoundError, match="no progress.csv"):
+        navigation.window_table(str(tmp_path))
+    with pytest.raises(ValueError, match="window_steps must be positive"):
+        navigation.window_table(str(run), window_steps=0)
