@@ -751,19 +751,29 @@ def window_table(run_results: str, window_steps: int = 200_000) -> list[dict]:
     files = {name: _read_columns(os.path.join(run_results, name)) for name in {c[1] for c in WINDOW_COLUMNS}}
     if not files["progress.csv"]:
         raise FileNotFoundError(f"{run_results}: no progress.csv; give a run's results folder (seed_<n>)")
-    windows: dict[int, dict] = {}
+
+    def window_indices(table, name):
+        steps = table.get(_STEP_COLUMN.get(name, "total_timesteps"), np.zeros(0))
+        # A row cut by a kill mid-write has no step: it belongs to no window.
+        return np.where(np.isfinite(steps), steps // window_steps, -1).astype(np.int64)
+
+    progress_windows = window_indices(files["progress.csv"], "progress.csv")
+    windows: dict[int, dict] = {
+        int(index): {"updates": int(np.sum(progress_windows == index))} for index in np.unique(progress_windows)
+    }
+    windows.pop(-1, None)
     for header, name, column, combine in WINDOW_COLUMNS:
         table = files[name]
         if column not in table:
             continue
-        steps = table[_STEP_COLUMN.get(name, "total_timesteps")]
+        indices = window_indices(table, name)
         values = table[column]
-        for index in np.unique(steps // window_steps).astype(int):
-            chosen = values[(steps // window_steps) == index]
-            row = windows.setdefault(int(index), {})
+        for index in np.unique(indices):
+            if int(index) not in windows:  # no logged update there (or a cut row)
+                continue
+            row = windows[int(index)]
+            chosen = values[indices == index]
             finite = chosen[np.isfinite(chosen)]
-            if name == "progress.csv" and column == "policy_entropy":
-                row["updates"] = int(chosen.size)
             if combine == "mean_max":
                 row[header] = (float(finite.mean()), float(finite.max())) if finite.size else (np.nan, np.nan)
             else:
@@ -772,8 +782,6 @@ def window_table(run_results: str, window_steps: int = 200_000) -> list[dict]:
     last_step = int(np.nanmax(progress_steps)) if progress_steps.size else 0
     rows = []
     for index in sorted(windows):
-        if "updates" not in windows[index]:
-            continue
         start = index * window_steps
         rows.append({"from": start, "to": min(start + window_steps, last_step), **windows[index]})
     return rows
