@@ -6,7 +6,9 @@ R-network data generator, sweeps) appends one record per invocation under its st
     {"train_policy": [{"command": [...], "package_version": "0.1.0",
                        "git": {"commit": "...", "dirty": false}, "seed": 0,
                        "r_network": {"path": "...", "sha256": "..."}, "time": "...",
-                       "host": "...", "python": "3.11.7"}, ...], ...}
+                       "host": "...", "python": "3.11.7",
+                       "libraries": {"tensorflow": "2.x", ...}, "cpu": {"model": "...", "cores": 2}},
+                      ...], ...}
 
 `git` is recorded when the package is imported from a git checkout (None otherwise, e.g. an
 installed wheel); `dirty` is whether tracked files differ from the commit. A resumed run adds a
@@ -70,6 +72,41 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
+# The libraries whose numbers a run depends on: two machines with other builds of these (or other
+# processors) give floating-point results that differ in the last digits, and a learning run
+# amplifies that into another run (the project measured it: a same-seed rerun on another machine
+# differed in the 6th digit at its first update and was another run by 0.5 M steps).
+NUMERIC_LIBRARIES = ("tensorflow", "keras", "numpy", "vizdoom", "gymnasium", "mujoco")
+
+
+@functools.lru_cache(maxsize=1)
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of `NUMERIC_LIBRARIES` (None: not installed)."""
+    versions = {}
+    for name in NUMERIC_LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_description(cpuinfo_path: str = "/proc/cpuinfo") -> dict[str, Any]:
+    """The processor's model name (from /proc/cpuinfo where there is one) and the usable cores."""
+    model = platform.processor() or None
+    try:
+        with open(cpuinfo_path) as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"model": model, "cores": cores}
+
+
 def describe(
     seed: int | None = None, r_network_path: str | None = None, extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -82,6 +119,8 @@ def describe(
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
         "python": platform.python_version(),
+        "libraries": library_versions(),
+        "cpu": cpu_description(),
     }
     if r_network_path:
         record["r_network"] = {

@@ -175,3 +175,19 @@ def test_bad_seeds_are_refused():
         seeding.check_seed(-1)
     with pytest.raises(ValueError, match="run_number must be >= 1"):
         seeding.seed_for_run(0)
+
+
+def test_provenance_records_the_numeric_libraries_and_the_processor(tmp_path):
+    """Runs on other processors or library builds differ in the last digits and then diverge, so
+    each record names both: the installed versions and the CPU model with the usable cores."""
+    import importlib.metadata  # pylint: disable=g-import-not-at-top
+
+    record = provenance.describe(seed=3)
+    assert record["libraries"]["tensorflow"] == importlib.metadata.version("tensorflow")
+    assert record["libraries"]["numpy"] == np.__version__
+    assert set(record["libraries"]) == set(provenance.NUMERIC_LIBRARIES)
+    assert record["cpu"]["cores"] == len(os.sched_getaffinity(0))
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Example CPU @ 2.00GHz\n")
+    assert provenance.cpu_description.__wrapped__(str(cpuinfo))["model"] == "Example CPU @ 2.00GHz"
+    json.dumps(record)  # the record stays JSON
