@@ -47,6 +47,7 @@ import numpy as np
 from episodic_curiosity import atomic_files
 from episodic_curiosity import environments
 from episodic_curiosity import metrics_csv
+from episodic_curiosity import progress_log
 
 SPLITS = ("train", "valid", "test")
 REWARD_FILES = tuple(f"reward_{split}" for split in SPLITS)
@@ -382,16 +383,8 @@ def report(workdirs: Sequence[str], output_dir: str, splits: Sequence[str] = SPL
 def _progress_columns(run_dir: str, names: Sequence[str]) -> dict[str, np.ndarray]:
     """Columns of `run_dir/diagnostics.csv` (train_policy's statistics beyond the original's
     progress.csv): 'total_timesteps' and those of `names` it has."""
-    path = os.path.join(run_dir, "diagnostics.csv")
-    if not os.path.exists(path):
-        return {}
-    with open(path, newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if row.get("total_timesteps")]
-    present = [n for n in names if rows and n in rows[0]]
-    if not present:
-        return {}
-    as_float = lambda text: float(text) if text not in ("", None) else math.nan
-    return {name: np.array([as_float(row[name]) for row in rows]) for name in ("total_timesteps", *present)}
+    columns = progress_log.read_columns(os.path.join(run_dir, "diagnostics.csv"), ("total_timesteps", *names))
+    return columns if len(columns) > 1 and "total_timesteps" in columns else {}
 
 
 def plot_run(run_dir: str, output_path: str, title: str | None = None) -> str:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from absl import logging
+import numpy as np
 
 from episodic_curiosity import append_only
 
@@ -63,12 +64,16 @@ class ProgressLog:
     def _row_ok(self, fields: list[str]) -> bool:
         return len(fields) == len(self._keys)
 
+    def rows(self) -> list[dict[str, str]]:
+        """The complete rows of the CSV ({key: text}; [] for a new log)."""
+        if self._keys is None:
+            return []
+        lines, tail = append_only.read_lines(self.csv_path)
+        return append_only.parse_rows(self.csv_path, lines[1:], tail, self._row)
+
     def last_logged(self, key: str = "nupdates") -> int | None:
         """The value of `key` in the last complete row, or None for a new log."""
-        if self._keys is None:
-            return None
-        lines, tail = append_only.read_lines(self.csv_path)
-        rows = append_only.parse_rows(self.csv_path, lines[1:], tail, self._row)
+        rows = self.rows()
         return int(float(rows[-1][key])) if rows else None
 
     def write(self, values: Mapping[str, object]) -> str:
@@ -101,3 +106,22 @@ class ProgressLog:
             with open(self.text_path, "a") as f:
                 f.write(text)
         return text
+
+
+def read_columns(path: str, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """The columns of a log this class wrote (`progress.csv`, `diagnostics.csv`) as float arrays
+    over its complete rows (an empty or unparsable cell: nan): all of them, or those of `names`
+    that it has. {} when there is no such file."""
+    if not os.path.exists(path):
+        return {}
+    rows = ProgressLog(os.path.dirname(path), os.path.basename(path), text_name=None).rows()
+    keys = list(rows[0]) if rows else []
+
+    def number(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return math.nan
+
+    chosen = keys if names is None else [name for name in names if name in keys]
+    return {name: np.array([number(row[name]) for row in rows], np.float64) for name in chosen}

@@ -35,11 +35,15 @@ FILE_NAME = "provenance.json"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def package_version() -> str:
+def _installed_version(distribution: str) -> str | None:
     try:
-        return importlib.metadata.version("episodic-curiosity")
+        return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+        return None
+
+
+def package_version() -> str:
+    return _installed_version("episodic-curiosity") or "unknown"
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,13 +86,7 @@ NUMERIC_LIBRARIES = ("tensorflow", "keras", "numpy", "vizdoom", "gymnasium", "mu
 @functools.lru_cache(maxsize=1)
 def library_versions() -> dict[str, str | None]:
     """Installed versions of `NUMERIC_LIBRARIES` (None: not installed)."""
-    versions = {}
-    for name in NUMERIC_LIBRARIES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return {name: _installed_version(name) for name in NUMERIC_LIBRARIES}
 
 
 @functools.lru_cache(maxsize=1)

@@ -719,72 +719,48 @@ WINDOW_COLUMNS = (
     ("forward loss", "progress.csv", "icm_forward_loss", "mean"),
     ("inverse loss", "progress.csv", "icm_inverse_loss", "mean"),
 )
-_STEP_COLUMN = {"reward_train.csv": "step"}  # the agent-step column of each file (else total_timesteps)
-
-
-def _read_columns(path: str) -> dict[str, np.ndarray]:
-    """A CSV's columns as float arrays (empty cells and unparsable values: nan); {} if no file."""
-    import csv
-
-    if not os.path.exists(path):
-        return {}
-    with open(path) as handle:
-        rows = list(csv.DictReader(handle))
-
-    def number(text):
-        try:
-            return float(text)
-        except (TypeError, ValueError):
-            return float("nan")
-
-    names = rows[0].keys() if rows else ()
-    return {name: np.array([number(row.get(name)) for row in rows], np.float64) for name in names}
 
 
 def window_table(run_results: str, window_steps: int = 200_000) -> list[dict]:
     """A run's logs summarised per window of `window_steps` agent steps (the tables of the
     results READMEs): per window its agent-step range, the number of logged updates, and each
     `WINDOW_COLUMNS` entry the run logged (its mean over the window's updates; training
-    success also its maximum). Windows with no logged update are left out."""
+    success also its maximum). Windows with no logged update are left out; a row cut by a kill
+    mid-write is skipped, as every reader of these logs does."""
+    from episodic_curiosity import progress_log  # pylint: disable=g-import-not-at-top
+
     if window_steps <= 0:
         raise ValueError(f"window_steps must be positive, got {window_steps}")
-    files = {name: _read_columns(os.path.join(run_results, name)) for name in {c[1] for c in WINDOW_COLUMNS}}
-    if not files["progress.csv"]:
-        raise FileNotFoundError(f"{run_results}: no progress.csv; give a run's results folder (seed_<n>)")
-
-    def window_indices(table, name):
-        steps = table.get(_STEP_COLUMN.get(name, "total_timesteps"), np.zeros(0))
-        # A row cut by a kill mid-write has no step: it belongs to no window.
-        return np.where(np.isfinite(steps), steps // window_steps, -1).astype(np.int64)
-
-    progress_windows = window_indices(files["progress.csv"], "progress.csv")
-    windows: dict[int, dict] = {
-        int(index): {"updates": int(np.sum(progress_windows == index))} for index in np.unique(progress_windows)
+    tables = {
+        name: progress_log.read_columns(os.path.join(run_results, name)) for name in ("progress.csv", "diagnostics.csv")
     }
-    windows.pop(-1, None)
+    if not tables["progress.csv"]:
+        raise FileNotFoundError(f"{run_results}: no progress.csv; give a run's results folder (seed_<n>)")
+    steps, success = read_curve(os.path.join(run_results, "reward_train.csv"))
+    tables["reward_train.csv"] = {"total_timesteps": steps, "reward_train": success}
+    progress_steps = tables["progress.csv"]["total_timesteps"]
+    update_windows = (progress_steps // window_steps).astype(np.int64)
+    windows = {int(index): {"updates": int(np.sum(update_windows == index))} for index in np.unique(update_windows)}
     for header, name, column, combine in WINDOW_COLUMNS:
-        table = files[name]
+        table = tables[name]
         if column not in table:
             continue
-        indices = window_indices(table, name)
-        values = table[column]
+        indices = (table["total_timesteps"] // window_steps).astype(np.int64)
         for index in np.unique(indices):
-            if int(index) not in windows:  # no logged update there (or a cut row)
+            row = windows.get(int(index))
+            if row is None:  # no logged update there
                 continue
-            row = windows[int(index)]
-            chosen = values[indices == index]
+            chosen = table[column][indices == index]
             finite = chosen[np.isfinite(chosen)]
             if combine == "mean_max":
                 row[header] = (float(finite.mean()), float(finite.max())) if finite.size else (np.nan, np.nan)
             else:
                 row[header] = float(finite.mean()) if finite.size else np.nan
-    progress_steps = files["progress.csv"]["total_timesteps"]
-    last_step = int(np.nanmax(progress_steps)) if progress_steps.size else 0
-    rows = []
-    for index in sorted(windows):
-        start = index * window_steps
-        rows.append({"from": start, "to": min(start + window_steps, last_step), **windows[index]})
-    return rows
+    last_step = int(progress_steps.max()) if progress_steps.size else 0
+    return [
+        {"from": index * window_steps, "to": min((index + 1) * window_steps, last_step), **windows[index]}
+        for index in sorted(windows)
+    ]
 
 
 def evaluation_summary(run_results: str) -> dict[str, dict]:

@@ -1,5 +1,6 @@
 """PPO2-style `progress.csv` / `log.txt` after a run was killed mid-write."""
 
+import numpy as np
 import pytest
 
 from episodic_curiosity import progress_log
@@ -71,3 +72,17 @@ def test_a_resumed_log_keeps_its_columns(tmp_path, caplog):
     lines = (tmp_path / "progress.csv").read_text().splitlines()
     assert lines[0] == HEADER.strip() and lines[2:] == ["nan,2,128", "nan,3,192"]
     assert progress_log.ProgressLog(str(tmp_path)).last_logged() == 3
+
+
+def test_read_columns_gives_float_columns_of_the_complete_rows(tmp_path):
+    log = progress_log.ProgressLog(str(tmp_path), "diagnostics.csv", text_name=None)
+    for update in (1, 2):
+        log.write({"nupdates": update, "total_timesteps": 100 * update, "bonus": float("nan") if update == 1 else 0.5})
+    with open(tmp_path / "diagnostics.csv", "a") as handle:
+        handle.write("0.7,3")  # cut by a kill mid-write: skipped
+    columns = progress_log.read_columns(str(tmp_path / "diagnostics.csv"))
+    assert sorted(columns) == ["bonus", "nupdates", "total_timesteps"]
+    np.testing.assert_array_equal(columns["total_timesteps"], [100.0, 200.0])
+    assert np.isnan(columns["bonus"][0]) and columns["bonus"][1] == 0.5
+    assert list(progress_log.read_columns(str(tmp_path / "diagnostics.csv"), ["bonus", "absent"])) == ["bonus"]
+    assert progress_log.read_columns(str(tmp_path / "missing.csv")) == {}
