@@ -4,7 +4,7 @@ exploration bonus for any Gymnasium training loop.
 Per vector step:
 
   1. step the envs; `info['task_reward']` is the env's reward, and `info['frame']` the
-     curiosity input (the envs' own `info['frame']` where they give one, e.g. DMLab and Ant;
+     curiosity input (the envs' own `info['frame']` where they give one, e.g. Ant;
      else the observation before resizing, and then `info['final_frame']` holds the ended
      episodes' last one, unresized);
   2. images are resized to `target_image_shape` (84x84x3) with area interpolation for the
@@ -41,6 +41,7 @@ import gin
 import gymnasium as gym
 import numpy as np
 
+from episodic_curiosity.environments import vector
 from episodic_curiosity.intrinsic import base as intrinsic_base
 
 
@@ -105,6 +106,7 @@ class CuriosityEnvWrapper(gym.vector.VectorWrapper):
         workdir: str or None, the Setup's output folder (ECO keeps its frame history and writes
           its retrained R-networks there; needed for ECO).
         """
+        vector.require_same_step_autoreset(env, "CuriosityEnvWrapper")
         super().__init__(env)
         single_space = env.single_observation_space
         self._resize_to = None

@@ -208,6 +208,17 @@ def _frame_env(shape=None):
     return gym.vector.SyncVectorEnv([base], autoreset_mode=environments.AUTORESET_MODE)
 
 
+def test_next_step_autoreset_is_refused_with_the_fix_named():
+    # With NEXT_STEP the reset observation comes one call late and would be scored against the
+    # ended episode's memory: the wrapper refuses such an env instead of silently doing so.
+    base = lambda: environments.make_env("fake", seed=123)
+    for intrinsic_reward in (None, _ec_factory(LinearRNetwork())):
+        vec = gym.vector.SyncVectorEnv([base], autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+        with pytest.raises(ValueError, match=r"CuriosityEnvWrapper needs a vector env with SAME_STEP.*autoreset_mode="):
+            curiosity_env_wrapper.CuriosityEnvWrapper(vec, intrinsic_reward)
+        vec.close()
+
+
 def test_info_frame_is_the_curiosity_input_when_present():
     network = LinearRNetwork()
     vec = _frame_env()

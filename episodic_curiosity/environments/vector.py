@@ -43,6 +43,23 @@ DEFAULT_BASE_SEED = 123
 AUTORESET_MODE = AutoresetMode.SAME_STEP
 
 
+def require_same_step_autoreset(env: gym.vector.VectorEnv, user: str) -> None:
+    """Raises ValueError if `env` declares an auto-reset mode other than SAME_STEP.
+
+    With Gymnasium's default (NEXT_STEP) the step after an ending step returns the reset
+    observation for an ignored action, so a bonus would score that observation against the
+    ended episode's memory and the memory would restart one step late. Envs that declare no
+    mode (wrappers of other libraries) are taken as SAME_STEP.
+    """
+    mode = env.metadata.get("autoreset_mode")
+    if mode is not None and mode != AUTORESET_MODE:
+        raise ValueError(
+            f"{user} needs a vector env with SAME_STEP auto-reset, got {mode}; build it with "
+            f"autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP "
+            f"(episodic_curiosity.environments.make_vector_env does)"
+        )
+
+
 def _make_env_in_worker(parent: process_control.ProcessIdentity, scenario: str, **kwargs) -> gym.Env:
     """An env worker's constructor: ties the worker to `parent`, then builds the env.
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from episodic_curiosity.environments import vector
 from episodic_curiosity.intrinsic.base import curiosity_frames
 from episodic_curiosity.intrinsic.base import EpisodeBonusTracker
 from episodic_curiosity.intrinsic.base import IntrinsicReward
@@ -112,13 +113,7 @@ class Runner:
         """
         if nsteps < 1:
             raise ValueError(f"nsteps must be >= 1, got {nsteps}")
-        autoreset_mode = env.metadata.get("autoreset_mode")
-        if autoreset_mode is not None and autoreset_mode != gym.vector.AutoresetMode.SAME_STEP:
-            raise ValueError(
-                f"the Runner needs a vector env with SAME_STEP auto-reset, got "
-                f"{autoreset_mode}; build it with autoreset_mode="
-                f"gymnasium.vector.AutoresetMode.SAME_STEP"
-            )
+        vector.require_same_step_autoreset(env, "the Runner")
         if intrinsic_reward is not None and scales is None:
             raise ValueError("a Runner with an intrinsic reward needs RewardScales (s_task, alpha)")
         self.env = env
