@@ -21,14 +21,19 @@ The intrinsic reward of a transition is eta * 0.5 * ||phi_hat(s') - phi(s')||^2 
 `reward_scale` = 0.01 (the ICM code's PREDICTION_BETA and the original's `curiosity_strength`),
 clipped to [0, `max_reward`] (the original clipped it to [-1, 1]; it is never negative).
 
-**Own optimizer, not PPO's.** The ICM has its own Adam (lr 1e-3: the ICM code trained it at 10x
-the A3C learning rate of 1e-4, `PREDICTION_LR_SCALE`; gradients clipped to a global norm of 40,
-as the ICM code clipped its A3C+ICM gradients) and is trained on each PPO rollout by the
-`intrinsic.IcmBonus`, with as many epochs x minibatches as PPO does. The original's
+**Own optimizer, not PPO's.** The ICM has its own Adam (lr 1e-3, chosen; gradients clipped to a
+global norm of 40) and is trained on each PPO rollout by the `intrinsic.IcmBonus`, with as many
+epochs x minibatches as PPO does. The ICM code's step size was ~1e-4, not 10x that: one Adam at
+lr 1e-4 updated the policy and the ICM, and its `PREDICTION_LR_SCALE` = 10 multiplies the ICM's
+*loss*, which Adam's per-parameter normalisation cancels; it took one step per 20-transition
+batch of each A3C worker. Here the ICM takes 16 steps per rollout (one per 96 transitions at
+laptop scale, 192 at paper scale), so 1e-3 gives it a step budget per transition of the same
+order (not tuned). Its clip of 40 applied after scaling the loss by 10 x 20, i.e. ~0.2 on this
+loss, so there it nearly always bound; here it rarely does (global norm ~9 at initialisation). The original's
 ppo2 option instead added 10 x the ICM loss to PPO's loss (and multiplied the total by 20),
 sharing PPO's Adam, annealed learning rate and 0.5 gradient clipping. Keeping the optimizers
-apart keeps PPO unchanged and blind to the ICM, lets the ICM's learning
-rate follow the ICM paper instead of PPO's annealing, and lets the ICM checkpoint itself as one
+apart keeps PPO unchanged and blind to the ICM, keeps the ICM's learning
+rate constant instead of following PPO's annealing, and lets the ICM checkpoint itself as one
 more variable group of the policy checkpoint. The policy and the ICM share no weights in
 either design (the ICM paper's encoder is separate from the policy's).
 
