@@ -214,7 +214,9 @@ def curiosity_frames(observations: np.ndarray, infos: dict) -> np.ndarray:
 
 def step_positions(infos: dict, dones: np.ndarray) -> np.ndarray:
     """Positions [N, 3] at the end of a vector step; an ending step gives the ended episode's
-    last position (`info['final_info']['position']`), as the original's done-step info did."""
+    last position (`info['final_info']['position']`). The original differs on DMLab, where
+    its done-step info came from the start of a discarded next episode (README,
+    "Differences from the original")."""
     if "position" not in infos:
         raise KeyError("this exploration bonus needs info['position'] from the envs")
     positions = np.array(infos["position"], np.float64)
