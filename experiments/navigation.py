@@ -81,6 +81,46 @@ COVERAGE_PHASE = 0.1  # "early" / "late": the first / last 10 % of a run's agent
 NEAR_VEST_RADIUS = 256.0  # map units (a room is ~160 wide): "near the vest" in the coverage columns
 VEST_THING_TYPE = 2018  # the Doom thing type of MyWayHome's goal (green armor, the "vest")
 FINAL_TEST_EVALUATIONS = 3  # the final test success is the mean of the last this-many evaluations
+PER_SEED = " / "  # separates the per-seed values of a table cell, in ascending run number
+# What each column of the table means, written under table.md.
+TABLE_COLUMNS = (
+    ("seeds", "the runs' launcher seeds, in ascending run number (folder seed_<n>: seed n - 1)"),
+    (
+        "final_train_success",
+        "the last logged training success (running mean of the last 100 training episodes' task "
+        "return, 1 at the vest), mean ± std over seeds (population std, ddof 0); one seed: its value",
+    ),
+    (
+        "final_test_success",
+        f"the mean of the last {FINAL_TEST_EVALUATIONS} test-seed evaluations (one episode per env each; "
+        "12 in the sweep), "
+        "mean ± std over seeds as above",
+    ),
+    (
+        "steps_to_50pc / steps_to_90pc",
+        "per seed, the first logged agent step at which the training success (the 100-episode "
+        "running mean) reaches 50 % / 90 %; it need not stay there; PPO+EC not shifted",
+    ),
+    (
+        "wall_clock_h",
+        "per seed, hours of the training loop (the last time_elapsed of progress.csv; a resumed run "
+        "adds its sittings, without the gaps between them or the start-up)",
+    ),
+    (
+        "icm_over_ec_steps_to_90pc",
+        "mean steps to 90 % of PPO+ICM over that of PPO+EC (unshifted), when every seed of both reached it",
+    ),
+    (
+        "coverage_cells_early_to_late",
+        f"per seed, map cells ({COVERAGE_BINS} x {COVERAGE_BINS} grid) visited in the first and the last "
+        f"{COVERAGE_PHASE:.0%} of training ('—': no coverage.npz)",
+    ),
+    (
+        "late_near_vest_pc",
+        f"per seed, % of the last {COVERAGE_PHASE:.0%}'s logged positions within {NEAR_VEST_RADIUS:.0f} "
+        "map units of the vest",
+    ),
+)
 # PPO's entropy coefficient for every method of the sweep. The laptop scale's 0.01 (tuned on
 # vizdoom_dense) leaves PPO+EC near-deterministic before it finds the vest in vizdoom_sparse; the
 # small search of issue #20 (experiments/results/ec_search) found 0.03 learns there, and the
@@ -562,9 +602,16 @@ def coverage_summary(histograms: dict, vest: tuple[float, float], radius: float 
 
 
 def _mean_std(values) -> str:
-    finite = np.asarray(values, np.float64)
-    finite = finite[np.isfinite(finite)]
-    return f"{finite.mean():.2f} ± {finite.std():.2f}" if finite.size else "n/a (no finished episode)"
+    """'mean ± std' over seeds (population std); one seed: its value and '(1 seed)'; seeds
+    without a value (no finished episode) are left out and counted."""
+    values = np.asarray(values, np.float64)
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return "n/a (no finished episode)"
+    text = f"{finite[0]:.2f} (1 seed)" if finite.size == 1 else f"{finite.mean():.2f} ± {finite.std():.2f}"
+    if finite.size < values.size:
+        text += f" ({finite.size} of {values.size} seeds with a value)"
+    return text
 
 
 def _format_steps(value: float | None) -> str:
@@ -584,7 +631,7 @@ def _coverage_columns(seeds: dict[int, dict], vest: tuple[float, float] | None) 
         summary = coverage_summary(dict(np.load(path)), vest)
         cells.append(f"{summary['early_cells']}→{summary['late_cells']}")
         near.append(f"{summary['late_near_vest_pc']:.1f}")
-    return {"coverage_cells_early_to_late": " ".join(cells), "late_near_vest_pc": " ".join(near)}
+    return {"coverage_cells_early_to_late": PER_SEED.join(cells), "late_near_vest_pc": PER_SEED.join(near)}
 
 
 def table_rows(runs: dict[str, dict[int, dict]], scenario: str, vest: tuple[float, float] | None = None) -> list[dict]:
@@ -612,12 +659,12 @@ def table_rows(runs: dict[str, dict[int, dict]], scenario: str, vest: tuple[floa
             {
                 "scenario": scenario,
                 "method": method,
-                "seeds": " ".join(str(seeds[n]["seed"]) for n in sorted(seeds)),
+                "seeds": PER_SEED.join(str(seeds[n]["seed"]) for n in sorted(seeds)),
                 "final_train_success": _mean_std(finals_train),
                 "final_test_success": _mean_std(finals_test),
-                "steps_to_50pc": " ".join(_format_steps(s) for s in reach[0.5]),
-                "steps_to_90pc": " ".join(_format_steps(s) for s in reach[0.9]),
-                "wall_clock_h": " ".join(f"{s / 3600:.1f}" for s in seconds),
+                "steps_to_50pc": PER_SEED.join(_format_steps(s) for s in reach[0.5]),
+                "steps_to_90pc": PER_SEED.join(_format_steps(s) for s in reach[0.9]),
+                "wall_clock_h": PER_SEED.join(f"{s / 3600:.1f}" for s in seconds),
                 "icm_over_ec_steps_to_90pc": "",
                 **_coverage_columns(seeds, vest),
             }
@@ -649,7 +696,8 @@ def plot_scenario(runs: dict[str, dict[int, dict]], scenario: str, path: str, ec
                 grid = grid + ec_shift_steps
             axis.plot(grid / 1e6, mean, label=f"{method} ({len(seeds)} seed{'' if len(seeds) == 1 else 's'})")
             axis.fill_between(grid / 1e6, mean - std, mean + std, alpha=0.2)
-        axis.set_xlabel("agent steps (M)" + (" — PPO+EC shifted by its R-network's data" if ec_shift_steps else ""))
+        shift = f"\nPPO+EC shifted right by its R-network's {ec_shift_steps / 1e6:.2g} M random-policy steps"
+        axis.set_xlabel("agent steps (M)" + (shift if ec_shift_steps else ""))
         axis.set_title(f"{scenario}: {split} success rate")
         axis.set_ylim(-0.05, 1.05)
         axis.grid(alpha=0.3)
@@ -666,6 +714,8 @@ def write_table(rows: list[dict], output_dir: str) -> None:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(str(row[k]) for k in keys) + " |" for row in rows]
+    lines += ["", "Columns (written by `navigation.py --report`):", ""]
+    lines += [f"- `{name}`: {meaning}." for name, meaning in TABLE_COLUMNS]
     from episodic_curiosity import atomic_files
 
     atomic_files.write_text(os.path.join(output_dir, "table.md"), "\n".join(lines) + "\n")

@@ -183,19 +183,26 @@ def test_navigation_report_table_and_figures(tmp_path):
     _write_run(tmp_path, "vizdoom_sparse", "ppo", 1, steps, [0.0, float("nan"), 0.1, 0.2], [0, 0, 0, 0.1], 1800)
     result = navigation.report(str(tmp_path), ec_shift_steps=1.6e6)
     rows = {row["method"]: row for row in result["rows"]}
-    assert rows["ppo_plus_ec"]["steps_to_50pc"] == "2.00M 3.00M"
-    assert rows["ppo_plus_ec"]["steps_to_90pc"] == "3.00M 3.00M"
+    assert rows["ppo_plus_ec"]["steps_to_50pc"] == "2.00M / 3.00M"
+    assert rows["ppo_plus_ec"]["steps_to_90pc"] == "3.00M / 3.00M"
     assert rows["ppo_plus_ec"]["final_train_success"] == "0.98 ± 0.01"
     assert rows["ppo_plus_ec"]["final_test_success"] == "0.82 ± 0.02"  # means of the last 3: 0.83, 0.80
-    assert rows["ppo_plus_ec"]["seeds"] == "0 1" and rows["ppo_plus_ec"]["wall_clock_h"] == "1.0 2.0"
+    assert rows["ppo_plus_ec"]["seeds"] == "0 / 1" and rows["ppo_plus_ec"]["wall_clock_h"] == "1.0 / 2.0"
     assert rows["ppo_plus_icm"]["icm_over_ec_steps_to_90pc"] == "1.33"  # 4M / 3M
     assert rows["ppo"]["steps_to_90pc"] == "not reached"
+    # One seed has no std: its value is given as such, not as "± 0.00".
+    assert rows["ppo"]["final_train_success"] == "0.20 (1 seed)"
     assert sorted(os.path.basename(p) for p in result["figures"]) == [
         "vizdoom_sparse_success.png",
         "vizdoom_sparse_success_shifted.png",
     ]
     assert all(os.path.getsize(p) > 0 for p in result["figures"])
-    assert (tmp_path / "table.md").read_text().count("\n") == 2 + 3
+    table = (tmp_path / "table.md").read_text()
+    assert sum(line.startswith("|") for line in table.splitlines()) == 2 + 3
+    # Every column is defined under the table.
+    assert all(f"- `{name}`" in table for name, _ in navigation.TABLE_COLUMNS)
+    header = table.splitlines()[0]
+    assert all(name in header for names, _ in navigation.TABLE_COLUMNS for name in names.split(" / "))
 
 
 def test_navigation_copies_a_runs_small_files_without_machine_paths(tmp_path):
@@ -257,8 +264,8 @@ def test_navigation_report_gives_each_seeds_coverage_numbers(tmp_path):
     result = navigation.report(str(tmp_path), ec_shift_steps=0.0)
     row = result["rows"][0]
     # early: x 300 and 310 share a ~20-unit cell; late: x 400 and the two cells by the vest
-    assert row["coverage_cells_early_to_late"] == "1→3 —"
-    assert row["late_near_vest_pc"] == "66.7 —"  # 2 of the 3 late positions
+    assert row["coverage_cells_early_to_late"] == "1→3 / —"
+    assert row["late_near_vest_pc"] == "66.7 / —"  # 2 of the 3 late positions
     assert "vizdoom_sparse_coverage.png" in [os.path.basename(p) for p in result["figures"]]
 
 
@@ -733,3 +740,11 @@ def test_navigation_windows_summarise_a_runs_logs_per_window(tmp_path):
         navigation.window_table(str(tmp_path))
     with pytest.raises(ValueError, match="window_steps must be positive"):
         navigation.window_table(str(run), window_steps=0)
+
+
+def test_navigation_mean_std_over_seeds():
+    """Population std over seeds; one seed gives its value; seeds without a value are counted."""
+    assert navigation._mean_std([0.2, 0.4]) == "0.30 ± 0.10"
+    assert navigation._mean_std([0.25]) == "0.25 (1 seed)"
+    assert navigation._mean_std([0.2, float("nan"), 0.4]) == "0.30 ± 0.10 (2 of 3 seeds with a value)"
+    assert navigation._mean_std([float("nan")]) == "n/a (no finished episode)"
