@@ -2,14 +2,17 @@ r"""Offline R-network training (`train_r`): TFRecord pairs -> `r_network_weights
 
 Schedule (the original code): Adam 1e-4, batch 64, an "epoch" is 100 batches followed by
 100 validation batches, at most 2000 epochs; `r_network_weights.NNNNN.h5` (+ `.summary.txt`)
-every 30 epochs, NNNNN the 1-based epoch. Written to `--workdir`:
+every 30 epochs and after the last, NNNNN the 1-based epoch. Written to `--workdir`:
 
   * `loss.csv`, `acc.csv`, `val_loss.csv`, `val_acc.csv`: `step,<metric>,timestamp_s`, step =
     0-based epoch;
   * `r_network_full.NNNNN.h5`: weights + optimizer state, after every epoch (the newest two
     are kept). A rerun of the same command resumes from the newest one. (The original wrote
     one every 123 epochs; one per epoch loses at most one epoch to a kill.)
-  * `tb/`: TensorBoard scalars; `train_r.gin` and `flags.txt`: the effective configuration.
+  * `tb/`: TensorBoard scalars; `train_r.gin` and `flags.txt`: the effective configuration;
+  * `data_split.json`: the files trained on and the files held out for validation (absolute
+    paths), so that a held-out measurement can use exactly the held-out files (with
+    `--percent_validation_files` the split is by sorted file name, not by data split).
 
     python -m episodic_curiosity.train_r --input_dirs=DIR1,DIR2 --workdir=WORKDIR \
         [--num_epochs=2000] [--gin_bindings='build_embedding_network.stage_filters=(8,8,8,8)']
@@ -27,6 +30,7 @@ if __name__ == "__main__":
     raise SystemExit(0)
 
 import glob
+import json
 import os
 from typing import Mapping, Sequence
 
@@ -49,6 +53,7 @@ from episodic_curiosity import r_training_data
 from episodic_curiosity import seeding
 
 _METRICS = ("loss", "acc", "val_loss", "val_acc")
+DATA_SPLIT_FILE = "data_split.json"  # the files trained on and held out (absolute paths)
 
 
 def find_tfrecords(input_dirs: Sequence[str]) -> list[str]:
@@ -198,6 +203,16 @@ def train_r(
         r_training_data.validate_tfrecord_file(path)
     os.makedirs(workdir, exist_ok=True)
     provenance.record(workdir, "train_r", seed=seed, extra={"input_dirs": [os.path.abspath(d) for d in input_dirs]})
+    atomic_files.write_text(
+        os.path.join(workdir, DATA_SPLIT_FILE),
+        json.dumps(
+            {
+                "train_files": [os.path.abspath(f) for f in train_files],
+                "validation_files": [os.path.abspath(f) for f in validation_files],
+            },
+            indent=1,
+        ),
+    )
     tf.keras.utils.set_random_seed(seed)
     network = r_network.RNetwork(input_shape=image_shape)
     trainer = r_network_training.PairTrainer(network, r_network_training.make_optimizer(learning_rate))
@@ -275,16 +290,18 @@ def train_r(
             "val_acc": validation_metrics.accuracy,
         }
         done = epoch + 1
-        trainer.save_full_checkpoint(
-            os.path.join(workdir, r_network_training.full_checkpoint_name(done)), done, epoch_metrics
-        )
-        _prune_full_checkpoints(workdir, keep_full_checkpoints)
+        # The weights file first: a kill between the two writes then redoes this epoch on resume
+        # (from the previous full checkpoint) instead of skipping its weights file for good.
         if done % checkpoint_every_epochs == 0 or done == num_epochs:
             newest_weights = os.path.join(workdir, r_network_training.weights_checkpoint_name(done))
             network.save_weights(newest_weights)
             atomic_files.write_text(
                 newest_weights[: -len(".h5")] + ".summary.txt", _summary_text(epoch_metrics, attributes)
             )
+        trainer.save_full_checkpoint(
+            os.path.join(workdir, r_network_training.full_checkpoint_name(done)), done, epoch_metrics
+        )
+        _prune_full_checkpoints(workdir, keep_full_checkpoints)
         for name, value in epoch_metrics.items():
             metrics_csv.append_scalar(os.path.join(workdir, f"{name}.csv"), name, epoch, value)
         with summary_writer.as_default(step=epoch):

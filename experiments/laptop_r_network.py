@@ -31,6 +31,7 @@ import shutil
 
 from absl import app
 from absl import flags
+from absl import logging
 import numpy as np
 
 from episodic_curiosity import atomic_files  # noqa: E402
@@ -46,14 +47,41 @@ import r_network_quality  # noqa: E402
 GAP_SEED = 900_000
 
 
+def heldout_files(job_dir: str) -> list[str]:
+    """The R_TRAINING files that train_r held out. train_r's 50 % rule holds out the first half
+    of the sorted files, which is exactly the R_TRAINING split only when both splits wrote as
+    many files; its `data_split.json` says which files it held out, and any R_TRAINING file it
+    trained on is left out here (logged). A job whose train_r predates that record: every
+    R_TRAINING file, with a warning."""
+    from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+
+    r_training = train_r.find_tfrecords([os.path.join(job_dir, "r_training_data", "R_TRAINING")])
+    record = os.path.join(job_dir, "r_networks", train_r.DATA_SPLIT_FILE)
+    if not os.path.exists(record):
+        logging.warning("%s is missing: taking every R_TRAINING file as held out (unchecked)", record)
+        return r_training
+    with open(record) as handle:
+        held_out = {os.path.realpath(path) for path in json.load(handle)["validation_files"]}
+    files = [path for path in r_training if os.path.realpath(path) in held_out]
+    if len(files) < len(r_training):
+        logging.warning(
+            "%d of the %d R_TRAINING files were trained on (the splits wrote unequal file counts); "
+            "measuring the %d held out",
+            len(r_training) - len(files),
+            len(r_training),
+            len(files),
+        )
+    if not files:
+        raise ValueError(f"train_r held out none of the R_TRAINING files ({record}): nothing to measure")
+    return files
+
+
 def measure(
     job_dir: str, gap_episodes: int, pairs_per_gap: int, max_files: int, scenario: str = "vizdoom_dense"
 ) -> tuple[dict, list[dict], str]:
     weights = launcher.newest_r_network(os.path.join(job_dir, "r_networks"))
     r_net = r_network.RNetwork(weights_path=weights)
-    heldout = r_network_quality.heldout_accuracy(
-        r_net, os.path.join(job_dir, "r_training_data", "R_TRAINING"), max_files
-    )
+    heldout = r_network_quality.heldout_accuracy(r_net, None, max_files, files=heldout_files(job_dir))
     episodes, _ = r_network_quality.record_episodes(scenario, gap_episodes, GAP_SEED, max_steps=600)
     embeddings = [np.concatenate([r_net.embed(e[i : i + 256]) for i in range(0, len(e), 256)]) for e in episodes]
     gaps = r_network_quality.gap_accuracy(r_net, embeddings, pairs_per_gap, seed=GAP_SEED)

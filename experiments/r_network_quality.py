@@ -301,14 +301,15 @@ def gap_accuracy(r_net, embeddings, pairs_per_gap: int, seed: int) -> list[dict]
     return rows
 
 
-def heldout_accuracy(r_net, heldout_dir: str, max_files: int | None = None) -> dict:
+def heldout_accuracy(r_net, heldout_dir: str | None, max_files: int | None = None, files=None) -> dict:
     """Accuracy over every pair of the held-out files (train_r's per-epoch figure uses 20
     random batches, +-0.02): reachable iff P(reachable) > 0.5, as the argmax in training.
-    With `max_files`, over an evenly spread subset of at most that many files."""
+    The files: `files` if given, else every file under `heldout_dir`. With `max_files`, over
+    an evenly spread subset of at most that many files."""
     from episodic_curiosity import r_training_data
     from episodic_curiosity import train_r
 
-    validation_files = train_r.find_tfrecords([heldout_dir])
+    validation_files = sorted(files) if files is not None else train_r.find_tfrecords([heldout_dir])
     if max_files:
         validation_files = validation_files[:: max(1, -(-len(validation_files) // max_files))]
     dataset = r_training_data.make_pair_dataset(

@@ -150,6 +150,10 @@ def test_laptop_r_network_measures_and_ships_a_launcher_job(tmp_path, monkeypatc
     headline, gaps, weights = laptop_r_network.measure(
         job, gap_episodes=1, pairs_per_gap=3, max_files=1, scenario="fake"
     )
+    # The measured files are ones train_r recorded as held out.
+    with open(os.path.join(job, "r_networks", "data_split.json")) as handle:
+        held_out = json.load(handle)["validation_files"]
+    assert set(laptop_r_network.heldout_files(job)) <= set(held_out)
     assert headline["heldout_files"] == 1 and headline["heldout_pairs"] > 0
     assert 0 <= headline["heldout_acc_reachable"] <= 1 and 0 <= headline["heldout_acc_not_reachable"] <= 1
     assert headline["epochs"] == 2 and [row["gap"] for row in gaps] == list(r_network_quality.GAPS)
@@ -748,3 +752,28 @@ def test_navigation_mean_std_over_seeds():
     assert navigation._mean_std([0.25]) == "0.25 (1 seed)"
     assert navigation._mean_std([0.2, float("nan"), 0.4]) == "0.30 ± 0.10 (2 of 3 seeds with a value)"
     assert navigation._mean_std([float("nan")]) == "n/a (no finished episode)"
+
+
+def test_laptop_r_network_measures_only_the_files_train_r_held_out(tmp_path):
+    """When the splits wrote unequal file counts, train_r's 50 % rule trains on some R_TRAINING
+    files: those are not held out and must not be measured as such."""
+    import laptop_r_network  # pylint: disable=g-import-not-at-top
+
+    job = tmp_path / "job"
+    splits = {"R_TRAINING": ["a0", "a1", "a2"], "R_VALIDATION": ["b0"]}
+    paths = {}
+    for split, names in splits.items():
+        folder = job / "r_training_data" / split
+        folder.mkdir(parents=True)
+        for name in names:
+            paths[name] = str(folder / f"{name}.tfrecords")
+            (folder / f"{name}.tfrecords").write_bytes(b"")
+    # Without the record every R_TRAINING file counts (the old behaviour, now warned about).
+    assert laptop_r_network.heldout_files(str(job)) == [paths["a0"], paths["a1"], paths["a2"]]
+    (job / "r_networks").mkdir()
+    record = {"validation_files": [paths["a0"], paths["a1"]], "train_files": [paths["a2"], paths["b0"]]}
+    (job / "r_networks" / "data_split.json").write_text(json.dumps(record))
+    assert laptop_r_network.heldout_files(str(job)) == [paths["a0"], paths["a1"]]
+    (job / "r_networks" / "data_split.json").write_text(json.dumps({"validation_files": [paths["b0"]]}))
+    with pytest.raises(ValueError, match="held out none of the R_TRAINING files"):
+        laptop_r_network.heldout_files(str(job))

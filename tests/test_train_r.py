@@ -324,3 +324,44 @@ def test_train_r_reads_the_originals_tfrecords(tmp_path):
     assert os.path.basename(result["newest_weights"]) == "r_network_weights.00001.h5"
     assert set(result["metrics"]) == {"loss", "acc", "val_loss", "val_acc"}
     assert np.isfinite(list(result["metrics"].values())).all()
+
+
+def test_kill_right_after_the_last_full_checkpoint_keeps_the_last_weights(pair_data, tmp_path, monkeypatch, clean_gin):
+    """A kill just after the last epoch's full checkpoint must not lose that epoch's weights
+    file: a rerun finds every epoch done and trains nothing, so the file must already exist."""
+    import gin  # pylint: disable=g-import-not-at-top
+
+    from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
+
+    gin.parse_config(TINY_BINDINGS[:3])
+    options = dict(
+        image_shape=SHAPE,
+        batch_size=4,
+        steps_per_epoch=2,
+        validation_steps=1,
+        percent_validation_files=50,
+        shuffle_buffer=0,
+        checkpoint_every_epochs=5,
+        show_progress=False,
+    )
+    save_full_checkpoint = r_network_training.PairTrainer.save_full_checkpoint
+
+    def save_then_die(self, path, epochs_done, metrics):
+        save_full_checkpoint(self, path, epochs_done, metrics)
+        if epochs_done == 2:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(r_network_training.PairTrainer, "save_full_checkpoint", save_then_die)
+    workdir = tmp_path / "r_net"
+    with pytest.raises(KeyboardInterrupt):
+        train_r.train_r(pair_data, str(workdir), num_epochs=2, **options)
+    monkeypatch.setattr(r_network_training.PairTrainer, "save_full_checkpoint", save_full_checkpoint)
+    train_r.train_r(pair_data, str(workdir), num_epochs=2, **options)
+    assert "r_network_weights.00002.h5" in os.listdir(workdir)
+    # The split it used is recorded: the first half of the sorted files held out.
+    import json  # pylint: disable=g-import-not-at-top
+
+    split = json.loads((workdir / train_r.DATA_SPLIT_FILE).read_text())
+    files = [os.path.abspath(f) for f in train_r.find_tfrecords(pair_data)]
+    assert split["validation_files"] + split["train_files"] == files
+    assert split["validation_files"] and split["train_files"]
