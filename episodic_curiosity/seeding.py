@@ -5,10 +5,12 @@ the original's seeds) seeds:
 
   * the policy's initial weights, the PPO learner's minibatch shuffling and TensorFlow's
     global generators (`seed` itself, as `train_policy(seed=...)` always did);
-  * the env seed streams: env i of a split is seeded `env_base_seed(seed) + i`, mixed with the
-    split's mixer seed (`split_env_seeds`); seed 0 gives the original's 123 + i;
-  * the R-network data tasks: task t is seeded `env_base_seed(seed) + t`, mixed with its
-    split's mixer seed (`generate_r_training_data(base_seed=...)`);
+  * the policy env seed streams: env i of a policy split is seeded `env_base_seed(seed) + i`
+    with the split's mixer seed (DeepMind Lab), or `mix(env_base_seed(seed), split) + i`
+    (the other simulators: the mixed base, then + i); seed 0 gives the original's 123 + i;
+  * the R-network data tasks: task t is seeded `env_base_seed(seed) + t` with the mixer seed
+    (DeepMind Lab), or `mix(env_base_seed(seed) + t, split)` (the others: + t, then mixed)
+    (`generate_r_training_data(base_seed=...)`). `split_env_seeds` gives both rules;
   * the R-network's initial weights and its input shuffling (`train_r(seed=...)`);
   * the episodic memories' random replacement, ECO's pair sampling and the ICM's weights.
 
@@ -86,9 +88,13 @@ def mix(seed: int, split_name: str) -> int:
 
 
 def split_env_seeds(family: str, split_name: str, seed: int, count: int) -> list[tuple[int, int | None]]:
-    """(env seed, DMLab mixer seed or None) of the first `count` envs of a split, for tests
-    and provenance: the pairs that decide which episodes a split plays."""
+    """(env seed, DMLab mixer seed or None) of the first `count` envs (policy splits) or data
+    tasks (R-network splits) of a split: the pairs that decide which episodes a split plays.
+    Outside DeepMind Lab the two uses combine base, index and mixer in another order (module
+    docstring): a policy env adds its index to the mixed base, a data task mixes base + index."""
     base = env_base_seed(seed)
     if family == "dmlab":
         return [(base + i, mixer_seed(split_name)) for i in range(count)]
-    return [(mix(base + i, split_name), None) for i in range(count)]
+    if split_name in R_NETWORK_DATA_SPLITS:
+        return [(mix(base + i, split_name), None) for i in range(count)]
+    return [(mix(base, split_name) + i, None) for i in range(count)]

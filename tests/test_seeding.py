@@ -191,3 +191,23 @@ def test_provenance_records_the_numeric_libraries_and_the_processor(tmp_path):
     cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Example CPU @ 2.00GHz\n")
     assert provenance.cpu_description.__wrapped__(str(cpuinfo))["model"] == "Example CPU @ 2.00GHz"
     json.dumps(record)  # the record stays JSON
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_split_env_seeds_are_the_seeds_the_envs_get(seed):
+    """The listed seeds are those train_policy's envs and the data generator's tasks use."""
+    from episodic_curiosity import generate_r_training_data  # pylint: disable=g-import-not-at-top
+    from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
+
+    for split in ("train", "valid", "test"):
+        listed = [s for s, _ in seeding.split_env_seeds("vizdoom", seeding.policy_split_name(split), seed, 4)]
+        # make_policy_envs hands make_vector_env this base; env i gets base + i.
+        base = train_policy.split_base_seed(split, seed)
+        assert listed == [base + i for i in range(4)], split
+    for split in seeding.R_NETWORK_DATA_SPLITS:
+        listed = [s for s, _ in seeding.split_env_seeds("vizdoom", split, seed, 4)]
+        used = [
+            generate_r_training_data.mix_seed(seeding.env_base_seed(seed) + t, seeding.mixer_seed(split))
+            for t in range(4)
+        ]
+        assert listed == used, split
