@@ -142,8 +142,8 @@ class _RewardBeforeExitGame:
     vest's +1 on one step and the episode's end on the next (what a pickup on the last tic of
     an action repeat gives)."""
 
-    def __init__(self, game, script):
-        self._game, self._script, self._finished = game, list(script), False
+    def __init__(self, game, script, timeout=False):
+        self._game, self._script, self._finished, self._timeout = game, list(script), False, timeout
 
     def make_action(self, buttons, repeat):
         del buttons, repeat
@@ -154,7 +154,7 @@ class _RewardBeforeExitGame:
         return self._finished
 
     def is_episode_timeout_reached(self):
-        return False
+        return self._finished and self._timeout
 
     def __getattr__(self, name):
         return getattr(self._game, name)
@@ -172,6 +172,18 @@ def test_success_counts_a_vest_reward_one_step_before_the_end(make):
     env._game = env._game._game
     _, info = env.reset()
     assert info["success"] is False
+
+
+def test_success_counts_a_vest_reward_just_before_the_timeout(make):
+    """A pickup on the step before the timeout: the engine ends the episode by the timeout
+    (truncated), but the vest was reached."""
+    env = make("vizdoom_sparse", seed=3)
+    env.reset()
+    env._game = _RewardBeforeExitGame(env._game, [(1.0, False), (0.0, True)], timeout=True)
+    env.step(0)
+    _, reward, terminated, truncated, info = env.step(0)
+    assert (reward, terminated, truncated, info["success"]) == (0.0, False, True, True)
+    env._game = env._game._game
 
 
 def test_default_timeout_truncates_after_525_steps(make):

@@ -222,11 +222,11 @@ class MyWayHomeEnv(gym.Env):
         finished = self._game.is_episode_finished()
         timed_out = finished and self._game.is_episode_timeout_reached()
         terminated = finished and not timed_out
-        # The vest's +1 can come one step before the engine ends the episode (the pickup on the
-        # last tic of an action repeat, the map's exit on the next tic): success is an episode
-        # that ended before its timeout after a positive reward on any of its steps.
+        # The vest's +1 (the only positive reward) can come one step before the engine ends the
+        # episode, and that end can be the timeout: success is an episode that ended after a
+        # positive reward on any of its steps.
         self._rewarded = self._rewarded or reward > 0
-        if terminated and self._rewarded:
+        if finished and self._rewarded:
             self._success = True
         if not finished:
             self._read_state()
