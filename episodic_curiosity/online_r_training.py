@@ -11,9 +11,13 @@ stay, as in the original).
 
 Beyond the original, the history lives in a file on disk (uint8, written with `pwrite`, read
 back per batch with `pread`, so it does not count towards the process's resident memory), and
-`state_arrays()` / `load_state_arrays()` let the policy checkpoint carry the trainer's counters,
-done flags, R-network weights and optimizer state, so a killed ECO run resumes with the same
-R-network and history.
+`variable_groups()` / `state_attributes()` / `restore_attributes()` let the policy checkpoint
+carry the trainer's counters, R-network weights and optimizer state, so a killed ECO run
+resumes with the same R-network and, from the history files, nearly the same history: the
+steps observed after the checkpoint stay in the files (as the oldest part of the window), a
+resume does not mark an episode end in the history, and the pair-sampling RNG restarts from
+its seed. If the history files are gone, the resumed trainer logs it and refills its history
+from empty instead of training on zeros.
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ class DiskHistory:
         self.position = 0  # next slot to write
         self.count = 0  # valid steps
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        # Whether both files were there, full size, before this object (a resume needs them).
+        self.reopened = all(
+            os.path.exists(p) and os.path.getsize(p) >= size
+            for p, size in ((path, capacity * self.step_bytes), (path + ".dones", capacity * num_envs))
+        )
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         if os.fstat(self._fd).st_size < capacity * self.step_bytes:
             os.ftruncate(self._fd, capacity * self.step_bytes)  # sparse file: no disk until written
@@ -230,6 +239,15 @@ class OnlineRNetworkTrainer:
         self.trainings = int(attributes["eco_trainings"])
         self.history.position = int(attributes["eco_position"])
         self.history.count = int(attributes["eco_count"])
+        if self.history.count and not self.history.reopened:
+            logging.warning(
+                "The ECO history files %s(.dones) were missing or short at resume, though the checkpoint "
+                "counts %d stored steps: refilling the history from empty (trainings go on from the "
+                "checkpoint's R-network; keep the run folder's eco_history/ to resume the history too).",
+                self.history.path,
+                self.history.count,
+            )
+            self.history.position = self.history.count = 0
         # Checkpoints written before the metrics were stored: nan until the next training.
         stored = attributes.get("eco_last_metrics", {})
         self.last_metrics = {key: float(stored.get(key, float("nan"))) for key in METRIC_KEYS}

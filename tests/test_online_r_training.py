@@ -79,6 +79,9 @@ def test_schedule_and_gating_on_the_fake_env(tiny_network, tmp_path):
     )
     eco = intrinsic.OnlineEpisodicCuriosity(setup, network=network)
     trainer = eco.trainer
+    # A resume before the first training writes no weights file (none was trained).
+    eco.restore_state(eco.state_attributes())
+    assert not list(tmp_path.glob("r_network_weights.*"))
     # Fixed progress.csv columns from the first update: nan until the first training.
     before_training = eco.progress_columns()
     assert before_training.pop("r_network_trainings") == 0.0
@@ -150,3 +153,14 @@ def test_checkpoint_round_trip_restores_the_same_r_network(tiny_network, tmp_pat
     for a, b in zip(restored.trainer.optimizer.variables, trainer.trainer.optimizer.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     restored.history.close()
+
+    # Without its history files the resumed trainer refills the history instead of taking
+    # 200 steps of zeros for frames.
+    for suffix in ("", ".dones"):
+        (tmp_path / f"h.u8{suffix}").unlink()
+    lost = online_r_training.OnlineRNetworkTrainer(
+        tiny_network(), 1, SHAPE, str(tmp_path / "h.u8"), observation_history_size=200, training_interval=200
+    )
+    lost.restore_attributes(checkpoint_io.load_variables(path, lost.variable_groups()))
+    assert (lost.step_count, lost.trainings, lost.history.count, lost.history.position) == (200, 1, 0, 0)
+    lost.history.close()

@@ -339,6 +339,8 @@ class OnlineEpisodicCuriosity(EpisodicCuriosity):
 
     def _save_weights(self) -> None:
         trainer = self.trainer
+        if trainer.trainings == 0:  # a resume before the first training: nothing trained to save
+            return
         self.r_network.save_weights(
             os.path.join(self.setup.workdir, f"r_network_weights.{trainer.trainings * trainer.num_epochs + 1:05d}.h5")
         )
