@@ -28,7 +28,7 @@ update) are timed. Prints one JSON line per method:
     (busy time, whether or not it overlapped with the rest);
   * `peak_rss_mb`: peak resident memory of this process and the sum over the env workers
     with their child processes (VizDoom's engines);
-  * `memory_size_mean`: mean memory fill over the timed steps;
+  * `memory_size_mean`: mean memory fill at the end of each timed update;
   * `cpu_seconds_per_update`: processor time (user + system) per update of this process
     (all its threads: learner, TensorFlow's pools, the bonus worker) and of the env workers
     together (with their child processes: VizDoom's engine); `cpu_busy_fraction`: their sum
@@ -66,8 +66,15 @@ for benchmarks scheduled to run after a training run; `waited_for_idle_s` and
 With `env_only` and `ppo` measured, a last line gives `ppo_over_env_only` and
 `ppo_plus_ec_over_ppo` (and `ppo_plus_eco_over_ppo`).
 
-The load average before each measurement is printed: above ~0.5 the machine was busy and
-the figures are pessimistic.
+Each record says `machine_was_busy` (`machine_busy_before` above 0.1; the ratio line: any
+method's) and logs a warning then, and names the processor (`cpu_model`). The load average
+(`load_average_before`, read after the warm-up) includes this benchmark's own env workers and
+lags by minutes: it is no busy signal. The probe is taken before each method only; a job that
+starts during the timed updates is not seen.
+
+What is timed is the training loop's rollout + update, as `train_policy`'s `fps` column;
+evaluation, logging and checkpoints (~5-6 % of a laptop-scale `train_policy` run's time) are
+not, and the timed steps end no episode (no env reset is timed).
 """
 
 from __future__ import annotations
@@ -82,6 +89,7 @@ import time
 
 from absl import app
 from absl import flags
+from absl import logging
 import gin
 import numpy as np
 import tensorflow as tf
@@ -93,6 +101,7 @@ from episodic_curiosity import intrinsic
 from episodic_curiosity import launcher
 from episodic_curiosity import ppo
 from episodic_curiosity import process_control
+from episodic_curiosity import provenance
 from episodic_curiosity import r_network
 
 _METHODS = flags.DEFINE_list("methods", ["env_only", "ppo", "ppo_plus_ec"], "Methods to measure (also: ppo_plus_eco).")
@@ -243,6 +252,11 @@ def _cpu_jiffies(stat_path: str = "/proc/stat") -> tuple[float, float] | None:
     return total - values[3] - values[4], total
 
 
+# Above this share of busy core time before a method, its record says `machine_was_busy`: true
+# (another job was running, so its figures are pessimistic and not comparable).
+BUSY_THRESHOLD = 0.1
+
+
 def machine_busy_fraction(interval_s: float = 2.0, read=_cpu_jiffies, sleep=time.sleep) -> float | None:
     """The share of all cores' time spent busy over the next `interval_s` seconds (None where
     /proc/stat is missing). Unlike the load average, which decays over minutes, it says at once
@@ -267,6 +281,7 @@ def wait_for_idle(max_busy: float, timeout_s: float, probe=machine_busy_fraction
         busy = probe()
     return {
         "machine_busy_before": None if busy is None else round(busy, 3),
+        "machine_was_busy": None if busy is None else bool(busy > BUSY_THRESHOLD),
         "waited_for_idle_s": round(clock() - start, 1),
         "idle_wait_timed_out": bool(max_busy >= 0 and busy is not None and busy > max_busy),
     }
@@ -491,10 +506,17 @@ def main(argv):
             _record(benchmark="end_to_end", scenario=_SCENARIO.value, skipped="deepmind_lab is not importable")
             return
     results = {}
+    cpu_model = provenance.cpu_description().get("model")
     for method in _METHODS.value:
         idle = wait_for_idle(_WAIT_FOR_IDLE.value, _IDLE_TIMEOUT.value)
-        results[method] = {**measure(method), **idle}
+        results[method] = {**measure(method), **idle, "cpu_model": cpu_model}
         _record(**results[method])
+        if idle["machine_was_busy"]:
+            logging.warning(
+                "%s: the machine was busy before it (%.0f %% of core time): its figures are pessimistic",
+                method,
+                100 * idle["machine_busy_before"],
+            )
     ratios = {}
     for name, (top, bottom) in {
         "ppo_over_env_only": ("ppo", "env_only"),
@@ -505,7 +527,16 @@ def main(argv):
         if top in results and bottom in results:
             ratios[name] = round(results[top]["env_steps_per_s"] / results[bottom]["env_steps_per_s"], 3)
     if ratios:
-        _record(benchmark="end_to_end", measurement="ratio", scale=_SCALE.value, scenario=_SCENARIO.value, **ratios)
+        busy = [results[m]["machine_was_busy"] for m in results]
+        _record(
+            benchmark="end_to_end",
+            measurement="ratio",
+            scale=_SCALE.value,
+            scenario=_SCENARIO.value,
+            **ratios,
+            machine_was_busy=None if None in busy else any(busy),
+            cpu_model=cpu_model,
+        )
 
 
 if __name__ == "__main__":

@@ -135,6 +135,9 @@ def test_end_to_end_benchmark_reports_the_processor_time_of_the_learner_and_the_
         # Measured without waiting: the other jobs' share of the cores, probed just before.
         assert 0 <= by_method[method]["machine_busy_before"] <= 1
         assert by_method[method]["idle_wait_timed_out"] is False
+        assert isinstance(by_method[method]["machine_was_busy"], bool) and "cpu_model" in by_method[method]
+    ratio = [r for r in lines if r.get("measurement") == "ratio"][0]
+    assert ratio["machine_was_busy"] == any(by_method[m]["machine_was_busy"] for m in ("env_only", "ppo"))
     # PPO's learner does much more than stepping random actions in this process.
     assert by_method["ppo"]["cpu_seconds_per_update"]["main"] > by_method["env_only"]["cpu_seconds_per_update"]["main"]
 
@@ -201,9 +204,25 @@ print(json.dumps([busy, missing, waited, timed_out, no_wait]))
     assert result.returncode == 0, result.stderr[-3000:]
     busy, missing, waited, timed_out, no_wait = json.loads(result.stdout.splitlines()[-1])
     assert busy == pytest.approx(0.75) and missing is None
-    assert waited == {"machine_busy_before": 0.05, "waited_for_idle_s": 6.0, "idle_wait_timed_out": False}
-    assert timed_out == {"machine_busy_before": 0.9, "waited_for_idle_s": 6.0, "idle_wait_timed_out": True}
-    assert no_wait == {"machine_busy_before": 0.9, "waited_for_idle_s": 2.0, "idle_wait_timed_out": False}
+    assert waited == {
+        "machine_busy_before": 0.05,
+        "machine_was_busy": False,
+        "waited_for_idle_s": 6.0,
+        "idle_wait_timed_out": False,
+    }
+    # A busy machine is said so in the record, not only as a number.
+    assert timed_out == {
+        "machine_busy_before": 0.9,
+        "machine_was_busy": True,
+        "waited_for_idle_s": 6.0,
+        "idle_wait_timed_out": True,
+    }
+    assert no_wait == {
+        "machine_busy_before": 0.9,
+        "machine_was_busy": True,
+        "waited_for_idle_s": 2.0,
+        "idle_wait_timed_out": False,
+    }
 
 
 @pytest.mark.vizdoom
