@@ -29,12 +29,12 @@ lr 1e-4 updated the policy and the ICM, and its `PREDICTION_LR_SCALE` = 10 multi
 batch of each A3C worker. Here the ICM takes 16 steps per rollout (one per 96 transitions at
 laptop scale, 192 at paper scale), so 1e-3 gives it a step budget per transition of the same
 order (not tuned). Its clip of 40 applied after scaling the loss by 10 x 20, i.e. ~0.2 on this
-loss, so there it nearly always bound; here it rarely does (global norm ~9 at initialisation). The original's
-ppo2 option instead added 10 x the ICM loss to PPO's loss (and multiplied the total by 20),
-sharing PPO's Adam, annealed learning rate and 0.5 gradient clipping. Keeping the optimizers
-apart keeps PPO unchanged and blind to the ICM, keeps the ICM's learning
-rate constant instead of following PPO's annealing, and lets the ICM checkpoint itself as one
-more variable group of the policy checkpoint. The policy and the ICM share no weights in
+loss, so there it nearly always bound; here it rarely does (global norm ~9 at initialisation).
+The original's ppo2 option instead added 10 x the ICM loss to PPO's loss (and multiplied the
+total by 20), sharing PPO's Adam, annealed learning rate and 0.5 gradient clipping. Keeping
+the optimizers apart keeps PPO unchanged and blind to the ICM, keeps the ICM's learning rate
+constant instead of following PPO's annealing, and lets the ICM checkpoint itself as one more
+variable group of the policy checkpoint. The policy and the ICM share no weights in
 either design (the ICM paper's encoder is separate from the policy's).
 
     icm = IntrinsicCuriosityModule(observation_space, action_space, seed=0)
