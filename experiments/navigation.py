@@ -93,8 +93,7 @@ TABLE_COLUMNS = (
     (
         "final_test_success",
         f"the mean of the last {FINAL_TEST_EVALUATIONS} test-seed evaluations (one episode per env each; "
-        "12 in the sweep), "
-        "mean ± std over seeds as above",
+        "12 in the sweep), mean ± std over seeds as above",
     ),
     (
         "steps_to_50pc / steps_to_90pc",

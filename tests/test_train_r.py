@@ -28,6 +28,20 @@ TINY_BINDINGS = [
 ]
 
 
+def _in_process_options(**overrides):
+    """train_r's keyword arguments for a tiny in-process run (the tests' shared defaults)."""
+    defaults = dict(
+        image_shape=SHAPE,
+        batch_size=4,
+        steps_per_epoch=2,
+        validation_steps=1,
+        percent_validation_files=50,
+        shuffle_buffer=0,
+        show_progress=False,
+    )
+    return {**defaults, **overrides}
+
+
 @pytest.fixture(scope="module")
 def pair_data(tmp_path_factory):
     from episodic_curiosity import generate_r_training_data  # pylint: disable=g-import-not-at-top
@@ -141,15 +155,7 @@ def test_resumed_train_r_goes_on_through_the_files(pair_data, tmp_path, monkeypa
         return make_pair_dataset(files, **kwargs)
 
     monkeypatch.setattr(r_training_data, "make_pair_dataset", recording)
-    options = dict(
-        image_shape=SHAPE,
-        batch_size=4,
-        steps_per_epoch=3,
-        validation_steps=2,
-        percent_validation_files=50,
-        shuffle_buffer=0,
-        show_progress=False,
-    )
+    options = _in_process_options(steps_per_epoch=3, validation_steps=2)
     workdir = str(tmp_path / "r_net")
     train_r.train_r(pair_data, workdir, num_epochs=2, **options)
     assert calls == [0, 0]
@@ -169,15 +175,7 @@ def test_resumed_train_r_uses_the_learning_rate_it_is_given(pair_data, tmp_path,
     from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
 
     gin.parse_config(TINY_BINDINGS[:3])
-    options = dict(
-        image_shape=SHAPE,
-        batch_size=4,
-        steps_per_epoch=2,
-        validation_steps=1,
-        percent_validation_files=50,
-        shuffle_buffer=0,
-        show_progress=False,
-    )
+    options = _in_process_options()
     workdir = str(tmp_path / "r_net")
 
     def saved_learning_rate(epoch):
@@ -247,15 +245,7 @@ def test_explicit_validation_dirs(pair_data, tmp_path, monkeypatch, clean_gin):
         return make_pair_dataset(files, **kwargs)
 
     monkeypatch.setattr(r_training_data, "make_pair_dataset", recording)
-    options = dict(
-        image_shape=SHAPE,
-        batch_size=4,
-        steps_per_epoch=2,
-        validation_steps=1,
-        percent_validation_files=90,
-        shuffle_buffer=0,
-        show_progress=False,
-    )
+    options = _in_process_options(percent_validation_files=90)
     result = train_r.train_r([training], str(tmp_path / "r_net"), num_epochs=1, validation_dirs=[held_out], **options)
     assert result["epochs_done"] == 1
     assert calls == [train_r.find_tfrecords([training]), train_r.find_tfrecords([held_out])]
@@ -334,16 +324,7 @@ def test_kill_right_after_the_last_full_checkpoint_keeps_the_last_weights(pair_d
     from episodic_curiosity import train_r  # pylint: disable=g-import-not-at-top
 
     gin.parse_config(TINY_BINDINGS[:3])
-    options = dict(
-        image_shape=SHAPE,
-        batch_size=4,
-        steps_per_epoch=2,
-        validation_steps=1,
-        percent_validation_files=50,
-        shuffle_buffer=0,
-        checkpoint_every_epochs=5,
-        show_progress=False,
-    )
+    options = _in_process_options(checkpoint_every_epochs=5)
     save_full_checkpoint = r_network_training.PairTrainer.save_full_checkpoint
 
     def save_then_die(self, path, epochs_done, metrics):
