@@ -470,8 +470,11 @@ def coverage_histograms(positions_csv: str, bounds, bins: int = COVERAGE_BINS) -
     return result
 
 
-def plot_coverage(histograms: dict[str, dict], geometry, path: str, title: str) -> str:
-    """Per method (rows): where the agent was early and late in training, on the map."""
+def plot_coverage(
+    histograms: dict[str, dict], geometry, path: str, title: str, labels: dict[str, str] | None = None
+) -> str:
+    """Per method (rows): where the agent was early and late in training, on the map.
+    `labels[method]` (e.g. "run 1, seed 0") names the run each row shows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -489,8 +492,10 @@ def plot_coverage(histograms: dict[str, dict], geometry, path: str, title: str) 
                 (x1, y1), (x2, y2) = geometry.vertices[v1], geometry.vertices[v2]
                 axis.plot([x1, x2], [y1, y2], color="0.75" if opening else "k", linewidth=0.5 if opening else 1)
             axis.plot(*vest_position(geometry), marker="*", color="green", markersize=12)
+            run = f" ({labels[method]})" if labels and method in labels else ""
             axis.set_title(
-                f"{method}: {phase} {int(COVERAGE_PHASE * 100)} % ({int(h['steps']) / 1e6:.1f}M steps)", fontsize=9
+                f"{method}{run}: {phase} {int(COVERAGE_PHASE * 100)} % ({int(h['steps']) / 1e6:.1f}M steps)",
+                fontsize=9,
             )
             axis.set_xticks([])
             axis.set_yticks([])
@@ -721,8 +726,10 @@ def write_table(rows: list[dict], output_dir: str) -> None:
 
 
 def report(root: str, ec_shift_steps: float) -> dict:
-    """Table and figures from the committed CSVs under `root`."""
-    rows, figures = [], []
+    """Table and figures from the committed CSVs under `root`; also, per scenario, the run
+    each method's row of the coverage figure shows (`coverage_runs`: the lowest-numbered run
+    with a coverage.npz)."""
+    rows, figures, coverage_runs = [], [], {}
     for scenario in SCENARIOS:
         runs = collect(root, scenario)
         if not runs:
@@ -731,19 +738,22 @@ def report(root: str, ec_shift_steps: float) -> dict:
         geometry = map_geometry() if has_coverage else None
         rows += table_rows(runs, scenario, vest_position(geometry) if geometry else None)
         figures.append(plot_scenario(runs, scenario, os.path.join(root, f"{scenario}_success.png")))
-        coverage = {}
+        coverage, shown = {}, {}
         for method, seeds in runs.items():
             for run_number in sorted(seeds):
                 if os.path.exists(seeds[run_number]["coverage"]):
                     coverage[method] = dict(np.load(seeds[run_number]["coverage"]))
+                    shown[method] = {"run": run_number, "seed": seeds[run_number]["seed"]}
                     break
         if coverage:
+            coverage_runs[scenario] = shown
             figures.append(
                 plot_coverage(
                     coverage,
                     geometry,
                     os.path.join(root, f"{scenario}_coverage.png"),
                     f"{scenario}: positions visited (log counts, every {POSITION_LOG_STRIDE}th step), one seed each",
+                    labels={method: f"run {run['run']}, seed {run['seed']}" for method, run in shown.items()},
                 )
             )
         if "ppo_plus_ec" in runs and ec_shift_steps:
@@ -752,7 +762,7 @@ def report(root: str, ec_shift_steps: float) -> dict:
             )
     if rows:
         write_table(rows, root)
-    return {"rows": rows, "figures": figures}
+    return {"rows": rows, "figures": figures, "coverage_runs": coverage_runs}
 
 
 # Columns of `window_table`: (header, CSV file, column, how a window's logged values combine).

@@ -254,6 +254,7 @@ def test_navigation_report_gives_each_seeds_coverage_numbers(tmp_path):
     steps = [1e6, 2e6]
     _write_run(tmp_path, "vizdoom_sparse", "ppo", 1, steps, [0.0, 0.0], [0, 0], 1800)
     _write_run(tmp_path, "vizdoom_sparse", "ppo", 2, steps, [0.0, 0.0], [0, 0], 1800)
+    _write_run(tmp_path, "vizdoom_sparse", "ppo", 3, steps, [0.0, 0.0], [0, 0], 1800)
     positions = tmp_path / "positions.csv"
     rows = ["env,total_timesteps,vector_step,x,y"]
     rows += [f"0,{step},{step},{300 + step / 10},-176" for step in range(0, 1001, 100)]
@@ -261,15 +262,18 @@ def test_navigation_report_gives_each_seeds_coverage_numbers(tmp_path):
     positions.write_text("\n".join(rows) + "\n")
     vertices = navigation.map_geometry().vertices
     bounds = tuple((float(lo), float(hi)) for lo, hi in zip(vertices.min(axis=0), vertices.max(axis=0)))
-    np.savez(
-        tmp_path / "vizdoom_sparse" / "ppo" / "seed_1" / "coverage.npz",
-        **navigation.coverage_histograms(str(positions), bounds),
-    )
+    for run_number in (1, 3):
+        np.savez(
+            tmp_path / "vizdoom_sparse" / "ppo" / f"seed_{run_number}" / "coverage.npz",
+            **navigation.coverage_histograms(str(positions), bounds),
+        )
     result = navigation.report(str(tmp_path), ec_shift_steps=0.0)
     row = result["rows"][0]
     # early: x 300 and 310 share a ~20-unit cell; late: x 400 and the two cells by the vest
-    assert row["coverage_cells_early_to_late"] == "1→3 / —"
-    assert row["late_near_vest_pc"] == "66.7 / —"  # 2 of the 3 late positions
+    assert row["coverage_cells_early_to_late"] == "1→3 / — / 1→3"
+    assert row["late_near_vest_pc"] == "66.7 / — / 66.7"  # 2 of the 3 late positions
+    # the figure shows (and its panel titles name) the lowest-numbered run with coverage
+    assert result["coverage_runs"] == {"vizdoom_sparse": {"ppo": {"run": 1, "seed": 0}}}
     assert "vizdoom_sparse_coverage.png" in [os.path.basename(p) for p in result["figures"]]
 
 
