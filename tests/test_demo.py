@@ -152,9 +152,14 @@ import end_to_end
 burn = "import time; [0 for _ in iter(lambda: time.process_time() < 0.4, False)]; time.sleep(60)"
 worker = subprocess.Popen(["sh", "-c", f"{sys.executable} -c '{burn}'; true"])
 try:
-    time.sleep(3)
-    tree = end_to_end._process_tree([worker.pid])
-    print(len(tree), end_to_end._cpu_seconds([worker.pid])["env_workers"])
+    deadline = time.time() + 60  # the burn takes ~0.4 s of processor time, more wall on busy cores
+    while True:
+        time.sleep(0.5)
+        tree = end_to_end._process_tree([worker.pid])
+        seconds = end_to_end._cpu_seconds([worker.pid])["env_workers"]
+        if seconds >= 0.35 or time.time() > deadline:
+            break
+    print(len(tree), seconds)
 finally:
     subprocess.run(["pkill", "-P", str(worker.pid)], check=False)
     worker.kill()
@@ -235,7 +240,8 @@ def test_policy_bf16_benchmark_measures_the_shipped_policys_error_and_both_speed
     error = next(r for r in lines if r.get("measurement") == "fidelity")
     assert error["frames"] == 12
     assert 0 < error["value_abs_diff"]["max"] < 0.1 and 0 < error["action_probability_abs_diff"]["max"] < 0.1
-    assert 0 <= error["most_likely_action_differs"] <= 1 and error["kl_fp32_bf16"]["mean"] >= 0
+    # bf16 rounding rarely changes the argmax (1 frame of 3,072 measured) and the KL is tiny
+    assert error["most_likely_action_differs"] <= 0.25 and 0 <= error["kl_fp32_bf16"]["mean"] < 1e-2
     speeds = [r for r in lines if r.get("measurement") == "speed"]
     assert [r["compute_dtype"] for r in speeds] == ["float32", "bfloat16"]
     assert all(r["ppo_update_s"] > 0 and r["step_ms_at_batch"] > 0 for r in speeds)

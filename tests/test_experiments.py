@@ -147,13 +147,22 @@ def test_laptop_r_network_measures_and_ships_a_launcher_job(tmp_path, monkeypatc
         )
     finally:
         gin.clear_config()
+    measured_files = []
+    heldout_accuracy = r_network_quality.heldout_accuracy
+
+    def recording_heldout_accuracy(*args, files=None, **kwargs):
+        measured_files.extend(files)
+        return heldout_accuracy(*args, files=files, **kwargs)
+
+    monkeypatch.setattr(r_network_quality, "heldout_accuracy", recording_heldout_accuracy)
     headline, gaps, weights = laptop_r_network.measure(
         job, gap_episodes=1, pairs_per_gap=3, max_files=1, scenario="fake"
     )
-    # The measured files are ones train_r recorded as held out.
+    # measure() was given only files that train_r recorded as held out, none it trained on.
     with open(os.path.join(job, "r_networks", "data_split.json")) as handle:
-        held_out = json.load(handle)["validation_files"]
-    assert set(laptop_r_network.heldout_files(job)) <= set(held_out)
+        split = json.load(handle)
+    assert measured_files and set(measured_files) <= set(split["validation_files"])
+    assert not set(measured_files) & set(split["train_files"])
     assert headline["heldout_files"] == 1 and headline["heldout_pairs"] > 0
     assert 0 <= headline["heldout_acc_reachable"] <= 1 and 0 <= headline["heldout_acc_not_reachable"] <= 1
     assert headline["epochs"] == 2 and [row["gap"] for row in gaps] == list(r_network_quality.GAPS)
@@ -584,6 +593,7 @@ def test_navigation_sweep_skips_runs_whose_results_are_in_and_runs_the_rest(tmp_
 
     def fake_run_one(work_dir, results_root, scenario, method, run_number, *args, **kwargs):
         calls.append((scenario, method, run_number, kwargs["variant"]))
+        assert kwargs["ent_coef"] == 0.03  # every run gets the sweep's entropy
         return []
 
     monkeypatch.setattr(navigation, "run_one", fake_run_one)
@@ -596,6 +606,7 @@ def test_navigation_sweep_skips_runs_whose_results_are_in_and_runs_the_rest(tmp_
         40,
         "smoke",
         None,
+        ent_coef=0.03,
     )
     assert outcomes == [
         ("vizdoom_sparse", "ppo", 1, "skipped"),
@@ -610,7 +621,8 @@ def test_navigation_sweep_skips_runs_whose_results_are_in_and_runs_the_rest(tmp_
     ]
     # A search variant's results are its own: the defaults' finished run does not skip it.
     assert navigation.run_sweep(
-        str(tmp_path / "work"), str(tmp_path / "results"), ["vizdoom_sparse"], ["ppo"], [1], 40, "smoke", None, "v"
+        str(tmp_path / "work"), str(tmp_path / "results"), ["vizdoom_sparse"], ["ppo"], [1], 40, "smoke", None, "v",
+        ent_coef=0.03,
     ) == [("vizdoom_sparse", "ppo@v", 1, "ran")]
 
 

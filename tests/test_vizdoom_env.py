@@ -184,6 +184,13 @@ def test_success_counts_a_vest_reward_just_before_the_timeout(make):
     _, reward, terminated, truncated, info = env.step(0)
     assert (reward, terminated, truncated, info["success"]) == (0.0, False, True, True)
     env._game = env._game._game
+    # the next episode starts unrewarded: its own timeout without a pickup is no success
+    env.reset()
+    env._game = _RewardBeforeExitGame(env._game, [(0.0, False), (0.0, True)], timeout=True)
+    env.step(0)
+    _, reward, terminated, truncated, info = env.step(0)
+    assert (reward, terminated, truncated, info["success"]) == (0.0, False, True, False)
+    env._game = env._game._game
 
 
 def test_default_timeout_truncates_after_525_steps(make):
