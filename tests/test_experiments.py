@@ -621,7 +621,15 @@ def test_navigation_sweep_skips_runs_whose_results_are_in_and_runs_the_rest(tmp_
     ]
     # A search variant's results are its own: the defaults' finished run does not skip it.
     assert navigation.run_sweep(
-        str(tmp_path / "work"), str(tmp_path / "results"), ["vizdoom_sparse"], ["ppo"], [1], 40, "smoke", None, "v",
+        str(tmp_path / "work"),
+        str(tmp_path / "results"),
+        ["vizdoom_sparse"],
+        ["ppo"],
+        [1],
+        40,
+        "smoke",
+        None,
+        "v",
         ent_coef=0.03,
     ) == [("vizdoom_sparse", "ppo@v", 1, "ran")]
 

@@ -198,7 +198,6 @@ def test_split_env_seeds_are_the_seeds_the_envs_get(seed):
     """The listed seeds are those train_policy's envs and the data generator's tasks use."""
     from episodic_curiosity import generate_r_training_data  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
-
     from episodic_curiosity.environments import registry  # pylint: disable=g-import-not-at-top
 
     made = []

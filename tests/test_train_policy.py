@@ -207,14 +207,21 @@ def test_eval_policy_reports_return_and_success(tmp_path):
         assert json.load(f) == summary
 
 
-def test_export_policy_in_half_precision_halves_the_file_and_loads_rounded(tmp_path):
+@pytest.fixture(scope="module")
+def fake_env_checkpoint(tmp_path_factory):
+    """The newest checkpoint of one short fake-env training run, shared by the tests that only
+    read it (export, evaluation of an exported copy)."""
+    workdir = tmp_path_factory.mktemp("shared_run") / "run"
+    _run(_command(workdir, 30, extra=_fake_env_binding()))
+    return checkpoint_io.newest_checkpoint(str(workdir / "checkpoints"))
+
+
+def test_export_policy_in_half_precision_halves_the_file_and_loads_rounded(tmp_path, fake_env_checkpoint):
     import gymnasium as gym  # pylint: disable=g-import-not-at-top
 
     from episodic_curiosity import train_policy  # pylint: disable=g-import-not-at-top
 
-    workdir = tmp_path / "run"
-    _run(_command(workdir, 30, extra=_fake_env_binding()))
-    checkpoint = checkpoint_io.newest_checkpoint(str(workdir / "checkpoints"))
+    checkpoint = fake_env_checkpoint
     full = checkpoint_io.export_policy(checkpoint, str(tmp_path / "full.h5"))
     half = checkpoint_io.export_policy(checkpoint, str(tmp_path / "half.h5"), "float16")
     assert half < 0.7 * full
@@ -234,17 +241,13 @@ def test_export_policy_in_half_precision_halves_the_file_and_loads_rounded(tmp_p
         checkpoint_io.export_policy(checkpoint, str(tmp_path / "x.h5"), "int8")
 
 
-def test_eval_policy_of_a_shipped_model_writes_nothing_into_the_package(tmp_path, monkeypatch):
+def test_eval_policy_of_a_shipped_model_writes_nothing_into_the_package(tmp_path, monkeypatch, fake_env_checkpoint):
     from episodic_curiosity import eval_policy  # pylint: disable=g-import-not-at-top
     from episodic_curiosity import pretrained  # pylint: disable=g-import-not-at-top
 
-    workdir = tmp_path / "run"
-    _run(_command(workdir, 30, extra=_fake_env_binding()))
     models = tmp_path / "package_models"
     (models / "toy").mkdir(parents=True)
-    checkpoint_io.export_policy(
-        checkpoint_io.newest_checkpoint(str(workdir / "checkpoints")), str(models / "toy" / "p.h5")
-    )
+    checkpoint_io.export_policy(fake_env_checkpoint, str(models / "toy" / "p.h5"))
     (models / "toy" / "card.json").write_text(json.dumps({"weights": "p.h5", "kind": "policy"}))
     monkeypatch.setattr(pretrained, "MODELS_DIR", str(models))
     monkeypatch.chdir(tmp_path)
