@@ -835,6 +835,64 @@ def evaluation_summary(run_results: str) -> dict[str, dict]:
     return summary
 
 
+def run_facts(run_results: str) -> dict:
+    """What a run's README section states besides its windows, from its committed files: its
+    sittings (one per launch in provenance.json: time, commit, dirty), agent steps, training
+    time (`time_elapsed`) and env steps/s, the first crossings of 50 % / 90 % training success
+    (None: not reached), and with a coverage.npz the map cells visited early / late and the
+    late share near the vest."""
+    from episodic_curiosity import progress_log  # pylint: disable=g-import-not-at-top
+
+    progress = progress_log.read_columns(os.path.join(run_results, "progress.csv"))
+    if not progress or not len(progress.get("total_timesteps", [])):
+        raise FileNotFoundError(f"{run_results}: no progress.csv rows; give a run's results folder (seed_<n>)")
+    facts = {"agent_steps": int(progress["total_timesteps"][-1]), "sittings": []}
+    facts["seconds"] = wall_clock_seconds(run_results)
+    facts["env_steps_per_s"] = facts["agent_steps"] / facts["seconds"] if facts["seconds"] > 0 else float("nan")
+    provenance_path = os.path.join(run_results, "provenance.json")
+    if os.path.exists(provenance_path):
+        with open(provenance_path) as handle:
+            launches = json.load(handle).get("launcher", [])
+        facts["sittings"] = [
+            {
+                "time": launch.get("time"),
+                "commit": (launch.get("git") or {}).get("commit"),
+                "dirty": (launch.get("git") or {}).get("dirty"),
+            }
+            for launch in launches
+        ]
+    steps, success = read_curve(os.path.join(run_results, "reward_train.csv"))
+    for threshold in (0.5, 0.9):
+        facts[f"steps_to_{int(threshold * 100)}pc"] = steps_to_reach(steps, success, threshold)
+    coverage_path = os.path.join(run_results, "coverage.npz")
+    if os.path.exists(coverage_path):
+        facts["coverage"] = coverage_summary(dict(np.load(coverage_path)), vest_position(map_geometry()))
+    return facts
+
+
+def format_run_facts(facts: dict) -> str:
+    """`run_facts` as the few lines a run's section needs."""
+    sittings = "; ".join(
+        f"{s['time']} at {str(s['commit'])[:7]}{' (dirty)' if s['dirty'] else ''}" for s in facts["sittings"]
+    )
+    crossings = " / ".join(
+        "not reached" if facts[key] is None else f"{facts[key]:,.0f}" for key in ("steps_to_50pc", "steps_to_90pc")
+    )
+    lines = [
+        f"sittings: {len(facts['sittings'])} ({sittings or 'no provenance.json'})",
+        f"agent steps {facts['agent_steps']:,}; training {facts['seconds']:,.0f} s ({facts['seconds'] / 3600:.2f} h,"
+        f" time_elapsed), {facts['env_steps_per_s']:,.0f} env steps/s",
+        f"training success first at 50 % / 90 %: {crossings} agent steps",
+    ]
+    if "coverage" in facts:
+        c = facts["coverage"]
+        lines.append(
+            f"coverage: {c['early_cells']} -> {c['late_cells']} map cells (first -> last 10 %),"
+            f" {c['late_near_vest_pc']:.1f} % of the late positions near the vest"
+        )
+    return "\n".join(lines)
+
+
 def _format_window_value(header: str, value) -> str:
     if isinstance(value, tuple):
         return f"{value[0]:.3f} ({value[1]:.2f})"
@@ -912,7 +970,8 @@ def _define_flags() -> None:
         "windows",
         "",
         "Only print one run's logs per window of --window_steps agent steps (a seed_<n> results folder,"
-        " or a launcher run folder): the tables of the results READMEs.",
+        " or a launcher run folder): the tables of the results READMEs, then its evaluations, sittings,"
+        " training time and rate, first 50 %/90 % crossings and coverage.",
     )
     flags.DEFINE_integer("window_steps", 200_000, "Window width of --windows, in agent steps.")
     flags.DEFINE_float(
@@ -940,6 +999,7 @@ def main(argv):
     }
     if config.windows:
         print(format_windows(window_table(config.windows, config.window_steps), evaluation_summary(config.windows)))
+        print("\n" + format_run_facts(run_facts(config.windows)))
         return
     if config.status:
         print(format_status(sweep_status(config.results_dir, config.work_dir, **plan)))

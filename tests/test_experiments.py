@@ -770,6 +770,37 @@ def test_navigation_windows_summarise_a_runs_logs_per_window(tmp_path):
         navigation.window_table(str(run), window_steps=0)
 
 
+def test_navigation_run_facts_state_sittings_time_rate_and_crossings(tmp_path):
+    """`--windows` also prints the facts a run's section states: one sitting per launch in
+    provenance.json, training time and rate from time_elapsed, first 50 % / 90 % crossings."""
+    run = tmp_path / "seed_1"
+    run.mkdir()
+    _write_csv(
+        run / "progress.csv", ["nupdates", "total_timesteps", "time_elapsed"], [(1, 1000, 10.0), (2, 4000, 20.0)]
+    )
+    _write_csv(
+        run / "reward_train.csv",
+        ["step", "reward_train", "timestamp_s"],
+        [(1000, 0.3, 0), (2000, 0.6, 0), (4000, 0.8, 0)],
+    )
+    launches = [
+        {"time": "2026-12-07T16:48:23+00:00", "git": {"commit": "ac39044c4d24", "dirty": False}},
+        {"time": "2026-12-07T17:24:12+00:00", "git": {"commit": "238dd4d89a41", "dirty": True}},
+    ]
+    (run / "provenance.json").write_text(json.dumps({"launcher": launches, "train_policy": launches}))
+    facts = navigation.run_facts(str(run))
+    assert facts["agent_steps"] == 4000 and facts["seconds"] == 20.0 and facts["env_steps_per_s"] == 200.0
+    assert [s["commit"] for s in facts["sittings"]] == ["ac39044c4d24", "238dd4d89a41"]
+    assert facts["steps_to_50pc"] == 2000 and facts["steps_to_90pc"] is None
+    assert "coverage" not in facts  # no coverage.npz
+    text = navigation.format_run_facts(facts)
+    assert "sittings: 2 (2026-12-07T16:48:23+00:00 at ac39044; 2026-12-07T17:24:12+00:00 at 238dd4d (dirty))" in text
+    assert "agent steps 4,000; training 20 s" in text and "200 env steps/s" in text
+    assert "50 % / 90 %: 2,000 / not reached agent steps" in text
+    with pytest.raises(FileNotFoundError, match="no progress.csv rows"):
+        navigation.run_facts(str(tmp_path))
+
+
 def test_navigation_mean_std_over_seeds():
     """Population std over seeds; one seed gives its value; seeds without a value are counted."""
     assert navigation._mean_std([0.2, 0.4]) == "0.30 ± 0.10"
