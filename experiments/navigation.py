@@ -753,7 +753,10 @@ def report(root: str, ec_shift_steps: float) -> dict:
                     geometry,
                     os.path.join(root, f"{scenario}_coverage.png"),
                     f"{scenario}: positions visited (log counts, every {POSITION_LOG_STRIDE}th step), one seed each",
-                    labels={method: f"run {run['run']}, seed {run['seed']}" for method, run in shown.items()},
+                    labels={
+                        method: f"run {run['run']}" + ("" if run["seed"] is None else f", seed {run['seed']}")
+                        for method, run in shown.items()
+                    },
                 )
             )
         if "ppo_plus_ec" in runs and ec_shift_steps:
