@@ -211,16 +211,7 @@ def test_resume_from_a_full_checkpoint_of_another_architecture_is_refused(pair_d
     gin.parse_config(TINY_BINDINGS[:3])
     with pytest.raises(r_network.CheckpointError) as error:
         train_r.train_r(
-            pair_data,
-            str(workdir),
-            num_epochs=2,
-            image_shape=SHAPE,
-            batch_size=4,
-            steps_per_epoch=1,
-            validation_steps=1,
-            percent_validation_files=50,
-            shuffle_buffer=1,
-            show_progress=False,
+            pair_data, str(workdir), num_epochs=2, **_in_process_options(steps_per_epoch=1, shuffle_buffer=1)
         )
     message = str(error.value)
     assert "r_network_full.00001.h5" in message and "cannot resume" in message

@@ -178,19 +178,14 @@ def test_success_counts_a_vest_reward_just_before_the_timeout(make):
     """A pickup on the step before the timeout: the engine ends the episode by the timeout
     (truncated), but the vest was reached."""
     env = make("vizdoom_sparse", seed=3)
-    env.reset()
-    env._game = _RewardBeforeExitGame(env._game, [(1.0, False), (0.0, True)], timeout=True)
-    env.step(0)
-    _, reward, terminated, truncated, info = env.step(0)
-    assert (reward, terminated, truncated, info["success"]) == (0.0, False, True, True)
-    env._game = env._game._game
-    # the next episode starts unrewarded: its own timeout without a pickup is no success
-    env.reset()
-    env._game = _RewardBeforeExitGame(env._game, [(0.0, False), (0.0, True)], timeout=True)
-    env.step(0)
-    _, reward, terminated, truncated, info = env.step(0)
-    assert (reward, terminated, truncated, info["success"]) == (0.0, False, True, False)
-    env._game = env._game._game
+    # then the next episode starts unrewarded: its own timeout without a pickup is no success
+    for pickup, success in ((1.0, True), (0.0, False)):
+        env.reset()
+        env._game = _RewardBeforeExitGame(env._game, [(pickup, False), (0.0, True)], timeout=True)
+        env.step(0)
+        _, reward, terminated, truncated, info = env.step(0)
+        assert (reward, terminated, truncated, info["success"]) == (0.0, False, True, success)
+        env._game = env._game._game
 
 
 def test_default_timeout_truncates_after_525_steps(make):
